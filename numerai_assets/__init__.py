@@ -1,0 +1,1 @@
+"""Scoring pipeline of a weekly data-science tournament, built on Dagster."""

@@ -1,0 +1,41 @@
+from setuptools import find_packages, setup
+
+# The Dagster family is pinned to one release: unpinned, pip resolves dagster-aws and
+# dagster-postgres back to their 2021 releases.
+DAGSTER = [
+    "dagster==1.13.27",
+    "dagster-webserver==1.13.27",
+    "dagster-graphql==1.13.27",
+    "dagster-aws==0.29.27",
+    "dagster-postgres==0.29.27",
+]
+
+setup(
+    name="numerai_assets",
+    version="0.1.0",
+    description="Scoring pipeline of a weekly data-science tournament, on Dagster.",
+    packages=find_packages(exclude=["numerai_assets_tests", "benchmarks"]),
+    python_requires=">=3.10",
+    install_requires=[
+        *DAGSTER,
+        "numpy>=1.26",
+        "scipy>=1.11",
+        "scikit-learn>=1.4",
+        "pandas>=2.1",
+        "pyarrow>=14",
+        "numba>=0.59",
+        "pymongo>=4.6",
+        "montydb>=2.5",
+        "boto3>=1.34",
+    ],
+    extras_require={
+        "dev": [
+            "pytest>=8",
+            "hypothesis>=6.100",
+            "moto[server]>=5.0",
+            "mongomock>=4.1",
+            "ruff>=0.5",
+        ],
+    },
+    entry_points={"console_scripts": ["numerai-assets=numerai_assets.cli:main"]},
+)
