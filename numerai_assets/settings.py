@@ -1,0 +1,69 @@
+"""Every environment variable the project reads, in one place.
+
+The names are the original system's (``MONGO_URL``, ``S3_DATASET_BUCKET``, ...) so its deployments
+carry over. Every setting has a local default: with nothing set, the store is an embedded on-disk
+database and the buckets are folders under ``NUMERAI_ASSETS_HOME``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+LOCAL_DATASET_BUCKET = "numerai-datasets"
+LOCAL_UPLOAD_BUCKET = "numerai-submissions"
+DEFAULT_DATASET_KEY = "{round}/numerai_datasets.zip"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Deployment settings; build with :meth:`from_env`."""
+
+    home: Path
+    mongo_url: str | None
+    mongo_db_name: str
+    dataset_bucket: str
+    upload_bucket: str
+    dataset_key_template: str
+    s3_endpoint_url: str | None
+    s3_access_key: str | None
+    s3_secret_key: str | None
+    s3_region: str | None
+    use_s3: bool
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        home = Path(get("NUMERAI_ASSETS_HOME") or ".numerai_assets").absolute()
+        dataset_bucket = get("S3_DATASET_BUCKET")
+        upload_bucket = get("S3_UPLOAD_BUCKET")
+        return cls(
+            home=home,
+            mongo_url=get("MONGO_URL"),
+            mongo_db_name=get("MONGO_DB_NAME") or "numerai",
+            dataset_bucket=dataset_bucket or LOCAL_DATASET_BUCKET,
+            upload_bucket=upload_bucket or LOCAL_UPLOAD_BUCKET,
+            dataset_key_template=get("S3_DATASET_KEY_TEMPLATE") or DEFAULT_DATASET_KEY,
+            s3_endpoint_url=get("S3_ENDPOINT_URL"),
+            s3_access_key=get("S3_ACCESS_KEY"),
+            s3_secret_key=get("S3_SECRET_KEY"),
+            s3_region=get("S3_REGION") or get("AWS_DEFAULT_REGION"),
+            use_s3=bool(dataset_bucket or upload_bucket),
+        )
+
+    @property
+    def local_buckets_dir(self) -> Path:
+        """Where the local stand-in for S3 keeps ``<bucket>/<key>`` files."""
+        return self.home / "s3"
+
+    @property
+    def embedded_store_dir(self) -> Path:
+        """Where the embedded (montydb) submissions database lives when MONGO_URL is unset."""
+        return self.home / "store"
