@@ -1,0 +1,156 @@
+"""Exact two-sample Kolmogorov–Smirnov statistics, one submission against many.
+
+Originality compares a new submission with every earlier one in its round, so this is the hot
+loop of the pipeline. The statistic is computed from integer counts in a merge walk over two
+sorted samples, ``D = max |i * n_b - j * n_a| / (n_a * n_b)``, so it is exact with repeated
+values (the original system's shortcut scored two identical constant submissions 0.9993 apart)
+and threshold comparisons on it are exact too.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from numerai_assets.scoring._arrays import as_matrix, as_vector
+
+_JIT = {"cache": True, "nogil": True, "boundscheck": False}
+
+
+@numba.njit(**_JIT)
+def _ks_count(a: np.ndarray, b: np.ndarray) -> int:
+    """``max |i * len(b) - j * len(a)|`` over ascending samples of any sizes.
+
+    Both samples are advanced past every copy of a value before the gap is measured: with
+    unequal sizes a gap measured inside a run of ties can exceed the true one.
+    """
+    n_a, n_b = a.shape[0], b.shape[0]
+    i = j = best = 0
+    while i < n_a and j < n_b:
+        value = min(a[i], b[j])
+        while i < n_a and a[i] <= value:
+            i += 1
+        while j < n_b and b[j] <= value:
+            j += 1
+        best = max(best, abs(i * n_b - j * n_a))
+    # Once one sample is exhausted its CDF is 1 and the gap only shrinks from there on.
+    return best
+
+
+# With equal sizes the gap is |i - j|, and inside a run of ties it moves monotonically between
+# its values before and after the run (diagonal steps leave it unchanged), so it can be taken
+# after every single step: no inner loops, no data-dependent branches. Four rows are walked in
+# one loop because each walk is a chain of dependent loads; interleaving them lets the CPU
+# overlap the chains (about 4x faster than one walk at a time on these machines).
+@numba.njit(**_JIT)
+def _ks_count_equal(a: np.ndarray, b: np.ndarray) -> int:
+    n = a.shape[0]
+    i = j = best = 0
+    while i < n and j < n:
+        x, y = a[i], b[j]
+        i += x <= y
+        j += y <= x
+        best = max(best, abs(i - j))
+    return best
+
+
+@numba.njit(**_JIT)
+def _ks_count_equal4(a, b0, b1, b2, b3, out, k):  # noqa: ANN001 - numba kernel
+    n = a.shape[0]
+    i0 = j0 = i1 = j1 = i2 = j2 = i3 = j3 = 0
+    m0 = m1 = m2 = m3 = 0
+    while i0 < n and j0 < n and i1 < n and j1 < n and i2 < n and j2 < n and i3 < n and j3 < n:
+        x, y = a[i0], b0[j0]
+        i0 += x <= y
+        j0 += y <= x
+        m0 = max(m0, abs(i0 - j0))
+        x, y = a[i1], b1[j1]
+        i1 += x <= y
+        j1 += y <= x
+        m1 = max(m1, abs(i1 - j1))
+        x, y = a[i2], b2[j2]
+        i2 += x <= y
+        j2 += y <= x
+        m2 = max(m2, abs(i2 - j2))
+        x, y = a[i3], b3[j3]
+        i3 += x <= y
+        j3 += y <= x
+        m3 = max(m3, abs(i3 - j3))
+    # Finish each walk on its own: resuming from (i, j) with the running maximum is exact.
+    out[k] = max(m0, _ks_resume(a, b0, i0, j0))
+    out[k + 1] = max(m1, _ks_resume(a, b1, i1, j1))
+    out[k + 2] = max(m2, _ks_resume(a, b2, i2, j2))
+    out[k + 3] = max(m3, _ks_resume(a, b3, i3, j3))
+
+
+@numba.njit(**_JIT)
+def _ks_resume(a: np.ndarray, b: np.ndarray, i: int, j: int) -> int:
+    n = a.shape[0]
+    best = 0
+    while i < n and j < n:
+        x, y = a[i], b[j]
+        i += x <= y
+        j += y <= x
+        best = max(best, abs(i - j))
+    return best
+
+
+@numba.njit(cache=True, parallel=True)
+def _ks_counts_rows(a: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    n_rows = rows.shape[0]
+    out = np.empty(n_rows, dtype=np.int64)
+    for g in numba.prange(n_rows // 4):
+        k = 4 * g
+        _ks_count_equal4(a, rows[k], rows[k + 1], rows[k + 2], rows[k + 3], out, k)
+    for k in range(n_rows - n_rows % 4, n_rows):
+        out[k] = _ks_count_equal(a, rows[k])
+    return out
+
+
+def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
+    """Exact two-sample KS statistic of two 1-d samples (sizes may differ, neither empty).
+
+    Equal to ``scipy.stats.ks_2samp(a, b).statistic``.
+    """
+    a = np.sort(as_vector(a, "a"))
+    b = np.sort(as_vector(b, "b"))
+    return _ks_count(a, b) / (a.shape[0] * b.shape[0])
+
+
+def ks_counts(new: np.ndarray, earlier: np.ndarray, *, earlier_sorted: bool = False) -> np.ndarray:
+    """KS statistics of ``new`` against each row of ``earlier`` as integer counts (D * n).
+
+    Thresholds compared on the counts are exact; ``ks_statistics`` is these divided by ``n``.
+    """
+    new_sorted = np.sort(as_vector(new, "new"))
+    rows = as_matrix(earlier, "earlier", n_columns=new_sorted.shape[0])
+    if not earlier_sorted:
+        rows = np.sort(rows, axis=1)
+    if rows.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    return _ks_counts_rows(new_sorted, rows)
+
+
+def ks_statistics(
+    new: np.ndarray, earlier: np.ndarray, *, earlier_sorted: bool = False
+) -> np.ndarray:
+    """Exact two-sample KS statistic of one submission against each of many.
+
+    Parameters
+    ----------
+    new : array of shape (n,)
+        The submission's probabilities, in any order; finite.
+    earlier : array of shape (N, n)
+        One earlier submission per row, id-aligned with ``new``; finite.
+    earlier_sorted : bool
+        The rows of ``earlier`` are already ascending (the pipeline keeps them so), which skips
+        an ``O(N n log n)`` sort. Unsorted rows passed with ``True`` give meaningless results.
+
+    Returns
+    -------
+    ndarray of shape (N,), float64
+        ``scipy.stats.ks_2samp(new, earlier[k]).statistic`` for each row ``k``, computed as an
+        integer count divided by ``n``: exact with repeated values and constant rows.
+    """
+    counts = ks_counts(new, earlier, earlier_sorted=earlier_sorted)
+    return counts / np.float64(np.asarray(new).shape[0])
