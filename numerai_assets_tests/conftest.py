@@ -1,0 +1,62 @@
+"""Shared fixtures: the tournament's sample rows, and the rule for unavailable services.
+
+Outside CI a test whose service or data is unavailable is skipped; with
+``NUMERAI_ASSETS_REQUIRE_SERVICES=1`` (set by ``.ci/run``) it fails instead, so nothing is
+silently skipped in CI. The one exception is a real MongoDB server, which these machines cannot
+run (``pytest -m mongodb`` with ``MONGO_URL`` set runs those tests).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from numerai_assets.datasets import RoundDataset, load_round_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_DATA = Path(os.environ.get("NUMERAI_SAMPLE_DATA", REPO.parent / "shared" / "data"))
+
+
+def services_required() -> bool:
+    return os.environ.get("NUMERAI_ASSETS_REQUIRE_SERVICES") == "1"
+
+
+def unavailable(reason: str) -> None:
+    """Skip (or, in CI, fail) a test whose service or data is not there."""
+    if services_required():
+        pytest.fail(f"required in CI but unavailable: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def sample_data() -> Path:
+    """The folder of the original tournament's sample files (``../shared/data``)."""
+    if not (SAMPLE_DATA / "sample_tournament.csv.bz2").exists():
+        unavailable(f"sample data not found in {SAMPLE_DATA} (set NUMERAI_SAMPLE_DATA)")
+    return SAMPLE_DATA
+
+
+@pytest.fixture(scope="session")
+def sample_round_dir(sample_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample rows laid out as a round dataset folder (compressed CSV files)."""
+    folder = tmp_path_factory.mktemp("sample_round")
+    for source, target in (
+        ("sample_training.csv.bz2", "numerai_training_data.csv.bz2"),
+        ("sample_tournament.csv.bz2", "numerai_tournament_data.csv.bz2"),
+    ):
+        (folder / target).symlink_to(sample_data / source)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def sample_round(sample_round_dir: Path) -> RoundDataset:
+    return load_round_dataset(sample_round_dir)
+
+
+@pytest.fixture(scope="session")
+def sample_submission(sample_data: Path) -> pd.DataFrame:
+    """A real participant's submission for the sample tournament rows."""
+    return pd.read_csv(sample_data / "sample_result.csv.bz2", dtype={"id": str})

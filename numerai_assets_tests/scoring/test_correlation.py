@@ -1,0 +1,46 @@
+import warnings
+
+import numpy as np
+import pytest
+
+from numerai_assets.scoring.correlation import correlations
+
+
+def reference(new, earlier):
+    return np.array([np.corrcoef(new, row)[0, 1] for row in earlier])
+
+
+@pytest.mark.parametrize("rows", [1, 3, 8])
+def test_matches_numpy(rows):
+    rng = np.random.default_rng(rows)
+    new = rng.random(2000)
+    earlier = np.vstack([rng.random((rows, 2000)), 0.3 * new + 0.1, 1 - new])
+    r = correlations(new, earlier)
+    np.testing.assert_allclose(r, reference(new, earlier), rtol=0, atol=1e-12)
+    assert r[-2] == pytest.approx(1.0) and r[-1] == pytest.approx(-1.0)
+
+
+def test_tiny_spread_around_a_large_mean_stays_accurate():
+    rng = np.random.default_rng(1)
+    new = rng.random(5000)
+    earlier = 0.7 + 1e-9 * (new + 0.1 * rng.random(5000))
+    expected = reference(new, earlier[None, :])
+    np.testing.assert_allclose(correlations(new, earlier[None, :]), expected, atol=1e-9)
+
+
+def test_constant_rows_and_constant_new_give_nan_without_warnings():
+    rng = np.random.default_rng(2)
+    new = rng.random(100)
+    earlier = np.vstack([np.full(100, 0.5), rng.random(100), np.full(100, 1 / 3)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = correlations(new, earlier)
+        constant_new = correlations(np.full(100, 0.25), earlier)
+    assert np.isnan(r[0]) and np.isnan(r[2]) and np.isfinite(r[1])
+    assert np.isnan(constant_new).all()
+
+
+def test_no_earlier_and_shape_errors():
+    assert correlations(np.arange(3.0), np.empty((0, 3))).shape == (0,)
+    with pytest.raises(ValueError, match=r"earlier must have shape \(N, 3\)"):
+        correlations(np.arange(3.0), np.ones((2, 4)))

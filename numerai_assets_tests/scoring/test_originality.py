@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+
+from numerai_assets.scoring.originality import OriginalityThresholds, originality
+
+N = 2000
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(7)
+
+
+def with_ks_gap(base: np.ndarray, rng, gap: int) -> np.ndarray:
+    """A shuffled copy of ``base`` whose KS statistic against it is exactly ``gap / N``."""
+    copy = np.sort(base)
+    copy[:gap] = 2.0 + np.arange(gap)  # move the `gap` smallest values above everything
+    return rng.permutation(copy)
+
+
+def test_differently_distributed_submissions_are_original(rng):
+    # Two independent uniform samples are "similar" (KS ~ 0.02): originality is about the
+    # distribution of predictions, so the earlier ones here are shaped differently.
+    new = rng.random(N)
+    result = originality(new, np.vstack([rng.random(N) ** k for k in (2, 3, 4, 5, 6)]))
+    assert result.original and result.reason is None and result.matches == ()
+    assert result.compared == 5
+
+
+def test_no_earlier_submissions_is_original():
+    assert originality(np.random.default_rng(0).random(N), np.empty((0, N))).original
+
+
+def test_correlated_wins_and_names_the_submission(rng):
+    new = rng.random(N)
+    earlier = np.vstack([rng.random(N), 0.5 * new + 0.2 + 0.01 * rng.random(N), rng.random(N)])
+    result = originality(new, earlier)
+    assert not result.original and result.reason == "correlated"
+    assert [m.index for m in result.matches] == [1]
+    assert result.matches[0].correlation > 0.95
+
+
+def test_negative_correlation_counts(rng):
+    new = rng.random(N)
+    result = originality(new, (1.0 - new)[None, :])
+    assert result.reason == "correlated" and result.matches[0].correlation == pytest.approx(-1)
+
+
+def test_shuffled_copy_is_a_duplicate(rng):
+    new = rng.random(N)
+    result = originality(new, np.vstack([rng.random(N), rng.permutation(new)]))
+    assert (result.original, result.reason) == (False, "duplicate")
+    assert [(m.index, m.ks) for m in result.matches] == [(1, 0.0)]
+
+
+def test_identical_constant_submissions_are_not_original():
+    constant = np.full(N, 0.5)
+    result = originality(constant, constant[None, :])
+    assert (result.original, result.reason) == (False, "duplicate")
+    assert result.matches[0].correlation is None  # a constant has no correlation
+
+
+@pytest.mark.parametrize(
+    ("gap", "original", "reason"),
+    [
+        (9, False, "duplicate"),  # 0.0045 < 0.005
+        (10, False, "similar"),  # exactly 0.005 is not < 0.005, but <= 0.03
+        (60, False, "similar"),  # exactly 0.03 is similar
+        (61, True, None),  # 0.0305
+    ],
+)
+def test_thresholds_are_exact(rng, gap, original, reason):
+    new = rng.random(N)
+    result = originality(new, with_ks_gap(new, rng, gap)[None, :])
+    assert (result.original, result.reason) == (original, reason)
+    if reason:
+        assert result.matches[0].ks == gap / N
+
+
+def test_similar_needs_max_similar_matches(rng):
+    new = rng.random(N)
+    earlier = np.vstack([with_ks_gap(new, rng, 40), rng.random(N) ** 2])
+    assert originality(new, earlier).reason == "similar"
+    loose = OriginalityThresholds(max_similar=2)
+    assert originality(new, earlier, thresholds=loose).original
+    two_similar = np.vstack([earlier, with_ks_gap(new, rng, 50)])
+    result = originality(new, two_similar, thresholds=loose)
+    assert result.reason == "similar" and [m.index for m in result.matches] == [0, 2]
+
+
+def test_presorted_rows_give_the_same_decision(rng):
+    new = rng.random(N)
+    earlier = np.vstack([rng.random(N), with_ks_gap(new, rng, 30)])
+    assert originality(new, earlier) == originality(
+        new, earlier, earlier_sorted_rows=np.sort(earlier, axis=1)
+    )
+    with pytest.raises(ValueError, match="earlier_sorted_rows must have the shape"):
+        originality(new, earlier, earlier_sorted_rows=np.sort(earlier[:1], axis=1))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"max_correlation": 1.5}, {"duplicate_ks": 0.05, "similar_ks": 0.03}, {"max_similar": 0}],
+)
+def test_bad_thresholds_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        OriginalityThresholds(**kwargs)
