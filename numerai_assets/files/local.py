@@ -1,0 +1,96 @@
+"""Folders standing in for S3 buckets, for runs without S3: ``root/<bucket>/<key>``."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from numerai_assets.files._atomic import atomic_path
+from numerai_assets.files.errors import ObjectNotFound, ObjectTooLarge
+
+
+class LocalBuckets:
+    """Same behaviour as :class:`~numerai_assets.files.s3.S3Buckets`, on the local filesystem.
+
+    One deliberate difference: writing to a bucket folder that does not exist creates it, so a
+    fresh local home needs no setup. Reads from a missing bucket fail as on S3.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"LocalBuckets({str(self.root)!r})"
+
+    def _bucket_dir(self, bucket: str) -> Path:
+        if not bucket or bucket in {".", ".."} or "/" in bucket or "\\" in bucket:
+            raise ValueError(f"invalid bucket name {bucket!r}")
+        return self.root / bucket
+
+    def path(self, bucket: str, key: str) -> Path:
+        """The file backing ``bucket``/``key``; refuses keys that could leave the root."""
+        bucket_dir = self._bucket_dir(bucket)
+        parts = key.split("/")
+        if "\\" in key or "\x00" in key or any(part in {"", ".", ".."} for part in parts):
+            # Covers "", absolute keys ("/..."), trailing or doubled "/" and any "." or "..".
+            raise ValueError(f"refusing object key {key!r}: not a plain relative '/' path")
+        return bucket_dir.joinpath(*parts)
+
+    def _existing(self, bucket: str, key: str) -> Path:
+        path = self.path(bucket, key)
+        if path.is_file():
+            return path
+        if not self._bucket_dir(bucket).is_dir():
+            raise ObjectNotFound(
+                bucket,
+                key,
+                f"{path} not found: bucket {bucket!r} does not exist (no folder "
+                f"{self._bucket_dir(bucket)})",
+                bucket_missing=True,
+            )
+        raise ObjectNotFound(bucket, key, f"{path} not found (bucket {bucket!r}, key {key!r})")
+
+    def download(self, bucket: str, key: str, dest: Path) -> Path:
+        src = self._existing(bucket, key)
+        dest = Path(dest)
+        with atomic_path(dest) as tmp, src.open("rb") as fin, tmp.open("xb") as fout:
+            shutil.copyfileobj(fin, fout, length=1024 * 1024)
+        return dest
+
+    def read_bytes(self, bucket: str, key: str, *, max_bytes: int | None = None) -> bytes:
+        path = self._existing(bucket, key)
+        if max_bytes is None:
+            return path.read_bytes()
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ObjectTooLarge(bucket, key, size, max_bytes, str(path))
+        with path.open("rb") as f:
+            data = f.read(max_bytes + 1)
+        if len(data) > max_bytes:  # grew since the stat
+            raise ObjectTooLarge(bucket, key, len(data), max_bytes, str(path))
+        return data
+
+    def upload_file(self, src: Path, bucket: str, key: str) -> None:
+        dest = self.path(bucket, key)
+        with atomic_path(dest) as tmp, Path(src).open("rb") as fin, tmp.open("xb") as fout:
+            shutil.copyfileobj(fin, fout, length=1024 * 1024)
+
+    def put_bytes(self, bucket: str, key: str, data: bytes) -> None:
+        dest = self.path(bucket, key)
+        with atomic_path(dest) as tmp:
+            tmp.write_bytes(data)
+
+    def exists(self, bucket: str, key: str) -> bool:
+        try:
+            self._existing(bucket, key)
+        except ObjectNotFound as exc:
+            if exc.bucket_missing:
+                raise
+            return False
+        return True
+
+    def size(self, bucket: str, key: str) -> int:
+        return self._existing(bucket, key).stat().st_size
+
+    def describe(self, bucket: str, key: str) -> str:
+        return str(self.path(bucket, key))
