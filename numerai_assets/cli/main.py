@@ -6,9 +6,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from numerai_assets.cli import score
+from numerai_assets.cli import demo, score, submissions
 
-COMMANDS = (score,)
+COMMANDS = (score, demo, submissions)
 
 
 class UsageError(Exception):

@@ -14,15 +14,13 @@ import numpy as np
 
 from numerai_assets.datasets import load_round_dataset
 from numerai_assets.scoring import (
-    RoundClusters,
     SubmissionError,
     concordance,
     consistency,
-    fit_clusters,
     originality,
     read_submission,
 )
-from numerai_assets.scoring.concordance import DEFAULT_SEED
+from numerai_assets.scoring.concordance import DEFAULT_SEED, cluster_round
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -58,11 +56,14 @@ def score_files(
     probabilities = _read(submission, ids)
     earlier = np.vstack([_read(p, ids) for p in against]) if against else np.empty((0, len(ids)))
 
-    model = fit_clusters(data.all_features(), random_state=seed)
-    clusters = RoundClusters.from_data_types(
-        model.predict(data.tournament[list(data.features)].to_numpy()), data.data_types
+    fitted = cluster_round(
+        data.all_features(),
+        data.tournament[list(data.features)].to_numpy(),
+        data.data_types,
+        ids,
+        random_state=seed,
     )
-    concordance_result = concordance(probabilities, clusters)
+    concordance_result = concordance(probabilities, fitted.clusters)
     originality_result = originality(probabilities, earlier)
     validation = data.validation_rows()
     consistency_result = consistency(

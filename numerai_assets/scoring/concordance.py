@@ -149,3 +149,36 @@ def concordance(
         raise ValueError("no cluster has rows in two splits; concordance cannot be measured")
     score = float(np.mean(scored))
     return ConcordanceResult(score=score, concordant=score < threshold, clusters=tuple(details))
+
+
+@dataclass(frozen=True)
+class FittedClusters:
+    """A round's clustering: the fitted model and each tournament row's cluster.
+
+    Kept per round so every submission of the round is scored against the same clusters.
+    """
+
+    model: MiniBatchKMeans
+    clusters: RoundClusters
+    tournament_ids: np.ndarray
+    random_state: int
+
+    @property
+    def inertia(self) -> float:
+        return float(self.model.inertia_)
+
+
+def cluster_round(
+    all_features: np.ndarray,
+    tournament_features: np.ndarray,
+    data_types: np.ndarray,
+    tournament_ids: np.ndarray,
+    *,
+    random_state: int = DEFAULT_SEED,
+    n_clusters: int = N_CLUSTERS,
+) -> FittedClusters:
+    """Fit the round's clusters on all its features and assign each tournament row."""
+    model = fit_clusters(all_features, n_clusters=n_clusters, random_state=random_state)
+    labels = model.predict(np.asarray(tournament_features, dtype=np.float64))
+    clusters = RoundClusters.from_data_types(labels, data_types, n_clusters)
+    return FittedClusters(model, clusters, np.asarray(tournament_ids), random_state)

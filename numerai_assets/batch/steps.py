@@ -1,0 +1,209 @@
+"""The four steps of scoring a batch of one round's submissions.
+
+1. :func:`prepare_batch` reads each file, computes consistency and (re-)pends the submission
+   (the original's leaderboard step, before any scoring); unreadable files are set aside.
+2. :func:`score_concordance` needs only the round's clusters.
+3. :func:`score_originality` walks the batch in ``created`` order and compares each submission with
+   the latest earlier one of every other user, using this batch's own decisions for submissions
+   it has just scored. So one run per submission and one run for all give the same scores.
+4. :func:`write_results` writes each submission's result in one atomic update.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from numerai_assets.batch.files import SubmissionFiles
+from numerai_assets.datasets import RoundDataset
+from numerai_assets.scoring import (
+    OriginalityThresholds,
+    RoundClusters,
+    SubmissionError,
+    concordance,
+    consistency,
+    originality,
+)
+from numerai_assets.store import SubmissionStore
+from numerai_assets.store.submissions import latest_comparable_per_user
+
+
+@dataclass
+class BatchEntry:
+    submission: dict
+    predictions: np.ndarray | None  # tournament-id order; None when the file was refused
+    invalid_reason: str | None = None
+
+    @property
+    def id(self) -> str:
+        return str(self.submission["_id"])
+
+
+@dataclass
+class PreparedBatch:
+    round: int
+    entries: list[BatchEntry]  # in (created, _id) order
+
+    def valid(self) -> list[BatchEntry]:
+        return [e for e in self.entries if e.invalid_reason is None]
+
+
+def _order(doc: Mapping) -> tuple:
+    return (doc["created"], doc["_id"])
+
+
+def select_submissions(
+    store: SubmissionStore, round: int, submission_ids: Sequence[str]
+) -> list[dict]:
+    """The batch's documents in ``created`` order; no ids means every submission of the round."""
+    if not submission_ids:
+        return store.round_submissions(round)
+    docs = [store.get(i) for i in dict.fromkeys(submission_ids)]
+    strays = [str(d["_id"]) for d in docs if d.get("competition_id") != round]
+    if strays:
+        raise ValueError(f"submissions {', '.join(strays)} do not belong to round {round}")
+    return sorted(docs, key=_order)
+
+
+def prepare_batch(
+    store: SubmissionStore,
+    files: SubmissionFiles,
+    data: RoundDataset,
+    round: int,
+    submission_ids: Sequence[str],
+) -> PreparedBatch:
+    """Read each submission's file, record its consistency and pend its scores."""
+    validation = data.validation_rows()
+    targets = data.tournament["target"].to_numpy(dtype=float)[validation]
+    eras = data.tournament["era"].to_numpy()[validation]
+    entries = []
+    for doc in select_submissions(store, round, submission_ids):
+        try:
+            predictions = files.predictions(doc)
+        except SubmissionError as error:
+            entries.append(BatchEntry(doc, None, str(error)))
+            continue
+        result = consistency(predictions[validation], targets, eras)
+        store.mark_pending(
+            doc["_id"],
+            consistency=result.percent,
+            validation_logloss=result.validation_logloss,
+        )
+        entries.append(BatchEntry(doc, predictions))
+    return PreparedBatch(round, entries)
+
+
+def score_concordance(batch: PreparedBatch, clusters: RoundClusters) -> dict[str, dict]:
+    """Concordance of every valid submission, as the dict stored next to its flag."""
+    groups = clusters.groups()
+    results = {}
+    for entry in batch.valid():
+        result = concordance(entry.predictions, clusters, groups=groups)
+        results[entry.id] = {
+            "value": result.concordant,
+            "score": result.score,
+            "clusters": [dataclasses.asdict(c) for c in result.clusters],
+        }
+    return results
+
+
+def score_originality(
+    batch: PreparedBatch,
+    store: SubmissionStore,
+    files: SubmissionFiles,
+    thresholds: OriginalityThresholds | None = None,
+) -> dict[str, dict]:
+    """Originality of every valid submission, in ``created`` order (see the module docstring)."""
+    known = {doc["_id"]: doc for doc in store.round_submissions(batch.round)}
+    results = {}
+    for entry in batch.entries:
+        doc = entry.submission
+        if entry.invalid_reason is not None:
+            known[doc["_id"]] = {**doc, "invalid": {"reason": entry.invalid_reason}}
+            continue
+        earlier, rows = [], []
+        for candidate in latest_comparable_per_user(known.values(), doc):
+            try:
+                rows.append(files.predictions(candidate))
+            except SubmissionError:
+                continue  # its own scoring marks it invalid; it is nobody's original
+            earlier.append(candidate)
+        matrix = np.vstack(rows) if rows else np.empty((0, entry.predictions.shape[0]))
+        result = originality(entry.predictions, matrix, thresholds=thresholds)
+        results[entry.id] = {
+            "value": result.original,
+            "reason": result.reason,
+            "matches": [
+                {
+                    "submission_id": str(earlier[m.index]["_id"]),
+                    "username": earlier[m.index]["username"],
+                    "correlation": m.correlation,
+                    "ks": m.ks,
+                }
+                for m in result.matches
+            ],
+        }
+        known[doc["_id"]] = {**doc, "original": {"pending": False, "value": result.original}}
+    return results
+
+
+def write_results(
+    store: SubmissionStore,
+    batch: PreparedBatch,
+    concordance_results: Mapping[str, dict],
+    originality_results: Mapping[str, dict],
+    *,
+    run_id: str,
+    scored_at: datetime,
+) -> list[dict]:
+    """Write every result back; one summary row per submission for the run's report."""
+    summary = []
+    for entry in batch.entries:
+        doc = entry.submission
+        row = {"id": entry.id, "username": doc["username"]}
+        if entry.invalid_reason is not None:
+            store.mark_invalid(doc["_id"], reason=entry.invalid_reason, at=scored_at, run_id=run_id)
+            summary.append({**row, "invalid": entry.invalid_reason})
+            continue
+        concordant = concordance_results[entry.id]
+        original = originality_results[entry.id]
+        store.write_scores(
+            doc["_id"],
+            concordance=concordant,
+            originality=original,
+            scored_at=scored_at,
+            run_id=run_id,
+        )
+        summary.append(
+            {
+                **row,
+                "concordance": concordant["score"],
+                "concordant": concordant["value"],
+                "original": original["value"],
+                "reason": original["reason"],
+            }
+        )
+    return summary
+
+
+def summary_markdown(summary: Sequence[Mapping]) -> str:
+    """The run's report as a markdown table: user, concordance, concordant, original, why."""
+    lines = [
+        "| user | submission | concordance | concordant | original | why |",
+        "| --- | --- | ---: | --- | --- | --- |",
+    ]
+    for row in summary:
+        if "invalid" in row:
+            why = "invalid: " + row["invalid"].replace("|", "\\|")
+            lines.append(f"| {row['username']} | {row['id']} | | | | {why} |")
+            continue
+        lines.append(
+            f"| {row['username']} | {row['id']} | {row['concordance']:.4f} | "
+            f"{'yes' if row['concordant'] else 'no'} | {'yes' if row['original'] else 'no'} | "
+            f"{row['reason'] or ''} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,22 @@
+"""The code location Dagster loads (``workspace.yaml``): everything wired in one place."""
+
+import dagster as dg
+
+from numerai_assets.pipeline.jobs import score_round
+from numerai_assets.pipeline.resources import build_resources
+from numerai_assets.pipeline.round_assets import (
+    competition_data,
+    competition_data_is_valid,
+    every_cluster_in_every_split,
+    kmeans_clusters,
+)
+from numerai_assets.pipeline.scoring import submission_scores
+from numerai_assets.pipeline.sensors import new_submissions
+
+defs = dg.Definitions(
+    assets=[competition_data, kmeans_clusters, submission_scores],
+    asset_checks=[competition_data_is_valid, every_cluster_in_every_split],
+    jobs=[score_round],
+    sensors=[new_submissions],
+    resources=build_resources(),
+)

@@ -1,0 +1,106 @@
+"""Resources, configured from the environment with a local default for every one.
+
+A variable that is set becomes a ``dg.EnvVar`` (read by the run process, never shown in the UI
+or run config); one that is not set falls back to the embedded store and local folders under
+``NUMERAI_ASSETS_HOME``. The variable names are the original system's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import dagster as dg
+from dagster_aws.s3 import S3PickleIOManager, S3Resource
+from pydantic import Field
+
+from numerai_assets.files import Buckets, LocalBuckets, S3Buckets
+from numerai_assets.settings import (
+    DEFAULT_DATASET_KEY,
+    LOCAL_DATASET_BUCKET,
+    LOCAL_UPLOAD_BUCKET,
+    Settings,
+)
+from numerai_assets.store import SubmissionStore, open_database
+
+
+class StoreResource(dg.ConfigurableResource):
+    """The submissions database: MongoDB at ``mongo_url``, else the embedded store in ``home``."""
+
+    mongo_url: str | None = Field(default=None, description="MONGO_URL; unset: embedded store")
+    db_name: str = Field(default="numerai", description="MONGO_DB_NAME")
+    home: str = Field(default=".numerai_assets", description="NUMERAI_ASSETS_HOME")
+
+    def get_store(self) -> SubmissionStore:
+        settings = dataclasses.replace(
+            Settings.from_env({}),
+            home=Path(self.home).absolute(),
+            mongo_url=self.mongo_url or None,
+            mongo_db_name=self.db_name,
+        )
+        return SubmissionStore(open_database(settings))
+
+
+class FilesResource(dg.ConfigurableResource):
+    """Round datasets and submission files: S3 through ``s3`` when set, else local folders."""
+
+    dataset_bucket: str = LOCAL_DATASET_BUCKET
+    upload_bucket: str = LOCAL_UPLOAD_BUCKET
+    dataset_key_template: str = DEFAULT_DATASET_KEY
+    local_root: str = Field(default=".numerai_assets/s3", description="folders standing in for S3")
+    s3: S3Resource | None = None
+
+    def get_buckets(self) -> Buckets:
+        if self.s3 is not None:
+            return S3Buckets(self.s3.get_client())
+        return LocalBuckets(Path(self.local_root))
+
+
+def _env(name: str, default: object, environ: Mapping[str, str]) -> object:
+    """``dg.EnvVar(name)`` when the variable is set, else the local default."""
+    return dg.EnvVar(name) if environ.get(name, "").strip() else default
+
+
+def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, object]:
+    """Every resource the definitions need, chosen by what the environment sets."""
+    env = os.environ if environ is None else environ
+    settings = Settings.from_env(env)
+    s3 = None
+    if settings.use_s3:
+        s3 = S3Resource(
+            endpoint_url=_env("S3_ENDPOINT_URL", None, env),
+            aws_access_key_id=_env("S3_ACCESS_KEY", None, env),
+            aws_secret_access_key=_env("S3_SECRET_KEY", None, env),
+            region_name=_env("S3_REGION", None, env),
+            max_attempts=5,
+        )
+    store = StoreResource(
+        mongo_url=_env("MONGO_URL", None, env),
+        db_name=_env("MONGO_DB_NAME", "numerai", env),
+        home=str(settings.home),
+    )
+    files = FilesResource(
+        dataset_bucket=_env("S3_DATASET_BUCKET", LOCAL_DATASET_BUCKET, env),
+        upload_bucket=_env("S3_UPLOAD_BUCKET", LOCAL_UPLOAD_BUCKET, env),
+        dataset_key_template=settings.dataset_key_template,
+        local_root=str(settings.local_buckets_dir),
+        s3=s3,
+    )
+    if env.get("DAGSTER_IO_BUCKET", "").strip():
+        # Production: round assets live in S3, so any worker (ECS task, pod) can load them.
+        io_manager: object = S3PickleIOManager(
+            s3_resource=s3 or S3Resource(max_attempts=5),
+            s3_bucket=dg.EnvVar("DAGSTER_IO_BUCKET"),
+            s3_prefix=env.get("DAGSTER_IO_PREFIX", "numerai-assets"),
+        )
+    else:
+        io_manager = dg.FilesystemIOManager(base_dir=str(settings.home / "dagster_storage"))
+    return {
+        "store": store,
+        "files": files,
+        "io_manager": io_manager,
+        # Values passed between the ops of one scoring run never leave its process.
+        "op_values": dg.InMemoryIOManager(),
+    }

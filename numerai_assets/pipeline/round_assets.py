@@ -1,0 +1,116 @@
+"""Per-round cached assets: the competition data and its KMeans clusters, with their checks."""
+
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+
+from numerai_assets.datasets import RoundDataset, load_round_dataset
+from numerai_assets.files import dataset_key, fetch_round_dataset
+from numerai_assets.pipeline.partitions import round_of, rounds
+from numerai_assets.pipeline.resources import FilesResource
+from numerai_assets.scoring.concordance import (
+    DEFAULT_SEED,
+    N_CLUSTERS,
+    SPLITS,
+    FittedClusters,
+    cluster_round,
+)
+
+ROUND_GROUP = "rounds"
+
+
+@dg.asset(partitions_def=rounds, group_name=ROUND_GROUP, kinds={"s3", "pandas"})
+def competition_data(context: dg.AssetExecutionContext, files: FilesResource) -> RoundDataset:
+    """The round's training + tournament rows, downloaded from the datasets bucket and checked."""
+    round = round_of(context)
+    key = dataset_key(files.dataset_key_template, round)
+    buckets = files.get_buckets()
+    location = buckets.describe(files.dataset_bucket, key)
+    context.log.info(f"downloading round {round}'s dataset from {location}")
+    with tempfile.TemporaryDirectory(prefix=f"round-{round}-") as tmp:
+        path = fetch_round_dataset(buckets, files.dataset_bucket, key, Path(tmp))
+        context.log.info(f"downloaded {path.stat().st_size:,} bytes; reading and checking")
+        data = load_round_dataset(path, round=round)
+    summary = data.summary()
+    summary["source"] = location
+    context.add_output_metadata(summary)
+    return data
+
+
+class ClusteringConfig(dg.Config):
+    random_state: int = DEFAULT_SEED
+    n_clusters: int = N_CLUSTERS
+
+
+@dg.asset(partitions_def=rounds, group_name=ROUND_GROUP, kinds={"scikitlearn"})
+def kmeans_clusters(
+    context: dg.AssetExecutionContext, config: ClusteringConfig, competition_data: RoundDataset
+) -> FittedClusters:
+    """KMeans fitted on the round's training + tournament features, seeded for reproducibility."""
+    features = list(competition_data.features)
+    all_features = competition_data.all_features()
+    context.log.info(f"fitting {config.n_clusters} clusters on {len(all_features):,} rows")
+    fitted = cluster_round(
+        all_features,
+        competition_data.tournament[features].to_numpy(),
+        competition_data.data_types,
+        competition_data.tournament_ids,
+        random_state=config.random_state,
+        n_clusters=config.n_clusters,
+    )
+    context.add_output_metadata(
+        {
+            "cluster_sizes": dg.MetadataValue.md(_sizes_table(fitted)),
+            "inertia": fitted.inertia,
+            "random_state": config.random_state,
+            "clusters": config.n_clusters,
+        }
+    )
+    return fitted
+
+
+def _sizes_table(fitted: FittedClusters) -> str:
+    lines = ["| cluster | " + " | ".join(SPLITS) + " |", "| --- |" + " ---: |" * len(SPLITS)]
+    for c, sizes in enumerate(fitted.clusters.sizes()):
+        lines.append(f"| {c} | " + " | ".join(str(sizes[s]) for s in SPLITS) + " |")
+    return "\n".join(lines)
+
+
+@dg.asset_check(asset=competition_data, partitions_def=rounds, blocking=True)
+def competition_data_is_valid(competition_data: RoundDataset) -> dg.AssetCheckResult:
+    """Unique ids, every split present, numeric features: what scoring relies on."""
+    t = competition_data.tournament
+    ids = np.concatenate([competition_data.training["id"].to_numpy(), t["id"].to_numpy()])
+    features = list(competition_data.features)
+    problems = []
+    if len(np.unique(ids)) != len(ids):
+        problems.append("ids are not unique")
+    missing = [s for s in SPLITS if not (t["data_type"] == s).any()]
+    if missing:
+        problems.append(f"no {', '.join(missing)} rows")
+    for name, frame in (("training", competition_data.training), ("tournament", t)):
+        if not np.isfinite(frame[features].to_numpy(dtype=float)).all():
+            problems.append(f"{name} features are not all finite numbers")
+    return dg.AssetCheckResult(
+        passed=not problems,
+        metadata={"problems": "; ".join(problems) or "none", **competition_data.summary()},
+    )
+
+
+@dg.asset_check(asset=kmeans_clusters, partitions_def=rounds)
+def every_cluster_in_every_split(kmeans_clusters: FittedClusters) -> dg.AssetCheckResult:
+    """A cluster missing a split is scored on fewer pairs (or left out): worth a warning."""
+    sizes = kmeans_clusters.clusters.sizes()
+    empty = [
+        f"cluster {c}: no {s} rows" for c, row in enumerate(sizes) for s in SPLITS if not row[s]
+    ]
+    return dg.AssetCheckResult(
+        passed=not empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "empty": "; ".join(empty) or "none",
+            "cluster_sizes": dg.MetadataValue.md(_sizes_table(kmeans_clusters)),
+        },
+    )
