@@ -1,6 +1,7 @@
 """Per-round cached assets: the competition data and its KMeans clusters, with their checks."""
 
 import tempfile
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -19,6 +20,10 @@ from numerai_assets.scoring.concordance import (
 )
 
 ROUND_GROUP = "rounds"
+
+# Partitioned asset checks are a preview feature in Dagster 1.13; they work here (one check per
+# round), so the warning would only be noise in every process that loads the definitions.
+warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*AssetCheckSpec.*")
 
 
 @dg.asset(partitions_def=rounds, group_name=ROUND_GROUP, kinds={"s3", "pandas"})

@@ -1,0 +1,117 @@
+"""``rescore``: score every submission of a round again, after its data changed.
+
+By default the run is queued through the Dagster webserver (so the one-run-per-round limit
+holds) and rematerializes the round's data and clusters first; ``--scores-only`` keeps them.
+``--in-process`` runs it right here against ``$DAGSTER_HOME``'s instance, bypassing the queue:
+for when no webserver is up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+from urllib.parse import urlparse
+
+from numerai_assets.cli.context import Deployment
+
+JOB = "score_round"
+LOCATION = "numerai_assets"
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("rescore", help="score every submission of a round again")
+    parser.add_argument("--round", required=True, type=int)
+    parser.add_argument(
+        "--scores-only",
+        action="store_true",
+        help="keep the round's cached data and clusters (default: rematerialize them too)",
+    )
+    parser.add_argument(
+        "--dagster-url",
+        default=os.environ.get("DAGSTER_WEBSERVER_URL", "http://127.0.0.1:3000"),
+        help="webserver to queue the run through (env DAGSTER_WEBSERVER_URL)",
+    )
+    parser.add_argument(
+        "--in-process", action="store_true", help="run here, without the webserver's queue"
+    )
+    parser.set_defaults(run=run)
+
+
+def _asset_keys(scores_only: bool) -> list:
+    from numerai_assets.pipeline.jobs import ROUND_ASSETS
+    from numerai_assets.pipeline.scoring import submission_scores
+
+    return [*([] if scores_only else [a.key for a in ROUND_ASSETS]), submission_scores.key]
+
+
+def queue_rescore(url: str, round: int, *, scores_only: bool) -> str:
+    """Queue the rescore through the webserver's GraphQL API; returns the run id."""
+    from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
+
+    from numerai_assets.pipeline.jobs import batch_run_config
+
+    parsed = urlparse(url if "://" in url else f"http://{url}")
+    host = parsed.hostname or "127.0.0.1"
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError:
+        raise ValueError(
+            f"cannot reach the Dagster webserver at {url}; start it (make run), "
+            "pass --dagster-url, or use --in-process"
+        ) from None
+    client = DagsterGraphQLClient(
+        host,
+        port_number=port,
+        use_https=parsed.scheme == "https",
+        timeout=30,
+    )
+    try:
+        return client.submit_job_execution(
+            JOB,
+            repository_location_name=LOCATION,
+            run_config=batch_run_config([]),
+            tags={"dagster/partition": str(round), "round": str(round), "rescore": "true"},
+            asset_selection=_asset_keys(scores_only),
+        )
+    except DagsterGraphQLClientError as error:
+        raise ValueError(f"the Dagster webserver at {url} refused the run: {error}") from None
+
+
+def rescore_in_process(round: int, *, scores_only: bool) -> str:
+    import dagster as dg
+
+    from numerai_assets.definitions import defs
+    from numerai_assets.pipeline.jobs import batch_run_config
+    from numerai_assets.pipeline.partitions import rounds
+
+    instance = dg.DagsterInstance.get()
+    if str(round) not in instance.get_dynamic_partitions(rounds.name):
+        instance.add_dynamic_partitions(rounds.name, [str(round)])
+    result = defs.resolve_job_def(JOB).execute_in_process(
+        run_config=batch_run_config([]),
+        instance=instance,
+        partition_key=str(round),
+        asset_selection=_asset_keys(scores_only),
+        tags={"round": str(round), "rescore": "true"},
+    )
+    if not result.success:
+        raise ValueError(f"the rescore run {result.run_id} failed; see it in the Dagster UI")
+    return result.run_id
+
+
+def run(args: argparse.Namespace) -> int:
+    if not Deployment.from_env().store.round_submissions(args.round):
+        raise ValueError(f"round {args.round} has no submissions")
+    if args.in_process:
+        if not os.environ.get("DAGSTER_HOME"):
+            raise ValueError("--in-process needs DAGSTER_HOME (the instance to record the run in)")
+        run_id = rescore_in_process(args.round, scores_only=args.scores_only)
+        print(f"round {args.round} rescored in run {run_id}")
+    else:
+        run_id = queue_rescore(args.dagster_url, args.round, scores_only=args.scores_only)
+        print(
+            f"round {args.round}: rescore queued as run {run_id} ({args.dagster_url}/runs/{run_id})"
+        )
+    return 0
