@@ -9,12 +9,17 @@ run (``pytest -m mongodb`` with ``MONGO_URL`` set runs those tests).
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
 from numerai_assets.datasets import RoundDataset, load_round_dataset
+from numerai_assets.files import make_s3_client
+from numerai_assets_tests.s3_server import S3_TEST_CREDENTIALS, start_moto, stop_moto
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = Path(os.environ.get("NUMERAI_SAMPLE_DATA", REPO.parent / "shared" / "data"))
@@ -60,3 +65,34 @@ def sample_round(sample_round_dir: Path) -> RoundDataset:
 def sample_submission(sample_data: Path) -> pd.DataFrame:
     """A real participant's submission for the sample tournament rows."""
     return pd.read_csv(sample_data / "sample_result.csv.bz2", dtype={"id": str})
+
+
+# A real S3-compatible server (moto) over HTTP on loopback, shared by the session.
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """Endpoint URL of a moto S3 server shared by the session."""
+    server, url = start_moto()
+    try:
+        yield url
+    finally:
+        stop_moto(server)
+
+
+@pytest.fixture(scope="session")
+def s3_client(s3_server: str) -> Any:
+    """A boto3 client for ``s3_server``, configured as production configures its clients."""
+    return make_s3_client(endpoint_url=s3_server, **S3_TEST_CREDENTIALS)
+
+
+@pytest.fixture
+def s3_bucket(s3_client: Any) -> Iterator[str]:
+    """A fresh, empty bucket for one test; emptied and deleted afterwards to free moto's memory."""
+    name = f"test-{uuid.uuid4().hex[:16]}"
+    s3_client.create_bucket(Bucket=name)
+    yield name
+    for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=name):
+        for obj in page.get("Contents", []):
+            s3_client.delete_object(Bucket=name, Key=obj["Key"])
+    s3_client.delete_bucket(Bucket=name)

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from numerai_assets.files import Buckets, ObjectNotFound, ObjectTooLarge, StorageError
-
-from .support import Store
+from numerai_assets_tests.s3_server import Store
 
 MiB = 1024 * 1024
 

@@ -8,8 +8,7 @@ import pytest
 
 from numerai_assets.files import ObjectNotFound, dataset_key, fetch_round_dataset
 from numerai_assets.settings import Settings
-
-from .support import Store
+from numerai_assets_tests.s3_server import Store
 
 
 def test_dataset_key_from_default_settings() -> None:

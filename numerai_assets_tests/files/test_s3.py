@@ -11,8 +11,7 @@ import pytest
 from botocore.config import Config
 
 from numerai_assets.files import ObjectNotFound, S3Buckets, StorageError, make_s3_client
-
-from .support import S3_TEST_CREDENTIALS, start_moto, stop_moto
+from numerai_assets_tests.s3_server import S3_TEST_CREDENTIALS, start_moto, stop_moto
 
 
 def test_client_retries_transient_errors_and_uses_path_style(s3_server: str) -> None:

@@ -1,7 +1,6 @@
-"""Helpers for the storage tests: a moto S3 server on loopback, and the ``store`` tuple.
+"""A moto S3 server on loopback for the tests (the ``s3_*`` fixtures in ``conftest.py``).
 
-Kept out of ``conftest.py`` so test modules import them normally; the moto helpers move together
-with the ``s3_*`` fixtures when those go to the top-level conftest.
+Kept out of ``conftest.py`` so test modules import these helpers normally.
 """
 
 from __future__ import annotations
