@@ -1,0 +1,214 @@
+"""Document shapes of the original system, and the value checks and conversions around them.
+
+Every backend stores BSON datetimes (millisecond precision, UTC) but hands them back differently:
+pymongo and mongomock naive unless ``tz_aware``, montydb refusing to compare naive with aware. So
+values are truncated to the millisecond and made naive UTC on the way in, and made aware UTC on
+the way out, whatever the backend.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
+from bson import ObjectId
+from bson.errors import InvalidId
+
+SUBMISSIONS = "submissions"
+COMPETITIONS = "competitions"
+COLLECTIONS = (SUBMISSIONS, COMPETITIONS)
+
+ORIGINALITY_REASONS = ("correlated", "duplicate", "similar")
+
+# (created, _id): the one order of submissions everywhere; `_id` breaks ties of equal `created`.
+Cursor = tuple[datetime, ObjectId]
+
+
+def utc(value: Any, name: str = "datetime") -> datetime:
+    """``value`` as an aware UTC datetime truncated to the millisecond, as BSON stores it.
+
+    Naive datetimes are taken to be UTC already (pymongo's convention).
+    """
+    if not isinstance(value, datetime):
+        raise ValueError(f"{name} must be a datetime, got {value!r}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        value = value.replace(tzinfo=timezone.utc)
+    value = value.astimezone(timezone.utc)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def utc_ceil(value: Any, name: str = "datetime") -> datetime:
+    """Like :func:`utc` but rounded up: ``stored < value`` iff ``stored < utc_ceil(value)``."""
+    floor = utc(value, name)
+    return floor if value.microsecond % 1000 == 0 else floor + timedelta(milliseconds=1)
+
+
+def query_datetime(value: datetime, *, aware: bool) -> datetime:
+    """A datetime to compare against stored ones: montydb raises on naive vs aware."""
+    value = utc(value)
+    return value if aware else value.replace(tzinfo=None)
+
+
+def to_storage(value: Any) -> Any:
+    """Recursively make ``value`` storable the same way on every backend.
+
+    Datetimes become naive UTC milliseconds; numpy scalars become Python ones (BSON rejects most of
+    them, mongomock accepts them); tuples become lists (what every backend reads back).
+    """
+    if isinstance(value, datetime):
+        return utc(value).replace(tzinfo=None)
+    if isinstance(value, Mapping):
+        return {key: to_storage(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_storage(item) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def from_storage(value: Any) -> Any:
+    """Recursively turn every datetime in a stored document into an aware UTC datetime."""
+    if isinstance(value, datetime):
+        return utc(value)
+    if isinstance(value, dict):
+        return {key: from_storage(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [from_storage(item) for item in value]
+    return value
+
+
+def parse_id(value: Any, name: str = "submission_id") -> ObjectId:
+    """An ObjectId from an ObjectId or its 24-hex-digit string."""
+    if isinstance(value, ObjectId):
+        return value
+    if isinstance(value, str):
+        try:
+            return ObjectId(value)
+        except InvalidId:
+            pass
+    raise ValueError(f"{name} must be an ObjectId or its 24-hex-digit string, got {value!r}")
+
+
+def check_round(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"round must be an int, got {value!r}")
+    return int(value)
+
+
+def check_text(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty str, got {value!r}")
+    return value
+
+
+def check_number(name: str, value: Any) -> float:
+    """A float that compares equal to itself (NaN would make every rewrite look like a change)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if math.isnan(value):
+        raise ValueError(f"{name} must be a number, got nan")
+    return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def check_list(name: str, value: Any) -> list:
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"{name} must be a list, got {value!r}")
+    return list(value)
+
+
+def _check_keys(name: str, value: Any, keys: tuple[str, ...]) -> Mapping:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name} must be a dict with keys {list(keys)}, got {value!r}")
+    missing = [key for key in keys if key not in value]
+    unknown = [key for key in value if key not in keys]
+    if missing or unknown:
+        raise ValueError(
+            f"{name} must have exactly the keys {list(keys)}: missing {missing}, unknown {unknown}"
+        )
+    return value
+
+
+def pending_status() -> dict:
+    return {"pending": True, "value": None}
+
+
+def new_submission(
+    submission_id: ObjectId, username: str, round: int, filename: str, created: datetime
+) -> dict:
+    """A freshly uploaded submission: nothing scored yet."""
+    return {
+        "_id": submission_id,
+        "username": username,
+        "competition_id": round,
+        "filename": filename,
+        "created": created,
+        "consistency": None,
+        "logloss": {"validation": None},
+        "concordant": pending_status(),
+        "original": pending_status(),
+    }
+
+
+def concordant_status(concordance: Any, scored_at: datetime, run_id: str) -> dict:
+    concordance = _check_keys("concordance", concordance, ("value", "score", "clusters"))
+    return {
+        "pending": False,
+        "value": check_bool("concordance['value']", concordance["value"]),
+        "score": check_number("concordance['score']", concordance["score"]),
+        "clusters": check_list("concordance['clusters']", concordance["clusters"]),
+        "scored_at": scored_at,
+        "run_id": run_id,
+    }
+
+
+def original_status(originality: Any, scored_at: datetime, run_id: str) -> dict:
+    originality = _check_keys("originality", originality, ("value", "reason", "matches"))
+    reason = originality["reason"]
+    if reason is not None and reason not in ORIGINALITY_REASONS:
+        raise ValueError(
+            f"originality['reason'] must be one of {list(ORIGINALITY_REASONS)} or None, "
+            f"got {reason!r}"
+        )
+    return {
+        "pending": False,
+        "value": check_bool("originality['value']", originality["value"]),
+        "reason": reason,
+        "matches": check_list("originality['matches']", originality["matches"]),
+        "scored_at": scored_at,
+        "run_id": run_id,
+    }
+
+
+def leaderboard_entry(submission: Mapping) -> dict:
+    """The competition's leaderboard entry mirroring ``submission`` (the original's shape)."""
+    return {
+        "username": submission["username"],
+        "submission_id": submission["_id"],
+        "logloss": {
+            "validation": (submission.get("logloss") or {}).get("validation"),
+            "consistency": submission.get("consistency"),
+        },
+        "concordant": _flags(submission.get("concordant")),
+        "original": _flags(submission.get("original")),
+    }
+
+
+def _flags(status: Mapping | None) -> dict:
+    status = status or {}
+    return {"pending": status.get("pending"), "value": status.get("value")}
+
+
+def order_key(doc: Mapping) -> Cursor:
+    """Where ``doc`` sits in the (``created``, ``_id``) order; naive or aware ``created`` alike."""
+    return utc(doc["created"], "created"), doc["_id"]

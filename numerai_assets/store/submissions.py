@@ -1,0 +1,370 @@
+"""The submissions store: one class, one code path, over MongoDB, montydb or mongomock.
+
+It only uses what all three support: ``find`` with ``$or``/``$exists``/``$ne``/comparisons, sort
+on several keys, ``limit``, ``distinct``, ``insert_one``, ``update_one`` and
+``find_one_and_update`` with ``$set``/``$unset``. Nothing else: montydb has no ``aggregate``,
+mongomock no array filters, and neither MongoDB nor montydb takes ``$pull`` and ``$push`` on one
+array in one update.
+
+Each competition's leaderboard is a cached view of its submissions, so every write to a submission
+is followed by :meth:`SubmissionStore.sync_leaderboard`; re-running that completes an interrupted
+write.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import pymongo.errors
+from bson import ObjectId
+from montydb import errors as montydb_errors
+
+from numerai_assets.store.connection import write_lock
+from numerai_assets.store.documents import (
+    COMPETITIONS,
+    SUBMISSIONS,
+    Cursor,
+    check_number,
+    check_round,
+    check_text,
+    concordant_status,
+    from_storage,
+    leaderboard_entry,
+    new_submission,
+    order_key,
+    original_status,
+    parse_id,
+    pending_status,
+    query_datetime,
+    to_storage,
+    utc,
+    utc_ceil,
+)
+
+ORDER = [("created", pymongo.ASCENDING), ("_id", pymongo.ASCENDING)]
+NEWEST_FIRST = [("created", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)]
+NOT_INVALID = {"invalid": {"$exists": False}}
+SYNC_ATTEMPTS = 50
+
+_DUPLICATE_KEY = (pymongo.errors.DuplicateKeyError, montydb_errors.DuplicateKeyError)
+
+
+class StoreError(Exception):
+    """Any failure of the submissions store that is not a bad argument."""
+
+
+class SubmissionNotFound(StoreError, KeyError):
+    """No submission has that id. Also a ``KeyError``, as for a missing mapping key."""
+
+    def __init__(self, submission_id: ObjectId) -> None:
+        self.submission_id = submission_id
+        super().__init__(f"no submission with id {str(submission_id)!r}")
+
+    def __str__(self) -> str:  # KeyError would show the message quoted
+        return str(self.args[0])
+
+
+class SubmissionStore:
+    """Submissions and competition leaderboards in a pymongo-like ``Database``.
+
+    Make one per thread on the embedded store: montydb clients are not thread-safe, and
+    :func:`~numerai_assets.store.open_database` gives each thread its own.
+    """
+
+    def __init__(self, database: Any) -> None:
+        self._database = database
+        self._submissions = database[SUBMISSIONS]
+        self._competitions = database[COMPETITIONS]
+        codec_options = getattr(database, "codec_options", None)
+        self._aware = bool(getattr(codec_options, "tz_aware", False))
+
+    def ensure_indexes(self) -> None:
+        """Create the indexes the queries use (montydb ignores this: it always scans)."""
+        self._submissions.create_index([("competition_id", 1), ("created", 1)])
+        self._submissions.create_index("username")
+
+    # Reads
+
+    def get(self, submission_id: ObjectId | str) -> dict:
+        """The submission; :class:`SubmissionNotFound` if there is none with that id."""
+        oid = parse_id(submission_id)
+        doc = self._submissions.find_one({"_id": oid})
+        if doc is None:
+            raise SubmissionNotFound(oid)
+        return from_storage(doc)
+
+    def submissions_after(self, cursor: Cursor | None, *, limit: int | None = None) -> list[dict]:
+        """Submissions strictly after ``cursor`` in (``created``, ``_id``) order, oldest first."""
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
+            raise ValueError(f"limit must be a positive int or None, got {limit!r}")
+        query: dict = {}
+        if cursor is not None:
+            created, oid = _check_cursor(cursor)
+            created = self._when(created)
+            later = {"created": {"$gt": created}}
+            tied_later = {"created": created, "_id": {"$gt": oid}}
+            query = {"$or": [later, tied_later]}
+        return self._find(query, limit=limit)
+
+    def pending(
+        self, *, round: int | None = None, created_before: datetime | None = None
+    ) -> list[dict]:
+        """Submissions not invalid with either score still pending, oldest first (for recovery)."""
+        query: dict = {
+            **NOT_INVALID,
+            "$or": [{"concordant.pending": True}, {"original.pending": True}],
+        }
+        if round is not None:
+            query["competition_id"] = check_round(round)
+        if created_before is not None:
+            before = utc_ceil(created_before, "created_before")  # stored times are whole ms
+            query["created"] = {"$lt": self._when(before)}
+        return self._find(query)
+
+    def round_submissions(self, round: int) -> list[dict]:
+        """All of a round's submissions, invalid ones included, oldest first."""
+        return self._find({"competition_id": check_round(round)})
+
+    def rounds(self) -> list[int]:
+        """The rounds that have submissions, ascending."""
+        return sorted(self._submissions.distinct("competition_id"))
+
+    def earlier_submissions(self, submission: Mapping) -> list[dict]:
+        """What ``submission``'s originality is compared against; the rules are in
+        :func:`latest_comparable_per_user`, applied here after a ``find`` that narrows the docs."""
+        created = self._when(utc(submission["created"], "submission['created']"))
+        docs = self._find(
+            {
+                "competition_id": submission["competition_id"],
+                "username": {"$ne": submission["username"]},
+                "created": {"$lte": created},
+                **NOT_INVALID,
+                "$or": [{"original.value": True}, {"original.pending": True}],
+            }
+        )
+        return latest_comparable_per_user(docs, submission)
+
+    def leaderboard(self, round: int) -> list[dict]:
+        """The round's leaderboard entries as stored (``[]`` for a round without one)."""
+        doc = self._competitions.find_one({"_id": check_round(round)})
+        return from_storage(doc.get("leaderboard") or []) if doc else []
+
+    # Writes
+
+    def insert_submission(
+        self, *, username: str, round: int, filename: str, created: datetime | None = None
+    ) -> ObjectId:
+        """Record a new upload, pending scoring; ``created`` defaults to now (UTC)."""
+        doc = new_submission(
+            ObjectId(),
+            check_text("username", username),
+            check_round(round),
+            check_text("filename", filename),
+            utc(datetime.now(timezone.utc) if created is None else created, "created"),
+        )
+        with write_lock(self._database):  # montydb creates a missing collection racily
+            self._submissions.insert_one(to_storage(doc))
+        return doc["_id"]
+
+    def mark_pending(
+        self, submission_id: ObjectId | str, *, consistency: float, validation_logloss: float
+    ) -> None:
+        """Record the leaderboard numbers and (re-)pend both scores, before scoring.
+
+        Any earlier scores and invalid mark are dropped: a rescore starts from pending.
+        """
+        self._update(
+            submission_id,
+            {
+                "$set": {
+                    "consistency": check_number("consistency", consistency),
+                    "logloss.validation": check_number("validation_logloss", validation_logloss),
+                    "concordant": pending_status(),
+                    "original": pending_status(),
+                },
+                "$unset": {"invalid": ""},
+            },
+        )
+
+    def write_scores(
+        self,
+        submission_id: ObjectId | str,
+        *,
+        concordance: Mapping,
+        originality: Mapping,
+        scored_at: datetime,
+        run_id: str,
+    ) -> None:
+        """Record both scores and clear any invalid mark, in one atomic update. Idempotent."""
+        scored_at = utc(scored_at, "scored_at")
+        run_id = check_text("run_id", run_id)
+        self._update(
+            submission_id,
+            {
+                "$set": {
+                    "concordant": concordant_status(concordance, scored_at, run_id),
+                    "original": original_status(originality, scored_at, run_id),
+                },
+                "$unset": {"invalid": ""},
+            },
+        )
+
+    def mark_invalid(
+        self, submission_id: ObjectId | str, *, reason: str, at: datetime, run_id: str | None
+    ) -> None:
+        """Mark a submission that cannot be scored; it drops off the leaderboard."""
+        if run_id is not None:
+            check_text("run_id", run_id)
+        invalid = {"reason": check_text("reason", reason), "run_id": run_id, "at": utc(at, "at")}
+        failed = {"pending": False, "value": False}
+        self._update(
+            submission_id,
+            {"$set": {"invalid": invalid, "concordant": failed, "original": dict(failed)}},
+        )
+
+    def sync_leaderboard(self, round: int, username: str) -> None:
+        """Make ``username``'s entry in ``round`` mirror their latest valid submission.
+
+        Idempotent, and what completes a write interrupted between the submission and the
+        leaderboard. The competition document is rewritten whole under an optimistic ``version``
+        (read it before the submissions, write only if unchanged, else retry), so concurrent
+        syncs of different users of one round cannot drop each other's entries.
+        """
+        round = check_round(round)
+        username = check_text("username", username)
+        for attempt in range(SYNC_ATTEMPTS):
+            with write_lock(self._database):
+                if self._try_sync(round, username):
+                    return
+            time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        raise StoreError(
+            f"could not update the leaderboard of round {round} for {username!r}: "
+            f"the competition document kept changing over {SYNC_ATTEMPTS} attempts"
+        )
+
+    # Internals
+
+    def _try_sync(self, round: int, username: str) -> bool:
+        competition = self._competitions.find_one({"_id": round})
+        latest = self._submissions.find_one(
+            {"competition_id": round, "username": username, **NOT_INVALID}, sort=NEWEST_FIRST
+        )
+        board = list(competition.get("leaderboard") or []) if competition else []
+        entry = None if latest is None else leaderboard_entry(latest)
+        new_board = _replace_entry(board, username, entry)
+        if competition is None:
+            if not new_board:
+                return True
+            try:
+                self._competitions.insert_one(
+                    {"_id": round, "leaderboard": new_board, "version": 1}
+                )
+            except _DUPLICATE_KEY:
+                return False  # created meanwhile: retry against it
+            return True
+        if new_board == board:
+            return True
+        version = competition.get("version")  # None (absent) on the original system's documents
+        result = self._competitions.update_one(
+            {"_id": round, "version": version},
+            {"$set": {"leaderboard": new_board, "version": (version or 0) + 1}},
+        )
+        return result.matched_count == 1
+
+    def _update(self, submission_id: ObjectId | str, update: dict) -> None:
+        """Apply ``update`` to one submission atomically, then bring its leaderboard entry in
+        line."""
+        oid = parse_id(submission_id)
+        with write_lock(self._database):
+            before = self._submissions.find_one_and_update(
+                {"_id": oid}, to_storage(update), projection={"competition_id": 1, "username": 1}
+            )
+        if before is None:
+            raise SubmissionNotFound(oid)
+        self.sync_leaderboard(before["competition_id"], before["username"])
+
+    def _find(self, query: dict, *, limit: int | None = None) -> list[dict]:
+        cursor = self._submissions.find(query).sort(ORDER)
+        if limit is not None:
+            cursor = cursor.limit(limit)
+        return [from_storage(doc) for doc in cursor]
+
+    def _when(self, value: datetime) -> datetime:
+        return query_datetime(value, aware=self._aware)
+
+
+def latest_comparable_per_user(docs: Iterable[Mapping], submission: Mapping) -> list[dict]:
+    """For each other user of ``submission``'s round, their latest submission before it.
+
+    "Before" is in (``created``, ``_id``) order. Only submissions that are not invalid and are
+    original or still pending count, so a user whose latest one was not original is represented by
+    their latest original one. Pure, so the pipeline can apply it to documents whose statuses it
+    has updated in memory. Oldest first.
+    """
+    key = order_key(submission)
+    latest: dict[str, Mapping] = {}
+    for doc in docs:
+        original = doc.get("original") or {}
+        if (
+            doc.get("competition_id") != submission["competition_id"]
+            or doc.get("username") == submission["username"]
+            or doc.get("invalid") is not None
+            or not (original.get("value") is True or original.get("pending") is True)
+            or not order_key(doc) < key
+        ):
+            continue
+        best = latest.get(doc["username"])
+        if best is None or order_key(best) < order_key(doc):
+            latest[doc["username"]] = doc
+    return [dict(doc) for doc in sorted(latest.values(), key=order_key)]
+
+
+def cursor_of(doc: Mapping) -> Cursor:
+    """The paging cursor just at ``doc``: pass it to ``submissions_after`` for what follows."""
+    return order_key(doc)
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    """``cursor`` as a string, e.g. for a Dagster sensor cursor."""
+    created, oid = _check_cursor(cursor)
+    return f"{created.isoformat()}|{oid}"
+
+
+def decode_cursor(text: str | None) -> Cursor | None:
+    """The cursor :func:`encode_cursor` wrote; ``None`` or ``""`` means from the beginning."""
+    if not text:
+        return None
+    created, sep, oid = text.partition("|")
+    try:
+        if not sep:
+            raise ValueError
+        return utc(datetime.fromisoformat(created)), parse_id(oid)
+    except ValueError:
+        raise ValueError(
+            f"bad submissions cursor {text!r}: expected '<ISO datetime>|<ObjectId>'"
+        ) from None
+
+
+def _check_cursor(cursor: Any) -> Cursor:
+    if not isinstance(cursor, tuple | list) or len(cursor) != 2:
+        raise ValueError(f"cursor must be a (created, _id) pair, got {cursor!r}")
+    return utc(cursor[0], "cursor created"), parse_id(cursor[1], "cursor _id")
+
+
+def _replace_entry(board: list[dict], username: str, entry: dict | None) -> list[dict]:
+    """``board`` with ``username``'s entry replaced in place, appended, or removed."""
+    result: list[dict] = []
+    placed = entry is None
+    for item in board:
+        if item.get("username") != username:
+            result.append(item)
+        elif not placed:  # the first of (legacy) duplicates keeps the user's place
+            result.append(entry)
+            placed = True
+    return result if placed else [*result, entry]
