@@ -1,5 +1,7 @@
 """The code location Dagster loads (``workspace.yaml``): everything wired in one place."""
 
+from collections.abc import Mapping
+
 import dagster as dg
 
 from numerai_assets.pipeline.jobs import score_round
@@ -13,10 +15,16 @@ from numerai_assets.pipeline.round_assets import (
 from numerai_assets.pipeline.scoring import submission_scores
 from numerai_assets.pipeline.sensors import new_submissions
 
-defs = dg.Definitions(
-    assets=[competition_data, kmeans_clusters, submission_scores],
-    asset_checks=[competition_data_is_valid, every_cluster_in_every_split],
-    jobs=[score_round],
-    sensors=[new_submissions],
-    resources=build_resources(),
-)
+
+def build_definitions(environ: Mapping[str, str] | None = None) -> dg.Definitions:
+    """The definitions, with resources chosen by the environment (``os.environ`` by default)."""
+    return dg.Definitions(
+        assets=[competition_data, kmeans_clusters, submission_scores],
+        asset_checks=[competition_data_is_valid, every_cluster_in_every_split],
+        jobs=[score_round],
+        sensors=[new_submissions],
+        resources=build_resources(environ),
+    )
+
+
+defs = build_definitions()

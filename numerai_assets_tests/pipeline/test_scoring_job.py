@@ -1,0 +1,190 @@
+import dagster as dg
+import numpy as np
+import pytest
+
+from numerai_assets.cli.context import Deployment
+from numerai_assets.datasets.synthetic import submission_csv
+from numerai_assets.definitions import build_definitions
+from numerai_assets.pipeline.jobs import batch_run_config
+
+from .conftest import evaluate_sensor, launch, seed_round
+
+
+def outcome(doc: dict) -> tuple:
+    """What a participant sees of a submission, comparable across deployments."""
+    if doc.get("invalid"):
+        return ("invalid", doc["invalid"]["reason"])
+    concordant, original = doc["concordant"], doc["original"]
+    return (
+        round(concordant["score"], 12),
+        concordant["value"],
+        original["value"],
+        original["reason"],
+        tuple(sorted(m["username"] for m in original["matches"])),
+        round(doc["consistency"], 12),
+    )
+
+
+def test_sensor_runs_score_and_write_back_every_submission(seeded, instance):
+    ids = seeded.submit_demo(8)
+    (result,) = launch(instance, evaluate_sensor(instance))
+    assert result.success
+    docs = seeded.by_user()
+    assert all(
+        not d["concordant"]["pending"] and not d["original"]["pending"] for d in docs.values()
+    )
+
+    assert "1 ids of this round are missing" in docs["grace"]["invalid"]["reason"]
+    assert docs["grace"]["original"]["value"] is False
+    for user, reason, culprit in [
+        ("carol", "duplicate", "alice"),
+        ("dave", "correlated", "bob"),
+        ("frank", "duplicate", "erin"),
+    ]:
+        original = docs[user]["original"]
+        assert (original["value"], original["reason"]) == (False, reason)
+        assert [m["submission_id"] for m in original["matches"]] == [ids[culprit]]
+    for user in ("alice", "bob", "erin", "heidi"):
+        assert docs[user]["original"] == {**docs[user]["original"], "value": True, "reason": None}
+        concordant = docs[user]["concordant"]
+        assert concordant["value"] is (concordant["score"] < 0.12)
+        assert len(concordant["clusters"]) == 5
+        assert docs[user]["original"]["run_id"] == result.run_id
+        assert 0 <= docs[user]["consistency"] <= 100
+
+    board = {e["username"]: e for e in seeded.deployment.store.leaderboard(7)}
+    assert "grace" not in board
+    assert board["carol"]["original"] == {"pending": False, "value": False}
+    assert board["alice"]["logloss"]["consistency"] == docs["alice"]["consistency"]
+
+    materialization = result.asset_materializations_for_node("submission_scores")[0]
+    table = materialization.metadata["scores"].value
+    assert "| carol |" in table and "duplicate" in table and "invalid: 1 ids" in table
+    assert materialization.metadata["invalid"].value == 1
+
+
+def test_results_do_not_depend_on_batching(tmp_path, monkeypatch, instance):
+    """One run per submission, and one run for all, write the same scores."""
+    outcomes = []
+    for name in ("one-by-one", "all-at-once"):
+        monkeypatch.setenv("NUMERAI_ASSETS_HOME", str(tmp_path / name))
+        seeded = seed_round(Deployment.from_env(), 7)
+        ids = seeded.submit_demo(10)
+        with dg.instance_for_test() as run_instance:
+            run_instance.add_dynamic_partitions("rounds", ["7"])
+            job = build_definitions().resolve_job_def("score_round")
+            batches = [[i] for i in ids.values()] if name == "one-by-one" else [list(ids.values())]
+            for batch in batches:
+                assert job.execute_in_process(
+                    run_config=batch_run_config(batch), instance=run_instance, partition_key="7"
+                ).success
+        outcomes.append({user: outcome(doc) for user, doc in seeded.by_user().items()})
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0]["dave"][3] == "correlated"
+
+
+def test_rescore_of_the_whole_round_reproduces_the_scores(seeded, instance):
+    seeded.submit_demo(8)
+    launch(instance, evaluate_sensor(instance))
+    before = {user: outcome(doc) for user, doc in seeded.by_user().items()}
+    result = (
+        build_definitions()
+        .resolve_job_def("score_round")
+        .execute_in_process(run_config=batch_run_config([]), instance=instance, partition_key="7")
+    )
+    assert result.success
+    after = seeded.by_user()
+    assert {user: outcome(doc) for user, doc in after.items()} == before
+    assert {d["original"].get("run_id") for d in after.values() if not d.get("invalid")} == {
+        result.run_id
+    }
+
+
+def test_invalid_files_do_not_stop_the_batch(seeded, instance):
+    good = seeded.submit(
+        "alice", submission_csv(seeded.ids, np.linspace(0.3, 0.7, len(seeded.ids)))
+    )
+    seeded.submit("bob", b"\x00\x01binary")
+    seeded.submit("carol", b"")
+    seeded.deployment.store.insert_submission(username="dan", round=7, filename="7/missing.csv")
+    (result,) = launch(instance, evaluate_sensor(instance))
+    assert result.success
+    docs = seeded.by_user()
+    assert docs["alice"]["original"]["value"] is True and str(docs["alice"]["_id"]) == good
+    assert "binary" in docs["bob"]["invalid"]["reason"]
+    assert "empty" in docs["carol"]["invalid"]["reason"]
+    assert "7/missing.csv was not found" in docs["dan"]["invalid"]["reason"]
+
+
+def test_scoring_against_s3(s3_server, s3_client, tmp_path, monkeypatch, instance):
+    """The same pipeline with datasets and uploads in an S3 server over HTTP."""
+    for bucket in ("datasets-e2e", "uploads-e2e"):
+        s3_client.create_bucket(Bucket=bucket)
+    env = {
+        "S3_ENDPOINT_URL": s3_server,
+        "S3_DATASET_BUCKET": "datasets-e2e",
+        "S3_UPLOAD_BUCKET": "uploads-e2e",
+        "S3_ACCESS_KEY": "testing",
+        "S3_SECRET_KEY": "testing",
+        "S3_REGION": "us-east-1",
+        "NUMERAI_ASSETS_HOME": str(tmp_path / "home"),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    deployment = Deployment.from_env()
+    assert type(deployment.buckets).__name__ == "S3Buckets"
+    seeded = seed_round(deployment, 7)
+    seeded.submit_demo(6)
+    assert s3_client.list_objects_v2(Bucket="uploads-e2e")["KeyCount"] == 6
+    (result,) = launch(instance, evaluate_sensor(instance))
+    assert result.success
+    docs = seeded.by_user()
+    assert docs["carol"]["original"]["reason"] == "duplicate"
+    assert all(not d["original"]["pending"] for d in docs.values())
+    data = result.asset_materializations_for_node("competition_data")[0]
+    assert data.metadata["source"].value == "s3://datasets-e2e/7/numerai_datasets.zip"
+
+
+@pytest.mark.parametrize("missing", ["dataset", "round"])
+def test_a_round_without_a_dataset_fails_naming_it(deployment, instance, missing):
+    if missing == "dataset":
+        deployment.store.insert_submission(username="x", round=99, filename="99/x.csv")
+    else:
+        seed_round(deployment, 98).submit("x", b"x")
+        deployment.store.insert_submission(username="y", round=99, filename="99/y.csv")
+    result = evaluate_sensor(instance)
+    runs = launch_allowing_failure(instance, result)
+    failed = [r for r in runs if not r.success]
+    assert failed
+    messages = " ".join(
+        error_chain(e.event_specific_data.error)
+        for r in failed
+        for e in r.all_events
+        if e.event_type == dg.DagsterEventType.STEP_FAILURE
+    )
+    assert "99/numerai_datasets.zip" in messages and "numerai-datasets" in messages
+    assert all(d["original"]["pending"] for d in deployment.store.round_submissions(99))
+
+
+def error_chain(error) -> str:
+    messages = []
+    while error is not None:
+        messages.append(error.message)
+        error = error.cause
+    return " ".join(messages)
+
+
+def launch_allowing_failure(instance, result):
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+    job = build_definitions().resolve_job_def("score_round")
+    return [
+        job.execute_in_process(
+            run_config=r.run_config,
+            instance=instance,
+            partition_key=r.partition_key,
+            asset_selection=r.asset_selection,
+            raise_on_error=False,
+        )
+        for r in result.run_requests
+    ]

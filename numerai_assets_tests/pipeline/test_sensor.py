@@ -1,0 +1,82 @@
+import dagster as dg
+import pytest
+
+from numerai_assets.pipeline import sensors
+from numerai_assets.pipeline.jobs import batch_run_config
+from numerai_assets.store import decode_cursor
+
+from .conftest import evaluate_sensor, launch, seed_round
+
+ROUND_DATA = [dg.AssetKey("competition_data"), dg.AssetKey("kmeans_clusters")]
+SCORES = dg.AssetKey("submission_scores")
+
+
+def test_nothing_new_is_a_skip(deployment, instance):
+    result = evaluate_sensor(instance)
+    assert isinstance(result, dg.SkipReason)
+
+
+def test_new_round_adds_its_partition_and_requests_a_run_with_its_data(seeded, instance):
+    ids = list(seeded.submit_demo(4).values())
+    result = evaluate_sensor(instance)
+    assert isinstance(result, dg.SensorResult)
+    (add,) = result.dynamic_partitions_requests
+    assert (add.partitions_def_name, list(add.partition_keys)) == ("rounds", ["7"])
+    (request,) = result.run_requests
+    assert request.partition_key == "7"
+    assert request.run_config == batch_run_config(ids)  # created order
+    assert request.tags["round"] == "7"
+    assert set(request.asset_selection) == {*ROUND_DATA, SCORES}
+    created, last_id = decode_cursor(result.cursor)
+    assert str(last_id) == ids[-1]
+
+
+def test_cursor_advances_and_a_repeated_tick_repeats_its_run_keys(seeded, instance):
+    seeded.submit_demo(3)
+    first = evaluate_sensor(instance)
+    again = evaluate_sensor(instance)  # same cursor (None): the daemon dedupes by run_key
+    assert [r.run_key for r in again.run_requests] == [r.run_key for r in first.run_requests]
+    assert isinstance(evaluate_sensor(instance, first.cursor), dg.SkipReason)
+
+    later = seeded.submit("late", b"id,probability\n")
+    after = evaluate_sensor(instance, first.cursor)
+    (request,) = after.run_requests
+    assert request.run_config == batch_run_config([later])
+    assert request.run_key not in {r.run_key for r in first.run_requests}
+
+
+def test_materialized_round_is_not_materialized_again(seeded, instance):
+    seeded.submit_demo(2)
+    first = evaluate_sensor(instance)
+    assert all(r.success for r in launch(instance, first))
+    seeded.submit("late", b"id,probability\n")
+    (request,) = evaluate_sensor(instance, first.cursor).run_requests
+    assert list(request.asset_selection) == [SCORES]
+
+
+def test_big_rounds_are_split_into_batches_only_the_first_with_data(seeded, instance, monkeypatch):
+    monkeypatch.setattr(sensors, "BATCH_SIZE", 3)
+    ids = list(seeded.submit_demo(8).values())
+    result = evaluate_sensor(instance)
+    configs = [r.run_config for r in result.run_requests]
+    assert configs == [batch_run_config(ids[i : i + 3]) for i in (0, 3, 6)]
+    assert set(result.run_requests[0].asset_selection) == {*ROUND_DATA, SCORES}
+    assert [list(r.asset_selection) for r in result.run_requests[1:]] == [[SCORES], [SCORES]]
+    assert len({r.run_key for r in result.run_requests}) == 3
+
+
+def test_several_rounds_in_one_tick(seeded, instance):
+    other = seed_round(seeded.deployment, 8, rows=300, seed=1)
+    a = seeded.submit("alice", b"x")
+    b = other.submit("bob", b"y")
+    result = evaluate_sensor(instance)
+    (add,) = result.dynamic_partitions_requests
+    assert sorted(add.partition_keys) == ["7", "8"]
+    by_round = {r.partition_key: r.run_config for r in result.run_requests}
+    assert by_round == {"7": batch_run_config([a]), "8": batch_run_config([b])}
+
+
+@pytest.mark.parametrize("interval", ["5", "30"])
+def test_interval_comes_from_the_environment(monkeypatch, interval):
+    monkeypatch.setenv("NUMERAI_SENSOR_INTERVAL_SECONDS", interval)
+    assert sensors.interval_seconds() == int(interval)
