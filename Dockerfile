@@ -18,7 +18,7 @@ COPY setup.py pyproject.toml README.md ./
 COPY numerai_assets ./numerai_assets
 RUN pip install --no-cache-dir . \
     && mkdir -p "$DAGSTER_HOME" "$NUMERAI_ASSETS_HOME" \
-    && python -c "import numerai_assets.scoring"  # compiles and caches the numba kernels
+    && python -c "import numerai_assets.definitions"  # fails the build on a broken install
 COPY dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 COPY workspace.yaml ./
 
