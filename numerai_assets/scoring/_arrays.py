@@ -17,8 +17,21 @@ def as_vector(values: object, name: str, *, allow_empty: bool = False) -> np.nda
     return array
 
 
-def as_matrix(values: object, name: str, *, n_columns: int) -> np.ndarray:
-    """``values`` as a contiguous float64 matrix of ``n_columns`` columns (finite)."""
+def sorted_rows_finite(rows: np.ndarray) -> bool:
+    """Whether ascending rows are finite: NaN sorts last and infinities sit at the ends."""
+    return rows.shape[0] == 0 or bool(
+        np.isfinite(rows[:, 0]).all() and np.isfinite(rows[:, -1]).all()
+    )
+
+
+def as_matrix(
+    values: object, name: str, *, n_columns: int, check_finite: bool = True
+) -> np.ndarray:
+    """``values`` as a contiguous float64 matrix of ``n_columns`` columns.
+
+    ``check_finite=False`` is for callers that check finiteness more cheaply themselves (a full
+    scan here costs as much as the kernels that follow).
+    """
     array = np.ascontiguousarray(values, dtype=np.float64)
     if array.ndim == 1 and array.shape[0] == 0:
         array = array.reshape(0, n_columns)
@@ -27,6 +40,6 @@ def as_matrix(values: object, name: str, *, n_columns: int) -> np.ndarray:
             f"{name} must have shape (N, {n_columns}) to match the new submission, "
             f"got {array.shape}"
         )
-    if not np.isfinite(array).all():
+    if check_finite and not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return array

@@ -2,7 +2,8 @@
 
 Two passes per row (mean, then centred sums) keep it accurate when a row's spread is tiny
 next to its mean, which ``sum(y**2) - n * mean**2`` (or ``rows @ x_centred``) would not; the
-second pass reads a row that is still in cache, so it costs little.
+second pass reads a row that is still in cache, so it costs little. Finiteness is checked from
+each row's sum inside the same pass (NaN and inf propagate into it), not by a separate scan.
 """
 
 from __future__ import annotations
@@ -14,34 +15,31 @@ import numpy as np
 
 from numerai_assets.scoring._arrays import as_matrix, as_vector
 
-
-@numba.njit(cache=True, nogil=True, boundscheck=False)
-def _centred(x: np.ndarray) -> tuple[np.ndarray, float, bool]:
-    n = x.shape[0]
-    total = 0.0
-    lo = x[0]
-    hi = x[0]
-    for k in range(n):
-        total += x[k]
-        lo = min(lo, x[k])
-        hi = max(hi, x[k])
-    mean = total / n
-    return x - mean, mean, lo == hi
+# Reassociation lets LLVM vectorise the sums; no "nnan"/"ninf", so the finiteness test stays.
+_FAST = {"reassoc", "contract", "arcp", "nsz"}
 
 
-@numba.njit(cache=True, parallel=True, boundscheck=False)
-def _row_correlations(new_centred: np.ndarray, new_ss: float, rows: np.ndarray) -> np.ndarray:
+@numba.njit(cache=True, parallel=True, boundscheck=False, fastmath=_FAST)
+def _row_correlations(
+    new_centred: np.ndarray, new_ss: float, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     n_rows, n = rows.shape
     out = np.empty(n_rows)
+    finite = np.ones(n_rows, dtype=np.bool_)
     for r in numba.prange(n_rows):
         row = rows[r]
         total = 0.0
         lo = row[0]
         hi = row[0]
         for k in range(n):
-            total += row[k]
-            lo = min(lo, row[k])
-            hi = max(hi, row[k])
+            v = row[k]
+            total += v
+            lo = min(lo, v)
+            hi = max(hi, v)
+        if not math.isfinite(total):
+            finite[r] = False
+            out[r] = np.nan
+            continue
         if lo == hi:
             out[r] = np.nan
             continue
@@ -53,20 +51,25 @@ def _row_correlations(new_centred: np.ndarray, new_ss: float, rows: np.ndarray) 
             sxy += d * new_centred[k]
             syy += d * d
         out[r] = max(-1.0, min(1.0, sxy / math.sqrt(new_ss * syy)))
-    return out
+    return out, finite
 
 
 def correlations(new: np.ndarray, earlier: np.ndarray) -> np.ndarray:
     """Pearson r of ``new`` (shape ``(n,)``) against each row of ``earlier`` (shape ``(N, n)``).
 
     A constant row, or a constant ``new``, has no correlation: its entry is NaN (never an
-    exception or a warning). Rows must be id-aligned with ``new``.
+    exception or a warning). Rows must be id-aligned with ``new`` and finite.
     """
     new = as_vector(new, "new")
-    rows = as_matrix(earlier, "earlier", n_columns=new.shape[0])
+    rows = as_matrix(earlier, "earlier", n_columns=new.shape[0], check_finite=False)
     if rows.shape[0] == 0:
         return np.zeros(0)
-    new_centred, _, constant = _centred(new)
-    if constant or new.shape[0] < 2:
-        return np.full(rows.shape[0], np.nan)
-    return _row_correlations(new_centred, float(new_centred @ new_centred), rows)
+    new_centred = new - new.mean()
+    if new.min() == new.max():
+        r = np.full(rows.shape[0], np.nan)
+        finite = np.isfinite(rows.sum(axis=1))
+    else:
+        r, finite = _row_correlations(new_centred, float(new_centred @ new_centred), rows)
+    if not finite.all():
+        raise ValueError(f"earlier contains NaN or infinite values (row {int(np.argmin(finite))})")
+    return r

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from numerai_assets.scoring._arrays import as_matrix, as_vector
+from numerai_assets.scoring._arrays import as_matrix, as_vector, sorted_rows_finite
 
 _JIT = {"cache": True, "nogil": True, "boundscheck": False}
 
@@ -123,9 +123,11 @@ def ks_counts(new: np.ndarray, earlier: np.ndarray, *, earlier_sorted: bool = Fa
     Thresholds compared on the counts are exact; ``ks_statistics`` is these divided by ``n``.
     """
     new_sorted = np.sort(as_vector(new, "new"))
-    rows = as_matrix(earlier, "earlier", n_columns=new_sorted.shape[0])
+    rows = as_matrix(earlier, "earlier", n_columns=new_sorted.shape[0], check_finite=False)
     if not earlier_sorted:
         rows = np.sort(rows, axis=1)
+    if not sorted_rows_finite(rows):
+        raise ValueError("earlier contains NaN or infinite values")
     if rows.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
     return _ks_counts_rows(new_sorted, rows)

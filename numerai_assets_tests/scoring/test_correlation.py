@@ -44,3 +44,13 @@ def test_no_earlier_and_shape_errors():
     assert correlations(np.arange(3.0), np.empty((0, 3))).shape == (0,)
     with pytest.raises(ValueError, match=r"earlier must have shape \(N, 3\)"):
         correlations(np.arange(3.0), np.ones((2, 4)))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_rows_are_refused_naming_the_row(bad):
+    rows = np.random.default_rng(3).random((5, 50))
+    rows[3, 17] = bad
+    with pytest.raises(ValueError, match=r"earlier contains NaN or infinite values \(row 3\)"):
+        correlations(np.arange(50.0), rows)
+    with pytest.raises(ValueError, match="earlier contains NaN or infinite values"):
+        correlations(np.full(50, 0.5), rows)  # constant new: no kernel, still checked

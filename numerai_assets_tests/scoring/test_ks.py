@@ -125,3 +125,14 @@ def test_property_matches_scipy(data):
     np.testing.assert_allclose(
         ks_statistics(new, earlier), scipy_ks(new, earlier), rtol=0, atol=1e-12
     )
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("presorted", [False, True])
+def test_non_finite_rows_are_refused(bad, presorted):
+    rows = np.sort(np.random.default_rng(5).random((3, 40)), axis=1)
+    rows[1, 20] = bad
+    if presorted:
+        rows = np.sort(rows, axis=1)  # as the pipeline would have stored them
+    with pytest.raises(ValueError, match="earlier contains NaN or infinite values"):
+        ks_statistics(np.arange(40.0), rows, earlier_sorted=presorted)
