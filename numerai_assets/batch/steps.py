@@ -193,17 +193,17 @@ def write_results(
 def summary_markdown(summary: Sequence[Mapping]) -> str:
     """The run's report as a markdown table: user, concordance, concordant, original, why."""
     lines = [
-        "| user | submission | concordance | concordant | original | why |",
-        "| --- | --- | ---: | --- | --- | --- |",
+        "| user | concordance | concordant | original | why | submission |",
+        "| --- | ---: | --- | --- | --- | --- |",
     ]
     for row in summary:
         if "invalid" in row:
             why = "invalid: " + row["invalid"].replace("|", "\\|")
-            lines.append(f"| {row['username']} | {row['id']} | | | | {why} |")
+            lines.append(f"| {row['username']} | | | | {why} | {row['id']} |")
             continue
         lines.append(
-            f"| {row['username']} | {row['id']} | {row['concordance']:.4f} | "
+            f"| {row['username']} | {row['concordance']:.4f} | "
             f"{'yes' if row['concordant'] else 'no'} | {'yes' if row['original'] else 'no'} | "
-            f"{row['reason'] or ''} |"
+            f"{row['reason'] or ''} | {row['id']} |"
         )
     return "\n".join(lines)

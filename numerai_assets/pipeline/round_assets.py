@@ -19,6 +19,7 @@ from numerai_assets.scoring.concordance import (
     cluster_round,
 )
 
+# One group, so the lineage page opens on competition_data → kmeans_clusters → submission_scores.
 ROUND_GROUP = "rounds"
 
 # Partitioned asset checks are a preview feature in Dagster 1.13; they work here (one check per

@@ -22,6 +22,7 @@ from numerai_assets.batch.steps import summary_markdown
 from numerai_assets.datasets import RoundDataset
 from numerai_assets.pipeline.partitions import round_of, rounds
 from numerai_assets.pipeline.resources import FilesResource, StoreResource
+from numerai_assets.pipeline.round_assets import ROUND_GROUP
 from numerai_assets.scoring.concordance import FittedClusters
 
 # Transient S3 / database errors: retried with backoff; a run that still fails leaves its
@@ -117,7 +118,7 @@ def write_scores(
     return summary
 
 
-@dg.graph_asset(partitions_def=rounds, group_name="scoring")
+@dg.graph_asset(partitions_def=rounds, group_name=ROUND_GROUP)
 def submission_scores(competition_data: RoundDataset, kmeans_clusters: FittedClusters) -> list:
     """The scores of the round's submissions, as written back to the submissions database."""
     batch = prepare_submissions(competition_data)
