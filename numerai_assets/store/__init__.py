@@ -12,6 +12,7 @@ from numerai_assets.store.submissions import (
     decode_cursor,
     encode_cursor,
     latest_comparable_per_user,
+    malformed_reason,
 )
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "latest_comparable_per_user",
+    "malformed_reason",
     "open_database",
     "redact_url",
     "write_lock",

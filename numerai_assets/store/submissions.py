@@ -150,6 +150,27 @@ class SubmissionStore:
         )
         return latest_comparable_per_user(docs, submission)
 
+    def scoring_requested_after(self, after: datetime | None) -> list[dict]:
+        """Submissions someone asked to (re)score after ``after``, in the order they asked."""
+        query: dict = {"rescore_requested": {"$ne": None, "$exists": True}}
+        if after is not None:
+            query["rescore_requested"] = {"$gt": self._when(utc(after, "after"))}
+        cursor = self._submissions.find(query).sort([("rescore_requested", 1), ("_id", 1)])
+        return [from_storage(doc) for doc in cursor]
+
+    def malformed(self, docs: Iterable[Mapping]) -> dict[Any, str]:
+        """Which of ``docs`` cannot be scored as stored, with the reason (by ``_id``).
+
+        Documents written by other systems may miss a field or carry the wrong type; scoring
+        them would fail on every attempt, so they are set aside with a reason instead.
+        """
+        problems = {}
+        for doc in docs:
+            problem = malformed_reason(doc)
+            if problem:
+                problems[doc.get("_id")] = problem
+        return problems
+
     def leaderboard(self, round: int) -> list[dict]:
         """The round's leaderboard entries as stored (``[]`` for a round without one)."""
         doc = self._competitions.find_one({"_id": check_round(round)})
@@ -227,6 +248,40 @@ class SubmissionStore:
             submission_id,
             {"$set": {"invalid": invalid, "concordant": failed, "original": dict(failed)}},
         )
+
+    def request_scoring(self, submission_id: ObjectId | str, *, at: datetime) -> dict:
+        """Flag a submission to be (re)scored; the sensor picks it up ahead of new uploads."""
+        oid = parse_id(submission_id)
+        with write_lock(self._database):
+            before = self._submissions.find_one_and_update(
+                {"_id": oid}, {"$set": {"rescore_requested": self._when(utc(at, "at"))}}
+            )
+        if before is None:
+            raise SubmissionNotFound(oid)
+        return from_storage(before)
+
+    def mark_malformed(self, submission_id: Any, *, reason: str, at: datetime) -> None:
+        """Set aside a document that cannot be scored as stored (see :meth:`malformed`).
+
+        Only the document itself is touched: its round or user may be what is wrong, so there
+        is no leaderboard entry to bring in line. ``submission_id`` is the raw ``_id``.
+        """
+        failed = {"pending": False, "value": False}
+        invalid = {"reason": check_text("reason", reason), "run_id": None, "at": utc(at, "at")}
+        with write_lock(self._database):
+            self._submissions.update_one(
+                {"_id": submission_id},
+                to_storage(
+                    {"$set": {"invalid": invalid, "concordant": failed, "original": failed}}
+                ),
+            )
+
+    def reconcile_leaderboard(self, round: int) -> None:
+        """Bring every user's entry of ``round`` in line (completes any interrupted write)."""
+        round = check_round(round)
+        for username in sorted(self._submissions.distinct("username", {"competition_id": round})):
+            if isinstance(username, str) and username:
+                self.sync_leaderboard(round, username)
 
     def sync_leaderboard(self, round: int, username: str) -> None:
         """Make ``username``'s entry in ``round`` mirror their latest valid submission.
@@ -323,6 +378,25 @@ def latest_comparable_per_user(docs: Iterable[Mapping], submission: Mapping) -> 
         if best is None or order_key(best) < order_key(doc):
             latest[doc["username"]] = doc
     return [dict(doc) for doc in sorted(latest.values(), key=order_key)]
+
+
+def malformed_reason(doc: Mapping) -> str | None:
+    """Why ``doc`` is not a submission the pipeline can score, or None when it is."""
+    expected = {
+        "username": (str, "a user name"),
+        "competition_id": (int, "a round number"),
+        "filename": (str, "a file name"),
+        "created": (datetime, "a date and time"),
+    }
+    for field, (kind, what) in expected.items():
+        value = doc.get(field)
+        if value is None or value == "":
+            return f"the submission record has no {field}"
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return (
+                f"the submission record's {field} is {value!r} ({type(value).__name__}), not {what}"
+            )
+    return None
 
 
 def cursor_of(doc: Mapping) -> Cursor:
