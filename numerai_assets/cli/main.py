@@ -6,9 +6,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from numerai_assets.cli import demo, rescore, score, submissions
+from numerai_assets.cli import demo, intake, rescore, score, submissions
 
-COMMANDS = (score, demo, submissions, rescore)
+COMMANDS = (score, demo, submissions, rescore, intake)
 
 
 class UsageError(Exception):

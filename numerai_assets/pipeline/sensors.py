@@ -1,38 +1,110 @@
-"""The ``new_submissions`` sensor: new uploads in the database become scoring runs per round.
+"""The ``new_submissions`` sensor: turns the submissions database into scoring runs per round.
 
-Each tick reads the submissions after its cursor (``created``, then ``_id``), adds rounds it has
-not seen to the ``rounds`` partitions and requests one run per batch of a round, all in one
-``SensorResult``. A batch's ``run_key`` is derived from its submissions, so a repeated tick can
-never launch the same batch twice. The round's data assets are included when the round has never
-been materialized, in the first batch of the round only (later batches of that round queue behind
-it under the per-round limit).
+Each tick, in this order:
+
+1. **Requests** from the intake (``rescore_requested`` newer than the cursor), ahead of the
+   polling order, even for submissions scored before.
+2. **New submissions** after the cursor (``created``, then ``_id``). Rounds not seen before are
+   added to the ``rounds`` partitions; a round whose dataset does not exist has its submissions
+   marked invalid with that reason, and a document that cannot be scored as stored (a missing or
+   wrong-typed field) is set aside with its reason.
+3. **Recovery**: submissions pending for longer than ``NUMERAI_PENDING_RETRY_SECONDS`` with no
+   scoring run of their round in flight are requested again, each attempt with a new run key; after
+   ``NUMERAI_MAX_SCORING_ATTEMPTS`` attempts the submission is marked invalid with the reason.
+
+Everything comes back in one ``SensorResult``. Run keys derive from the batch (and the attempt or
+request time), so a repeated tick never launches the same batch twice. A round's data assets are
+included in its first run when the round has never been materialized; later runs of the round
+queue behind it under the per-round limit.
 """
 
 import hashlib
+import json
 import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from itertools import groupby
 
 import dagster as dg
 
+from numerai_assets.files import dataset_key
 from numerai_assets.pipeline.jobs import ROUND_ASSETS, batch_run_config, score_round
 from numerai_assets.pipeline.partitions import rounds
-from numerai_assets.pipeline.resources import StoreResource
+from numerai_assets.pipeline.resources import FilesResource, StoreResource
 from numerai_assets.pipeline.scoring import submission_scores
-from numerai_assets.store import cursor_of, decode_cursor, encode_cursor
+from numerai_assets.store import SubmissionStore, cursor_of, decode_cursor, encode_cursor
 
 DEFAULT_INTERVAL_SECONDS = 30
-BATCH_SIZE = int(os.environ.get("NUMERAI_BATCH_SIZE", "500"))
-MAX_PER_TICK = int(os.environ.get("NUMERAI_MAX_SUBMISSIONS_PER_TICK", "5000"))
 ROUND_DATA_KEYS = [a.key for a in ROUND_ASSETS]
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {value!r}") from None
 
 
 def interval_seconds() -> int:
-    return int(os.environ.get("NUMERAI_SENSOR_INTERVAL_SECONDS", DEFAULT_INTERVAL_SECONDS))
+    return _env_int("NUMERAI_SENSOR_INTERVAL_SECONDS", DEFAULT_INTERVAL_SECONDS)
 
 
-def batch_run_key(round: int, submission_ids: list[str]) -> str:
+BATCH_SIZE = _env_int("NUMERAI_BATCH_SIZE", 500)
+MAX_PER_TICK = _env_int("NUMERAI_MAX_SUBMISSIONS_PER_TICK", 5000)
+
+
+@dataclass(frozen=True)
+class RecoveryPolicy:
+    """When a pending submission counts as stuck, and how often it is tried again."""
+
+    pending_seconds: int = 600
+    max_attempts: int = 3
+    stale_run_seconds: int = 1800  # a queued/started run older than this is presumed dead
+
+    @classmethod
+    def from_env(cls) -> "RecoveryPolicy":
+        return cls(
+            pending_seconds=_env_int("NUMERAI_PENDING_RETRY_SECONDS", cls.pending_seconds),
+            max_attempts=_env_int("NUMERAI_MAX_SCORING_ATTEMPTS", cls.max_attempts),
+            stale_run_seconds=_env_int("NUMERAI_RUN_STALE_SECONDS", cls.stale_run_seconds),
+        )
+
+
+@dataclass
+class SensorCursor:
+    """What the sensor has seen: new-submission position, intake requests, recovery attempts."""
+
+    after: str | None = None  # encoded (created, _id) of the last new submission seen
+    requests_after: str | None = None  # ISO time of the last intake request taken
+    attempts: dict[str, int] = field(default_factory=dict)  # recovery attempts per submission
+
+    @classmethod
+    def decode(cls, text: str | None) -> "SensorCursor":
+        if not text:
+            return cls()
+        if not text.startswith("{"):  # the first releases stored the position alone
+            return cls(after=text)
+        data = json.loads(text)
+        return cls(data.get("after"), data.get("requests_after"), dict(data.get("attempts", {})))
+
+    def encode(self) -> str:
+        return json.dumps(
+            {"after": self.after, "requests_after": self.requests_after, "attempts": self.attempts},
+            sort_keys=True,
+        )
+
+
+def batch_run_key(kind: str, round: int, submission_ids: list[str]) -> str:
     digest = hashlib.sha1(",".join(submission_ids).encode()).hexdigest()[:12]
-    return f"round-{round}-{submission_ids[0]}-{len(submission_ids)}-{digest}"
+    return f"{kind}-round-{round}-{submission_ids[0]}-{len(submission_ids)}-{digest}"
 
 
 def _round_has_data(instance: dg.DagsterInstance, round_key: str) -> bool:
@@ -46,6 +118,92 @@ def _round_has_data(instance: dg.DagsterInstance, round_key: str) -> bool:
     )
 
 
+def _rounds_in_flight(instance: dg.DagsterInstance, stale_after: timedelta) -> set[str]:
+    now = datetime.now(timezone.utc)
+    records = instance.get_run_records(
+        dg.RunsFilter(job_name=score_round.name, statuses=IN_FLIGHT), limit=1000
+    )
+    return {
+        record.dagster_run.tags.get("dagster/partition", "")
+        for record in records
+        if now - record.create_timestamp.astimezone(timezone.utc) < stale_after
+    }
+
+
+def _by_round(docs: Iterable[Mapping]) -> list[tuple[int, list[str]]]:
+    """Submission ids per round, rounds in order, ids in (created, _id) order."""
+    ordered = sorted(docs, key=lambda d: (d["competition_id"], d["created"], d["_id"]))
+    return [
+        (round, [str(d["_id"]) for d in group])
+        for round, group in groupby(ordered, key=lambda d: d["competition_id"])
+    ]
+
+
+class _Planner:
+    """Collects a tick's run requests and new partitions."""
+
+    def __init__(self, context: dg.SensorEvaluationContext) -> None:
+        self.context = context
+        self.known_rounds = set(context.instance.get_dynamic_partitions(rounds.name))
+        self.new_rounds: list[str] = []
+        self.with_data: set[str] = set()  # rounds whose data is already requested this tick
+        self.run_requests: list[dg.RunRequest] = []
+
+    def add(self, kind: str, docs: Iterable[Mapping], *, key_suffix: str = "") -> None:
+        for round, ids in _by_round(docs):
+            round_key = str(round)
+            if round_key not in self.known_rounds and round_key not in self.new_rounds:
+                self.new_rounds.append(round_key)
+            for start in range(0, len(ids), BATCH_SIZE):
+                batch = ids[start : start + BATCH_SIZE]
+                needs_data = round_key not in self.with_data and (
+                    round_key in self.new_rounds
+                    or not _round_has_data(self.context.instance, round_key)
+                )
+                if needs_data:
+                    self.with_data.add(round_key)
+                self.run_requests.append(
+                    dg.RunRequest(
+                        run_key=batch_run_key(kind, round, batch) + key_suffix,
+                        partition_key=round_key,
+                        run_config=batch_run_config(batch),
+                        tags={"round": round_key, "submissions": str(len(batch)), "reason": kind},
+                        asset_selection=[
+                            *(ROUND_DATA_KEYS if needs_data else []),
+                            submission_scores.key,
+                        ],
+                    )
+                )
+
+
+def _set_aside_unscorable(
+    store: SubmissionStore, files: FilesResource, docs: list[dict], known_rounds: set[str]
+) -> tuple[list[dict], list[str]]:
+    """Drop (and mark) malformed documents and submissions to rounds without a dataset."""
+    now = datetime.now(timezone.utc)
+    notes = []
+    malformed = store.malformed(docs)
+    for submission_id, reason in malformed.items():
+        store.mark_malformed(submission_id, reason=reason, at=now)
+        notes.append(f"{submission_id}: {reason}")
+    scorable = [d for d in docs if d.get("_id") not in malformed]
+    buckets = files.get_buckets()
+    missing: dict[int, str] = {}
+    for round in sorted({d["competition_id"] for d in scorable} - {int(r) for r in known_rounds}):
+        key = dataset_key(files.dataset_key_template, round)
+        if not buckets.exists(files.dataset_bucket, key):
+            missing[round] = (
+                f"round {round} has no dataset ({buckets.describe(files.dataset_bucket, key)} "
+                "does not exist)"
+            )
+    for doc in scorable:
+        if doc["competition_id"] in missing:
+            reason = missing[doc["competition_id"]]
+            store.mark_invalid(doc["_id"], reason=reason, at=now, run_id=None)
+            notes.append(f"{doc['_id']}: {reason}")
+    return [d for d in scorable if d["competition_id"] not in missing], notes
+
+
 @dg.sensor(
     job=score_round,
     minimum_interval_seconds=interval_seconds(),
@@ -53,45 +211,74 @@ def _round_has_data(instance: dg.DagsterInstance, round_key: str) -> bool:
     description="Polls the submissions database and launches round-partitioned scoring runs.",
 )
 def new_submissions(
-    context: dg.SensorEvaluationContext, store: StoreResource
+    context: dg.SensorEvaluationContext, store: StoreResource, files: FilesResource
 ) -> dg.SensorResult | dg.SkipReason:
-    cursor = decode_cursor(context.cursor)
-    docs = store.get_store().submissions_after(cursor, limit=MAX_PER_TICK)
-    if not docs:
-        return dg.SkipReason("no new submissions")
+    state = SensorCursor.decode(context.cursor)
+    submissions = store.get_store()
+    policy = RecoveryPolicy.from_env()
+    plan = _Planner(context)
+    now = datetime.now(timezone.utc)
 
-    known_rounds = set(context.instance.get_dynamic_partitions(rounds.name))
-    new_rounds: list[str] = []
-    run_requests = []
-    for round, round_docs in groupby(
-        sorted(docs, key=lambda d: d["competition_id"]), key=lambda d: d["competition_id"]
-    ):
-        round_key = str(round)
-        ids = [str(d["_id"]) for d in round_docs]  # sorted() is stable: still in created order
-        if round_key not in known_rounds:
-            new_rounds.append(round_key)
-        needs_data = round_key in new_rounds or not _round_has_data(context.instance, round_key)
-        for start in range(0, len(ids), BATCH_SIZE):
-            batch = ids[start : start + BATCH_SIZE]
-            with_data = needs_data and start == 0
-            run_requests.append(
-                dg.RunRequest(
-                    run_key=batch_run_key(round, batch),
-                    partition_key=round_key,
-                    run_config=batch_run_config(batch),
-                    tags={"round": round_key, "submissions": str(len(batch))},
-                    asset_selection=[
-                        *(ROUND_DATA_KEYS if with_data else []),
-                        submission_scores.key,
-                    ],
-                )
+    requested = submissions.scoring_requested_after(
+        datetime.fromisoformat(state.requests_after) if state.requests_after else None
+    )
+    new = submissions.submissions_after(decode_cursor(state.after), limit=MAX_PER_TICK)
+    seen = {d["_id"] for d in requested} | {d["_id"] for d in new}
+    if requested:
+        state.requests_after = max(d["rescore_requested"] for d in requested).isoformat()
+    if new:
+        state.after = encode_cursor(cursor_of(new[-1]))
+
+    scorable, notes = _set_aside_unscorable(
+        submissions, files, [*requested, *new], plan.known_rounds
+    )
+    requested_ids = {d["_id"] for d in requested}
+    stamp = f"-at-{state.requests_after}" if requested else ""
+    plan.add("requested", [d for d in scorable if d["_id"] in requested_ids], key_suffix=stamp)
+    plan.add("new", [d for d in scorable if d["_id"] not in requested_ids])
+
+    # Recovery: stuck submissions of rounds with no run in flight.
+    stuck_before = now - timedelta(seconds=policy.pending_seconds)
+    busy = _rounds_in_flight(context.instance, timedelta(seconds=policy.stale_run_seconds))
+    stuck = [d for d in submissions.pending(created_before=stuck_before) if d["_id"] not in seen]
+    state.attempts = {
+        k: v for k, v in state.attempts.items() if k in {str(d["_id"]) for d in stuck}
+    }
+    retry = []
+    for doc in stuck:
+        if str(doc["competition_id"]) in busy or str(doc["competition_id"]) in plan.with_data:
+            continue
+        attempts = state.attempts.get(str(doc["_id"]), 0) + 1
+        if attempts > policy.max_attempts:
+            reason = (
+                f"could not be scored after {policy.max_attempts} attempts (the scoring runs "
+                "failed; see the Dagster UI); an operator can rescore it"
             )
+            submissions.mark_invalid(doc["_id"], reason=reason, at=now, run_id=None)
+            notes.append(f"{doc['_id']}: {reason}")
+            continue
+        state.attempts[str(doc["_id"])] = attempts
+        retry.append((attempts, doc))
+    for attempts, docs in groupby(sorted(retry, key=lambda x: x[0]), key=lambda x: x[0]):
+        plan.add("retry", [d for _, d in docs], key_suffix=f"-attempt-{attempts}")
+
+    for note in notes:
+        context.log.warning(f"not scored: {note}")
+    if not plan.run_requests:
+        if state.encode() != SensorCursor.decode(context.cursor).encode():
+            return dg.SensorResult(skip_reason="nothing to score", cursor=state.encode())
+        return dg.SkipReason("no new submissions")
+    kinds = [r.tags["reason"] for r in plan.run_requests]
     context.log.info(
-        f"{len(docs)} new submissions in {len(run_requests)} batches"
-        + (f"; new rounds {', '.join(new_rounds)}" if new_rounds else "")
+        f"{len(plan.run_requests)} runs ("
+        + ", ".join(f"{kinds.count(k)} {k}" for k in dict.fromkeys(kinds))
+        + ")"
+        + (f"; new rounds {', '.join(plan.new_rounds)}" if plan.new_rounds else "")
     )
     return dg.SensorResult(
-        run_requests=run_requests,
-        dynamic_partitions_requests=[rounds.build_add_request(new_rounds)] if new_rounds else [],
-        cursor=encode_cursor(cursor_of(docs[-1])),
+        run_requests=plan.run_requests,
+        dynamic_partitions_requests=(
+            [rounds.build_add_request(plan.new_rounds)] if plan.new_rounds else []
+        ),
+        cursor=state.encode(),
     )

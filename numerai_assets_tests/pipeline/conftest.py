@@ -101,29 +101,37 @@ def instance() -> Iterator[dg.DagsterInstance]:
 def evaluate_sensor(instance: dg.DagsterInstance, cursor: str | None = None):
     """One tick of ``new_submissions`` as the daemon would run it, with this environment."""
     defs = build_definitions()
-    context = dg.build_sensor_context(
+    with dg.build_sensor_context(
         instance=instance,
         cursor=cursor,
         definitions=defs,
-        resources={"store": defs.resources["store"]},
-    )
-    return defs.resolve_sensor_def("new_submissions")(context)
+        resources={"store": defs.resources["store"], "files": defs.resources["files"]},
+    ) as context:
+        return defs.resolve_sensor_def("new_submissions")(context)
 
 
 def launch(
-    instance: dg.DagsterInstance, result: dg.SensorResult
+    instance: dg.DagsterInstance, result: dg.SensorResult, *, raise_on_error: bool = True
 ) -> list[dg.ExecuteInProcessResult]:
-    """Do what the daemon does with a tick's result: add its partitions, run its requests."""
+    """Do what the daemon does with a tick's result: add its partitions, then run each request
+    whose run key has not been used yet (the daemon's de-duplication)."""
+    if isinstance(result, dg.SkipReason) or not result.run_requests:
+        return []
     for request in result.dynamic_partitions_requests:
         instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
     job = build_definitions().resolve_job_def("score_round")
-    return [
-        job.execute_in_process(
-            run_config=request.run_config,
-            instance=instance,
-            partition_key=request.partition_key,
-            asset_selection=request.asset_selection,
-            tags=request.tags,
+    results = []
+    for request in result.run_requests:
+        if instance.get_run_records(dg.RunsFilter(tags={"dagster/run_key": request.run_key})):
+            continue
+        results.append(
+            job.execute_in_process(
+                run_config=request.run_config,
+                instance=instance,
+                partition_key=request.partition_key,
+                asset_selection=request.asset_selection,
+                tags={**request.tags, "dagster/run_key": request.run_key},
+                raise_on_error=raise_on_error,
+            )
         )
-        for request in result.run_requests
-    ]
+    return results

@@ -145,25 +145,37 @@ def test_scoring_against_s3(s3_server, s3_client, tmp_path, monkeypatch, instanc
     assert data.metadata["source"].value == "s3://datasets-e2e/7/numerai_datasets.zip"
 
 
-@pytest.mark.parametrize("missing", ["dataset", "round"])
-def test_a_round_without_a_dataset_fails_naming_it(deployment, instance, missing):
-    if missing == "dataset":
-        deployment.store.insert_submission(username="x", round=99, filename="99/x.csv")
-    else:
-        seed_round(deployment, 98).submit("x", b"x")
-        deployment.store.insert_submission(username="y", round=99, filename="99/y.csv")
+def test_a_round_without_a_dataset_is_refused_with_the_reason(seeded, instance):
+    seeded.submit("alice", b"id,probability\n")
+    orphan = seeded.deployment.store.insert_submission(username="x", round=99, filename="99/x.csv")
     result = evaluate_sensor(instance)
-    runs = launch_allowing_failure(instance, result)
-    failed = [r for r in runs if not r.success]
-    assert failed
+    assert {r.partition_key for r in result.run_requests} == {"7"}
+    assert list(result.dynamic_partitions_requests[0].partition_keys) == ["7"]
+    reason = seeded.deployment.store.get(orphan)["invalid"]["reason"]
+    assert reason.startswith("round 99 has no dataset (") and "99/numerai_datasets.zip" in reason
+
+
+def test_a_missing_bucket_stops_the_sensor_and_marks_nothing(deployment, instance):
+    deployment.store.insert_submission(username="x", round=99, filename="99/x.csv")
+    with pytest.raises(Exception, match="bucket 'numerai-datasets' does not exist"):
+        evaluate_sensor(instance)
+    assert deployment.store.round_submissions(99)[0]["original"]["pending"] is True
+
+
+def test_a_failing_round_leaves_its_submissions_pending(seeded, instance):
+    seeded.submit_demo(3)
+    # The dataset turns unreadable after the sensor has seen it.
+    path = seeded.deployment.settings.local_buckets_dir / "numerai-datasets" / "7"
+    (path / "numerai_datasets.zip").write_bytes(b"not a zip")
+    runs = launch(instance, evaluate_sensor(instance), raise_on_error=False)
+    assert [r.success for r in runs] == [False]
     messages = " ".join(
         error_chain(e.event_specific_data.error)
-        for r in failed
-        for e in r.all_events
+        for e in runs[0].all_events
         if e.event_type == dg.DagsterEventType.STEP_FAILURE
     )
-    assert "99/numerai_datasets.zip" in messages and "numerai-datasets" in messages
-    assert all(d["original"]["pending"] for d in deployment.store.round_submissions(99))
+    assert "round 7: " in messages
+    assert all(d["original"]["pending"] for d in seeded.by_user().values())
 
 
 def error_chain(error) -> str:
@@ -172,19 +184,3 @@ def error_chain(error) -> str:
         messages.append(error.message)
         error = error.cause
     return " ".join(messages)
-
-
-def launch_allowing_failure(instance, result):
-    for request in result.dynamic_partitions_requests:
-        instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
-    job = build_definitions().resolve_job_def("score_round")
-    return [
-        job.execute_in_process(
-            run_config=r.run_config,
-            instance=instance,
-            partition_key=r.partition_key,
-            asset_selection=r.asset_selection,
-            raise_on_error=False,
-        )
-        for r in result.run_requests
-    ]

@@ -27,7 +27,7 @@ def test_new_round_adds_its_partition_and_requests_a_run_with_its_data(seeded, i
     assert request.run_config == batch_run_config(ids)  # created order
     assert request.tags["round"] == "7"
     assert set(request.asset_selection) == {*ROUND_DATA, SCORES}
-    created, last_id = decode_cursor(result.cursor)
+    created, last_id = decode_cursor(sensors.SensorCursor.decode(result.cursor).after)
     assert str(last_id) == ids[-1]
 
 

@@ -1,0 +1,159 @@
+"""The intake endpoint: ``POST /`` with ``{"submission_id", "api_key"}`` flags a submission for
+(re)scoring, as the original system's endpoint did, so the systems that still call it keep working.
+
+The key is checked before the submission is looked up, so a caller without it cannot learn which
+ids exist. Neither the key nor the body is ever logged: the app writes its own access line
+(client, method, path without query string, status) instead of uvicorn's, which would show a
+query string.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from bson import ObjectId
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from numerai_assets.store import SubmissionNotFound, SubmissionStore
+
+MAX_BODY_BYTES = 4096
+OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
+
+logger = logging.getLogger(__name__)
+
+
+class _Reject(Exception):
+    """An answer other than 202, raised from wherever the request is found wanting."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def create_app(api_key: str, store_factory: Callable[[], SubmissionStore]) -> Starlette:
+    """The intake app. ``store_factory`` is called in a worker thread for every request: the
+    embedded store needs one client per thread (``open_database`` caches them per thread)."""
+    if not api_key:
+        raise ValueError("api_key must be a non-empty string")
+    expected = api_key.encode("utf-8", "surrogatepass")
+
+    async def intake(request: Request) -> JSONResponse:
+        try:
+            oid = _authorized_id(await _read_body(request), expected)
+            await run_in_threadpool(_flag, store_factory, oid)
+        except _Reject as reject:
+            headers = {"connection": "close"} if reject.status == 413 else None
+            return JSONResponse({"error": reject.message}, reject.status, headers=headers)
+        return JSONResponse({"status": "accepted", "submission_id": str(oid)}, 202)
+
+    async def http_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, HTTPException)
+        return JSONResponse({"error": error.detail}, error.status_code, headers=error.headers)
+
+    return Starlette(
+        routes=[Route("/", intake, methods=["POST"])],
+        middleware=[Middleware(AccessLog)],
+        exception_handlers={HTTPException: http_error},
+    )
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, refused past :data:`MAX_BODY_BYTES`: by ``Content-Length`` before reading, and
+    while reading, so a chunked body (which has none) cannot grow past it either."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise _Reject(400, "bad Content-Length")
+        if int(declared) > MAX_BODY_BYTES:
+            raise _Reject(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+    body = bytearray()
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise _Reject(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+    except ClientDisconnect:  # nobody is listening for the answer: no traceback for it
+        raise _Reject(400, "the client disconnected before sending the body") from None
+    return bytes(body)
+
+
+def _authorized_id(body: bytes, expected: bytes) -> ObjectId:
+    """The submission id of a well-formed request carrying the right key.
+
+    Order matters: the key is judged (400 if absent or not a string, 401 if wrong) before the id
+    is even parsed, so nothing about ids is revealed to a caller without the key.
+    """
+    try:
+        payload: Any = json.loads(body)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise _Reject(400, "the body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise _Reject(400, "the body must be a JSON object")
+    key = _field(payload, "api_key")
+    if not hmac.compare_digest(key.encode("utf-8", "surrogatepass"), expected):
+        logger.warning("refused a request with a wrong api_key")
+        raise _Reject(401, "wrong api_key")
+    submission_id = _field(payload, "submission_id")
+    if not OBJECT_ID.fullmatch(submission_id):
+        raise _Reject(400, "submission_id must be a 24-hex-digit ObjectId")
+    return ObjectId(submission_id)
+
+
+def _field(payload: dict, name: str) -> str:
+    if name not in payload:
+        raise _Reject(400, f"{name} is missing")
+    value = payload[name]
+    if not isinstance(value, str):
+        raise _Reject(400, f"{name} must be a string")
+    return value
+
+
+def _flag(store_factory: Callable[[], SubmissionStore], oid: ObjectId) -> None:
+    """Flag ``oid`` for scoring (blocking: runs in a worker thread)."""
+    try:
+        store_factory().request_scoring(oid, at=datetime.now(timezone.utc))
+    except SubmissionNotFound:
+        raise _Reject(404, f"no submission with id {oid}") from None
+    except Exception:
+        logger.exception("could not flag submission %s for scoring", oid)
+        raise _Reject(500, "the submissions store failed") from None
+    logger.info("submission %s flagged for scoring", oid)
+
+
+class AccessLog:
+    """One line per request: client, method, path (never the query string or body), status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # what the server answers if the app fails before starting a response
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            client = scope.get("client") or ("-", 0)
+            logger.info('%s "%s %s" %d', client[0], scope["method"], scope["path"], status)
