@@ -187,6 +187,9 @@ def write_results(
                 "reason": original["reason"],
             }
         )
+    # Each write above brought its user's entry in line; this completes any write that an
+    # earlier run was interrupted in the middle of (a submission written, its entry not).
+    store.reconcile_leaderboard(batch.round)
     return summary
 
 

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("API_KEY must be set (the key callers send as api_key)")
     settings = Settings.from_env()
     stores = store_factory(settings)
-    stores().ensure_indexes()  # a bad MONGO_URL fails here, before listening
+    stores()  # a malformed MONGO_URL fails here, before listening
     # uvicorn's access lines would show query strings; the app logs its own (see AccessLog).
     log_config = copy.deepcopy(LOGGING_CONFIG)
     log_config["loggers"][LOGGER] = {"handlers": ["default"], "level": "INFO", "propagate": False}

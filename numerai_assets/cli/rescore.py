@@ -82,14 +82,14 @@ def queue_rescore(url: str, round: int, *, scores_only: bool) -> str:
 def rescore_in_process(round: int, *, scores_only: bool) -> str:
     import dagster as dg
 
-    from numerai_assets.definitions import defs
+    from numerai_assets.definitions import build_definitions
     from numerai_assets.pipeline.jobs import batch_run_config
     from numerai_assets.pipeline.partitions import rounds
 
     instance = dg.DagsterInstance.get()
     if str(round) not in instance.get_dynamic_partitions(rounds.name):
         instance.add_dynamic_partitions(rounds.name, [str(round)])
-    result = defs.resolve_job_def(JOB).execute_in_process(
+    result = build_definitions().resolve_job_def(JOB).execute_in_process(
         run_config=batch_run_config([]),
         instance=instance,
         partition_key=str(round),

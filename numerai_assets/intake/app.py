@@ -76,7 +76,7 @@ async def _read_body(request: Request) -> bytes:
     while reading, so a chunked body (which has none) cannot grow past it either."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise _Reject(400, "bad Content-Length")
         if int(declared) > MAX_BODY_BYTES:
             raise _Reject(413, f"the body is larger than {MAX_BODY_BYTES} bytes")

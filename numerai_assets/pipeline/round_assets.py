@@ -11,6 +11,7 @@ from numerai_assets.datasets import RoundDataset, load_round_dataset
 from numerai_assets.files import dataset_key, fetch_round_dataset
 from numerai_assets.pipeline.partitions import round_of, rounds
 from numerai_assets.pipeline.resources import FilesResource
+from numerai_assets.pipeline.retries import IO_RETRY
 from numerai_assets.scoring.concordance import (
     DEFAULT_SEED,
     N_CLUSTERS,
@@ -27,7 +28,9 @@ ROUND_GROUP = "rounds"
 warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*AssetCheckSpec.*")
 
 
-@dg.asset(partitions_def=rounds, group_name=ROUND_GROUP, kinds={"s3", "pandas"})
+@dg.asset(
+    partitions_def=rounds, group_name=ROUND_GROUP, kinds={"s3", "pandas"}, retry_policy=IO_RETRY
+)
 def competition_data(context: dg.AssetExecutionContext, files: FilesResource) -> RoundDataset:
     """The round's training + tournament rows, downloaded from the datasets bucket and checked."""
     round = round_of(context)

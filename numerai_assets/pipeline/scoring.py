@@ -22,14 +22,10 @@ from numerai_assets.batch.steps import summary_markdown
 from numerai_assets.datasets import RoundDataset
 from numerai_assets.pipeline.partitions import round_of, rounds
 from numerai_assets.pipeline.resources import FilesResource, StoreResource
+from numerai_assets.pipeline.retries import IO_RETRY
 from numerai_assets.pipeline.round_assets import ROUND_GROUP
 from numerai_assets.scoring.concordance import FittedClusters
 
-# Transient S3 / database errors: retried with backoff; a run that still fails leaves its
-# submissions pending, to be picked up again.
-IO_RETRY = dg.RetryPolicy(
-    max_retries=3, delay=1.0, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-)
 IN_MEMORY = dg.Out(io_manager_key="op_values")
 
 

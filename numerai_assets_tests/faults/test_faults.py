@@ -1,0 +1,210 @@
+"""Faults during scoring: each test ends with every submission scored exactly once and the stored
+results equal to a fault-free run of the same round."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import dagster as dg
+import pymongo.errors
+import pytest
+
+from numerai_assets.cli.context import Deployment
+from numerai_assets.store import SubmissionStore
+from numerai_assets_tests.pipeline.conftest import evaluate_sensor, launch, seed_round
+from numerai_assets_tests.pipeline.test_scoring_job import outcome
+from numerai_assets_tests.s3_server import S3_TEST_CREDENTIALS, start_moto, stop_moto
+
+ROUND = 7
+
+
+def outcomes(seeded) -> dict:
+    return {user: outcome(doc) for user, doc in seeded.by_user().items()}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict:
+    """The fault-free outcomes of the demo round (deterministic: same data, same files)."""
+    home = tmp_path_factory.mktemp("reference")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NUMERAI_ASSETS_HOME", str(home))
+        for name in ("MONGO_URL", "S3_DATASET_BUCKET", "S3_UPLOAD_BUCKET", "S3_ENDPOINT_URL"):
+            patch.delenv(name, raising=False)
+        seeded = seed_round(Deployment.from_env(), ROUND)
+        seeded.submit_demo(8)
+        with dg.instance_for_test() as instance:
+            assert all(r.success for r in launch(instance, evaluate_sensor(instance)))
+        return outcomes(seeded)
+
+
+def assert_scored_once_as_reference(seeded, reference, instance):
+    docs = seeded.by_user()
+    assert outcomes(seeded) == reference
+    assert all(
+        not d["original"]["pending"] and not d["concordant"]["pending"] for d in docs.values()
+    )
+    # The leaderboard mirrors every user's latest valid submission, interrupted writes included.
+    board = {e["username"]: e for e in seeded.deployment.store.leaderboard(ROUND)}
+    for user, doc in docs.items():
+        if doc.get("invalid"):
+            assert user not in board
+        else:
+            assert board[user]["submission_id"] == doc["_id"]
+            assert board[user]["original"] == {"pending": False, "value": doc["original"]["value"]}
+    # Exactly once: no submission appears in two successful runs' reports, and what each
+    # report says is what the store holds (a crashed run's writes are in no report).
+    reported = []
+    for record in instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS])):
+        run_id = record.dagster_run.run_id
+        for event in instance.get_records_for_run(
+            run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+        ).records:
+            materialization = event.event_log_entry.asset_materialization
+            if materialization.asset_key == dg.AssetKey("submission_scores"):
+                rows = materialization.metadata["scores"].value.splitlines()[2:]
+                reported += [(row.split("|")[-2].strip(), run_id) for row in rows]
+    assert len({sid for sid, _ in reported}) == len(reported)
+    by_id = {str(d["_id"]): d for d in docs.values()}
+    for sid, run_id in reported:
+        doc = by_id[sid]
+        assert (doc.get("invalid") or doc["original"])["run_id"] == run_id
+
+
+def recover(instance, monkeypatch, cursor):
+    """A tick with recovery enabled at once, as the daemon would run it after the delay."""
+    monkeypatch.setenv("NUMERAI_PENDING_RETRY_SECONDS", "0")
+    monkeypatch.setenv("NUMERAI_RUN_STALE_SECONDS", "0")  # the killed run never finished
+    result = evaluate_sensor(instance, cursor)
+    assert isinstance(result, dg.SensorResult) and result.run_requests
+    assert {r.tags["reason"] for r in result.run_requests} == {"retry"}
+    runs = launch(instance, result)
+    assert runs and all(r.success for r in runs)
+    return result
+
+
+def test_s3_server_stopped_during_a_run_then_restarted(tmp_path, monkeypatch, instance, reference):
+    server, url = start_moto()
+    port = int(url.rsplit(":", 1)[1])
+    env = {
+        "S3_ENDPOINT_URL": url,
+        "S3_DATASET_BUCKET": "datasets",
+        "S3_UPLOAD_BUCKET": "uploads",
+        "S3_ACCESS_KEY": S3_TEST_CREDENTIALS["access_key"],
+        "S3_SECRET_KEY": S3_TEST_CREDENTIALS["secret_key"],
+        "S3_REGION": S3_TEST_CREDENTIALS["region"],
+        "NUMERAI_ASSETS_HOME": str(tmp_path / "home"),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    deployment = Deployment.from_env()
+    for bucket in ("datasets", "uploads"):
+        deployment.buckets.client.create_bucket(Bucket=bucket)
+    seeded = seed_round(deployment, ROUND)
+    seeded.submit_demo(8)
+    tick = evaluate_sensor(instance)
+    stop_moto(server)  # S3 goes away before the run reads anything
+    outcome_box = []
+    runner = threading.Thread(target=lambda: outcome_box.extend(launch(instance, tick)))
+    runner.start()
+    time.sleep(1.5)
+    server, _ = start_moto(port)  # back on the same port (moto keeps its data in-process)
+    try:
+        runner.join(timeout=120)
+        assert not runner.is_alive()
+        assert [r.success for r in outcome_box] == [True]
+        assert_scored_once_as_reference(seeded, reference, instance)
+    finally:
+        stop_moto(server)
+
+
+def test_store_raises_on_write_once(seeded, instance, reference, monkeypatch):
+    seeded.submit_demo(8)
+    original = SubmissionStore.write_scores
+    failures = []
+
+    def flaky(self, *args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise pymongo.errors.AutoReconnect("connection reset by peer")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SubmissionStore, "write_scores", flaky)
+    (run,) = launch(instance, evaluate_sensor(instance))
+    assert run.success and failures == [1]
+    retried = [e for e in run.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert [e.step_key for e in retried] == ["submission_scores.write_scores"]
+    assert_scored_once_as_reference(seeded, reference, instance)
+
+
+def run_in_child(instance, tick, mode: str, marker: Path, *, kill_when_marked: bool):
+    """Run the tick's one request in a child process that dies as ``mode`` says."""
+    (request,) = tick.run_requests
+    for add in tick.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(add.partitions_def_name, add.partition_keys)
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "numerai_assets_tests.faults.crash_run",
+            mode,
+            str(marker),
+            request.partition_key,
+            json.dumps(request.run_config),
+        ],
+        env={**os.environ, "DAGSTER_HOME": instance.root_directory},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while not marker.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert marker.exists(), child.stderr.read().decode()[-3000:] if child.poll() else "timeout"
+    if kill_when_marked:
+        os.killpg(child.pid, signal.SIGKILL)
+    assert child.wait(timeout=30) != 0
+
+
+def test_run_process_killed_mid_run_is_retried(seeded, instance, reference, monkeypatch, tmp_path):
+    seeded.submit_demo(8)
+    tick = evaluate_sensor(instance)
+    run_in_child(instance, tick, "hang-before-write", tmp_path / "m", kill_when_marked=True)
+    docs = seeded.by_user()
+    assert all(d["original"]["pending"] for u, d in docs.items() if u != "grace")
+    (killed,) = instance.get_run_records()
+    assert killed.dagster_run.status == dg.DagsterRunStatus.STARTED  # nobody told Dagster
+    recover(instance, monkeypatch, tick.cursor)
+    assert_scored_once_as_reference(seeded, reference, instance)
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "exit-after-writes=3",  # crash after computing, part way through writing
+        "exit-before-leaderboard=10",  # a submission written, its leaderboard entry not
+    ],
+)
+def test_crash_between_computing_and_writing(
+    seeded, instance, reference, monkeypatch, tmp_path, mode
+):
+    seeded.submit_demo(8)
+    tick = evaluate_sensor(instance)
+    run_in_child(instance, tick, mode, tmp_path / "m", kill_when_marked=False)
+    pending = [u for u, d in seeded.by_user().items() if d["original"]["pending"]]
+    assert 0 < len(pending) < 8
+    recover(instance, monkeypatch, tick.cursor)
+    assert_scored_once_as_reference(seeded, reference, instance)
+
+
+def test_sensor_evaluated_twice_on_the_same_state(seeded, instance, reference):
+    seeded.submit_demo(8)
+    first, second = evaluate_sensor(instance), evaluate_sensor(instance)
+    assert [r.run_key for r in first.run_requests] == [r.run_key for r in second.run_requests]
+    runs = launch(instance, first) + launch(instance, second)  # the second launches nothing
+    assert len(runs) == 1 and runs[0].success
+    assert_scored_once_as_reference(seeded, reference, instance)
