@@ -3,6 +3,8 @@ import gzip
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from numerai_assets.scoring.submission import SubmissionError, read_submission
 
@@ -79,3 +81,41 @@ def test_size_limit_is_checked_before_parsing(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         read_submission(tmp_path / "nope.csv", IDS)
+
+
+ROUND_IDS = np.array([f"n{k}" for k in range(30)])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    order=st.permutations(range(30)),
+    probabilities=st.lists(st.floats(0, 1), min_size=30, max_size=30),
+)
+def test_property_any_valid_file_round_trips(order, probabilities):
+    rows = [f"{ROUND_IDS[k]},{probabilities[k]!r}" for k in order]
+    parsed = read_submission(csv(*rows), ROUND_IDS)
+    np.testing.assert_array_equal(parsed, probabilities)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=400),
+        st.lists(
+            st.sampled_from(["n1", "n2", "n29", "x", "", "0.5", "nan", "-1", "1e3", '"', ","]),
+            max_size=40,
+        ).map(
+            lambda words: (
+                "id,probability\n"
+                + "\n".join(",".join(words[i : i + 2]) for i in range(0, len(words), 2))
+            ).encode()
+        ),
+    )
+)
+def test_property_any_bytes_are_parsed_or_refused_with_a_reason(data):
+    try:
+        parsed = read_submission(data, ROUND_IDS)
+    except SubmissionError as error:
+        assert str(error)  # a reason, never an empty message
+    else:
+        assert parsed.shape == (30,) and np.isfinite(parsed).all()
