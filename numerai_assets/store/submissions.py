@@ -277,11 +277,12 @@ class SubmissionStore:
             )
 
     def reconcile_leaderboard(self, round: int) -> None:
-        """Bring every user's entry of ``round`` in line (completes any interrupted write)."""
+        """Bring every user's entry of ``round`` in line (completes any interrupted write).
+
+        One read of the round and at most one write, whatever the number of users.
+        """
         round = check_round(round)
-        for username in sorted(self._submissions.distinct("username", {"competition_id": round})):
-            if isinstance(username, str) and username:
-                self.sync_leaderboard(round, username)
+        self._retry_board_update(round, lambda: self._try_reconcile(round), "every user")
 
     def sync_leaderboard(self, round: int, username: str) -> None:
         """Make ``username``'s entry in ``round`` mirror their latest valid submission.
@@ -293,17 +294,20 @@ class SubmissionStore:
         """
         round = check_round(round)
         username = check_text("username", username)
+        self._retry_board_update(round, lambda: self._try_sync(round, username), repr(username))
+
+    # Internals
+
+    def _retry_board_update(self, round: int, attempt_update: Any, whom: str) -> None:
         for attempt in range(SYNC_ATTEMPTS):
             with write_lock(self._database):
-                if self._try_sync(round, username):
+                if attempt_update():
                     return
             time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
         raise StoreError(
-            f"could not update the leaderboard of round {round} for {username!r}: "
+            f"could not update the leaderboard of round {round} for {whom}: "
             f"the competition document kept changing over {SYNC_ATTEMPTS} attempts"
         )
-
-    # Internals
 
     def _try_sync(self, round: int, username: str) -> bool:
         competition = self._competitions.find_one({"_id": round})
@@ -312,7 +316,26 @@ class SubmissionStore:
         )
         board = list(competition.get("leaderboard") or []) if competition else []
         entry = None if latest is None else leaderboard_entry(latest)
-        new_board = _replace_entry(board, username, entry)
+        return self._write_board(round, competition, board, _replace_entry(board, username, entry))
+
+    def _try_reconcile(self, round: int) -> bool:
+        competition = self._competitions.find_one({"_id": round})
+        latest: dict[str, Mapping] = {}
+        for doc in self._submissions.find({"competition_id": round, **NOT_INVALID}).sort(ORDER):
+            if isinstance(doc.get("username"), str) and doc["username"]:
+                latest[doc["username"]] = doc  # ascending order: the last one wins
+        board = list(competition.get("leaderboard") or []) if competition else []
+        new_board = board
+        for username in {item.get("username") for item in board} - set(latest):
+            new_board = _replace_entry(new_board, username, None)
+        for username, doc in latest.items():
+            new_board = _replace_entry(new_board, username, leaderboard_entry(doc))
+        return self._write_board(round, competition, board, new_board)
+
+    def _write_board(
+        self, round: int, competition: Mapping | None, board: list, new_board: list
+    ) -> bool:
+        """Write ``new_board`` if it differs, only if nobody changed the document meanwhile."""
         if competition is None:
             if not new_board:
                 return True
