@@ -17,10 +17,22 @@ def as_vector(values: object, name: str, *, allow_empty: bool = False) -> np.nda
     return array
 
 
-def sorted_rows_finite(rows: np.ndarray) -> bool:
-    """Whether ascending rows are finite: NaN sorts last and infinities sit at the ends."""
-    return rows.shape[0] == 0 or bool(
-        np.isfinite(rows[:, 0]).all() and np.isfinite(rows[:, -1]).all()
+def pick_rows(rows: object, n_rows: int) -> np.ndarray:
+    """Row indices to compare against (every row when ``rows`` is None), checked in range."""
+    if rows is None:
+        return np.arange(n_rows, dtype=np.int64)
+    pick = np.ascontiguousarray(rows, dtype=np.int64)
+    if pick.ndim != 1:
+        raise ValueError(f"rows must be one-dimensional, got shape {pick.shape}")
+    if pick.size and (pick.min() < 0 or pick.max() >= n_rows):
+        raise ValueError(f"rows must index the {n_rows} rows of earlier")
+    return pick
+
+
+def sorted_rows_finite(matrix: np.ndarray, pick: np.ndarray) -> bool:
+    """Whether the picked ascending rows are finite: NaN sorts last, infinities sit at the ends."""
+    return pick.shape[0] == 0 or bool(
+        np.isfinite(matrix[pick, 0]).all() and np.isfinite(matrix[pick, -1]).all()
     )
 
 

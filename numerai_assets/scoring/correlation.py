@@ -13,7 +13,7 @@ import math
 import numba
 import numpy as np
 
-from numerai_assets.scoring._arrays import as_matrix, as_vector
+from numerai_assets.scoring._arrays import as_matrix, as_vector, pick_rows
 
 # Reassociation alone lets LLVM vectorise the sums. Adding the other fast-math flags (even
 # without "nnan") was seen to fold away the finiteness test, so they stay off.
@@ -22,13 +22,14 @@ _FAST = {"reassoc"}
 
 @numba.njit(cache=True, parallel=True, boundscheck=False, fastmath=_FAST)
 def _row_correlations(
-    new_centred: np.ndarray, new_ss: float, rows: np.ndarray
+    new_centred: np.ndarray, new_ss: float, rows: np.ndarray, pick: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    n_rows, n = rows.shape
+    n_rows = pick.shape[0]
+    n = rows.shape[1]
     out = np.empty(n_rows)
     finite = np.ones(n_rows, dtype=np.bool_)
     for r in numba.prange(n_rows):
-        row = rows[r]
+        row = rows[pick[r]]
         total = 0.0
         lo = row[0]
         hi = row[0]
@@ -55,22 +56,26 @@ def _row_correlations(
     return out, finite
 
 
-def correlations(new: np.ndarray, earlier: np.ndarray) -> np.ndarray:
+def correlations(
+    new: np.ndarray, earlier: np.ndarray, *, rows: np.ndarray | None = None
+) -> np.ndarray:
     """Pearson r of ``new`` (shape ``(n,)``) against each row of ``earlier`` (shape ``(N, n)``).
 
     A constant row, or a constant ``new``, has no correlation: its entry is NaN (never an
-    exception or a warning). Rows must be id-aligned with ``new`` and finite.
+    exception or a warning). Rows must be id-aligned with ``new`` and finite. ``rows``
+    (indices) compares against ``earlier[rows]`` only, in that order, without copying them.
     """
     new = as_vector(new, "new")
-    rows = as_matrix(earlier, "earlier", n_columns=new.shape[0], check_finite=False)
-    if rows.shape[0] == 0:
+    matrix = as_matrix(earlier, "earlier", n_columns=new.shape[0], check_finite=False)
+    pick = pick_rows(rows, matrix.shape[0])
+    if pick.shape[0] == 0:
         return np.zeros(0)
     new_centred = new - new.mean()
     if new.min() == new.max():
-        r = np.full(rows.shape[0], np.nan)
-        finite = np.isfinite(rows.sum(axis=1))
+        r = np.full(pick.shape[0], np.nan)
+        finite = np.isfinite(matrix[pick].sum(axis=1))
     else:
-        r, finite = _row_correlations(new_centred, float(new_centred @ new_centred), rows)
+        r, finite = _row_correlations(new_centred, float(new_centred @ new_centred), matrix, pick)
     if not finite.all():
         raise ValueError(f"earlier contains NaN or infinite values (row {int(np.argmin(finite))})")
     return r

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from numerai_assets.scoring._arrays import as_matrix, as_vector, sorted_rows_finite
+from numerai_assets.scoring._arrays import as_matrix, as_vector, pick_rows, sorted_rows_finite
 
 _JIT = {"cache": True, "nogil": True, "boundscheck": False}
 
@@ -96,14 +96,17 @@ def _ks_resume(a: np.ndarray, b: np.ndarray, i: int, j: int) -> int:
 
 
 @numba.njit(cache=True, parallel=True)
-def _ks_counts_rows(a: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    n_rows = rows.shape[0]
+def _ks_counts_rows(a: np.ndarray, rows: np.ndarray, pick: np.ndarray) -> np.ndarray:
+    """Counts against ``rows[pick[k]]``: picking in the kernel copies no rows."""
+    n_rows = pick.shape[0]
     out = np.empty(n_rows, dtype=np.int64)
     for g in numba.prange(n_rows // 4):
         k = 4 * g
-        _ks_count_equal4(a, rows[k], rows[k + 1], rows[k + 2], rows[k + 3], out, k)
+        _ks_count_equal4(
+            a, rows[pick[k]], rows[pick[k + 1]], rows[pick[k + 2]], rows[pick[k + 3]], out, k
+        )
     for k in range(n_rows - n_rows % 4, n_rows):
-        out[k] = _ks_count_equal(a, rows[k])
+        out[k] = _ks_count_equal(a, rows[pick[k]])
     return out
 
 
@@ -117,24 +120,37 @@ def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
     return _ks_count(a, b) / (a.shape[0] * b.shape[0])
 
 
-def ks_counts(new: np.ndarray, earlier: np.ndarray, *, earlier_sorted: bool = False) -> np.ndarray:
-    """KS statistics of ``new`` against each row of ``earlier`` as integer counts (D * n).
+def ks_counts(
+    new: np.ndarray,
+    earlier: np.ndarray,
+    *,
+    earlier_sorted: bool = False,
+    rows: np.ndarray | None = None,
+) -> np.ndarray:
+    """KS statistics of ``new`` against rows of ``earlier`` as integer counts (D * n).
 
     Thresholds compared on the counts are exact; ``ks_statistics`` is these divided by ``n``.
+    ``rows`` (indices) compares against those rows only, in that order, without copying them.
     """
     new_sorted = np.sort(as_vector(new, "new"))
-    rows = as_matrix(earlier, "earlier", n_columns=new_sorted.shape[0], check_finite=False)
+    matrix = as_matrix(earlier, "earlier", n_columns=new_sorted.shape[0], check_finite=False)
+    pick = pick_rows(rows, matrix.shape[0])
     if not earlier_sorted:
-        rows = np.sort(rows, axis=1)
-    if not sorted_rows_finite(rows):
+        matrix = np.sort(matrix[pick], axis=1)
+        pick = np.arange(matrix.shape[0])
+    if not sorted_rows_finite(matrix, pick):
         raise ValueError("earlier contains NaN or infinite values")
-    if rows.shape[0] == 0:
+    if pick.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
-    return _ks_counts_rows(new_sorted, rows)
+    return _ks_counts_rows(new_sorted, matrix, pick)
 
 
 def ks_statistics(
-    new: np.ndarray, earlier: np.ndarray, *, earlier_sorted: bool = False
+    new: np.ndarray,
+    earlier: np.ndarray,
+    *,
+    earlier_sorted: bool = False,
+    rows: np.ndarray | None = None,
 ) -> np.ndarray:
     """Exact two-sample KS statistic of one submission against each of many.
 
@@ -147,12 +163,15 @@ def ks_statistics(
     earlier_sorted : bool
         The rows of ``earlier`` are already ascending (the pipeline keeps them so), which skips
         an ``O(N n log n)`` sort. Unsorted rows passed with ``True`` give meaningless results.
+    rows : array of ints, optional
+        Compare against ``earlier[rows]`` only (in that order), without copying them: how the
+        pipeline picks the submissions to compare from its per-round matrix.
 
     Returns
     -------
-    ndarray of shape (N,), float64
+    ndarray of shape (N,) (or ``(len(rows),)``), float64
         ``scipy.stats.ks_2samp(new, earlier[k]).statistic`` for each row ``k``, computed as an
         integer count divided by ``n``: exact with repeated values and constant rows.
     """
-    counts = ks_counts(new, earlier, earlier_sorted=earlier_sorted)
+    counts = ks_counts(new, earlier, earlier_sorted=earlier_sorted, rows=rows)
     return counts / np.float64(np.asarray(new).shape[0])

@@ -64,29 +64,45 @@ def originality(
     earlier: np.ndarray,
     *,
     earlier_sorted_rows: np.ndarray | None = None,
+    rows: np.ndarray | None = None,
     thresholds: OriginalityThresholds | None = None,
 ) -> OriginalityResult:
     """Decide whether ``new`` (shape ``(n,)``) is original against ``earlier`` (``(N, n)``).
 
     ``earlier_sorted_rows``, if given, is ``np.sort(earlier, axis=1)`` kept from before (the
-    pipeline stores it), which saves sorting every row again. With no earlier submissions a
-    submission is original.
+    pipeline stores it), which saves sorting every row again. ``rows`` (indices) compares against
+    those rows of ``earlier`` only; match indices then count positions in ``rows``. With no
+    earlier submissions a submission is original.
     """
-    rules = thresholds or OriginalityThresholds()
     earlier = np.asarray(earlier, dtype=np.float64)
-    if earlier.ndim == 2 and earlier.shape[0] == 0:
+    if earlier.ndim == 2 and (earlier.shape[0] == 0 or (rows is not None and len(rows) == 0)):
         return OriginalityResult(original=True, reason=None, compared=0)
-    r = correlations(new, earlier)
+    r = correlations(new, earlier, rows=rows)
     if earlier_sorted_rows is None:
-        ks = ks_statistics(new, earlier)
+        ks = ks_statistics(new, earlier, rows=rows)
     else:
         if np.shape(earlier_sorted_rows) != earlier.shape:
             raise ValueError(
                 f"earlier_sorted_rows must have the shape of earlier {earlier.shape}, "
                 f"got {np.shape(earlier_sorted_rows)}"
             )
-        ks = ks_statistics(new, earlier_sorted_rows, earlier_sorted=True)
+        ks = ks_statistics(new, earlier_sorted_rows, earlier_sorted=True, rows=rows)
+    return decide_originality(r, ks, thresholds)
 
+
+def decide_originality(
+    correlation: np.ndarray, ks: np.ndarray, thresholds: OriginalityThresholds | None = None
+) -> OriginalityResult:
+    """The decision from the correlation and KS statistic against each earlier submission.
+
+    Separate from computing them, so a caller can compute them in chunks (bounded memory) and
+    decide once.
+    """
+    rules = thresholds or OriginalityThresholds()
+    r = np.asarray(correlation, dtype=np.float64)
+    ks = np.asarray(ks, dtype=np.float64)
+    if r.shape != ks.shape:
+        raise ValueError(f"correlation and ks must have the same shape, got {r.shape}, {ks.shape}")
     with np.errstate(invalid="ignore"):
         correlated = np.abs(r) > rules.max_correlation  # NaN (constant) compares False
     duplicate = ks < rules.duplicate_ks
@@ -98,7 +114,7 @@ def originality(
     elif similar.sum() >= rules.max_similar:
         reason, hits = "similar", similar
     else:
-        return OriginalityResult(original=True, reason=None, compared=earlier.shape[0])
+        return OriginalityResult(original=True, reason=None, compared=int(ks.shape[0]))
     matches = tuple(
         OriginalityMatch(
             index=int(k),
@@ -108,5 +124,5 @@ def originality(
         for k in np.flatnonzero(hits)
     )
     return OriginalityResult(
-        original=False, reason=reason, matches=matches, compared=earlier.shape[0]
+        original=False, reason=reason, matches=matches, compared=int(ks.shape[0])
     )

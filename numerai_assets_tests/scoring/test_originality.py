@@ -105,3 +105,25 @@ def test_presorted_rows_give_the_same_decision(rng):
 def test_bad_thresholds_are_refused(kwargs):
     with pytest.raises(ValueError):
         OriginalityThresholds(**kwargs)
+
+
+def test_picking_rows_equals_slicing_them(rng):
+    from numerai_assets.scoring import correlations, ks_statistics
+
+    new = rng.random(N)
+    earlier = np.vstack([rng.random(N) ** k for k in (1, 2, 3)] + [rng.permutation(new)] * 3)
+    sorted_rows = np.sort(earlier, axis=1)
+    pick = np.array([5, 0, 2, 3, 1])
+    np.testing.assert_array_equal(
+        ks_statistics(new, sorted_rows, earlier_sorted=True, rows=pick),
+        ks_statistics(new, earlier[pick]),
+    )
+    np.testing.assert_array_equal(
+        correlations(new, earlier, rows=pick), correlations(new, earlier[pick])
+    )
+    picked = originality(new, earlier, earlier_sorted_rows=sorted_rows, rows=pick)
+    assert picked == originality(new, earlier[pick])
+    assert [m.index for m in picked.matches] == [0, 3]  # positions in `rows`
+    assert originality(new, earlier, rows=np.array([], dtype=int)).original
+    with pytest.raises(ValueError, match="rows must index the 6 rows of earlier"):
+        originality(new, earlier, rows=np.array([6]))
