@@ -32,6 +32,7 @@ class Settings:
     s3_secret_key: str | None
     s3_region: str | None
     use_s3: bool
+    prediction_cache: str  # a folder, or "off" (every run reads earlier files again)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -56,6 +57,7 @@ class Settings:
             s3_secret_key=get("S3_SECRET_KEY"),
             s3_region=get("S3_REGION") or get("AWS_DEFAULT_REGION"),
             use_s3=bool(dataset_bucket or upload_bucket),
+            prediction_cache=get("NUMERAI_PREDICTION_CACHE") or str(home / "prediction_cache"),
         )
 
     @property

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from numerai_assets.files import Buckets, ObjectNotFound, ObjectTooLarge
 from numerai_assets.scoring import SubmissionError, read_submission
-
-if TYPE_CHECKING:
-    from numerai_assets.batch.steps import PreparedBatch
 
 # A row of "id,probability" is about 30 bytes; anything far larger is refused before parsing.
 BYTES_PER_ROW_LIMIT = 200
@@ -32,13 +28,12 @@ class SubmissionFiles:
         self.max_bytes = max(MIN_SIZE_LIMIT, BYTES_PER_ROW_LIMIT * len(tournament_ids))
         self._read: dict[object, np.ndarray | SubmissionError] = {}
 
-    def remember(self, batch: PreparedBatch) -> None:
-        """Take the predictions a batch already read, rather than reading its files again."""
-        for entry in batch.entries:
-            known = entry.predictions
-            self._read[entry.submission["_id"]] = (
-                known if known is not None else SubmissionError(entry.invalid_reason or "")
-            )
+    def load(self, submission: Mapping) -> np.ndarray:
+        """Read the file now, remembering nothing: for callers that keep the result elsewhere."""
+        value = self._load(submission)
+        if isinstance(value, SubmissionError):
+            raise value
+        return value
 
     def predictions(self, submission: Mapping) -> np.ndarray:
         key = submission["_id"]

@@ -12,7 +12,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,16 +21,25 @@ import numpy as np
 
 from numerai_assets.batch.files import SubmissionFiles
 from numerai_assets.datasets import RoundDataset
+from numerai_assets.prediction_cache import RoundPredictionCache
 from numerai_assets.scoring import (
     OriginalityThresholds,
     RoundClusters,
     SubmissionError,
     concordance,
     consistency,
-    originality,
+    correlations,
+    ks_statistics,
 )
+from numerai_assets.scoring.originality import decide_originality
 from numerai_assets.store import SubmissionStore
 from numerai_assets.store.submissions import latest_comparable_per_user
+
+# Earlier submissions are compared in chunks of this many rows: about 180 MB of a 45,000-row round
+# mapped at a time, released after each chunk.
+COMPARE_CHUNK = 256
+CACHE_CHUNK = 64  # earlier files read and appended to the cache at a time
+PROGRESS_EVERY = 50
 
 
 @dataclass
@@ -111,29 +121,82 @@ def score_concordance(batch: PreparedBatch, clusters: RoundClusters) -> dict[str
     return results
 
 
+def _comparable(doc: Mapping) -> bool:
+    """Could ever be compared against: valid, and original or still pending."""
+    original = doc.get("original") or {}
+    return doc.get("invalid") is None and (
+        original.get("value") is True or original.get("pending") is True
+    )
+
+
+def fill_cache(
+    cache: RoundPredictionCache,
+    files: SubmissionFiles,
+    batch: PreparedBatch,
+    docs: Iterable[Mapping],
+    log: Callable[[str], None] = lambda message: None,
+) -> set:
+    """Make sure every submission this batch may compare against is in the cache.
+
+    The batch's own predictions were read already; earlier submissions missing from the cache
+    (a new cache, or one made stale by a new dataset) are read from their files once, here.
+    Returns the ids whose files cannot be read: they are nobody's original.
+    """
+    cache.add((entry.id, entry.predictions) for entry in batch.valid())
+    missing = [d for d in docs if _comparable(d) and str(d["_id"]) not in cache]
+    unreadable = set()
+    started = time.monotonic()
+    for start in range(0, len(missing), CACHE_CHUNK):
+        chunk = []
+        for doc in missing[start : start + CACHE_CHUNK]:
+            try:
+                chunk.append((str(doc["_id"]), files.load(doc)))
+            except SubmissionError:
+                unreadable.add(doc["_id"])
+        cache.add(chunk)
+        done = min(start + CACHE_CHUNK, len(missing))
+        rate = done / max(time.monotonic() - started, 1e-9)
+        log(f"prediction cache: {done}/{len(missing)} earlier files read ({rate:.0f}/s)")
+    return unreadable
+
+
 def score_originality(
     batch: PreparedBatch,
     store: SubmissionStore,
     files: SubmissionFiles,
+    cache: RoundPredictionCache,
     thresholds: OriginalityThresholds | None = None,
+    log: Callable[[str], None] = lambda message: None,
 ) -> dict[str, dict]:
-    """Originality of every valid submission, in ``created`` order (see the module docstring)."""
+    """Originality of every valid submission, in ``created`` order (see the module docstring).
+
+    Earlier submissions' predictions come from the round's cache, picked by row index in
+    chunks of ``COMPARE_CHUNK`` (no copies, and bounded memory however large the round).
+    """
     known = {doc["_id"]: doc for doc in store.round_submissions(batch.round)}
+    unreadable = fill_cache(cache, files, batch, known.values(), log)
+    predictions, sorted_rows = cache.matrices()
     results = {}
+    started, valid = time.monotonic(), batch.valid()
     for entry in batch.entries:
         doc = entry.submission
         if entry.invalid_reason is not None:
             known[doc["_id"]] = {**doc, "invalid": {"reason": entry.invalid_reason}}
             continue
-        earlier, rows = [], []
-        for candidate in latest_comparable_per_user(known.values(), doc):
-            try:
-                rows.append(files.predictions(candidate))
-            except SubmissionError:
-                continue  # its own scoring marks it invalid; it is nobody's original
-            earlier.append(candidate)
-        matrix = np.vstack(rows) if rows else np.empty((0, entry.predictions.shape[0]))
-        result = originality(entry.predictions, matrix, thresholds=thresholds)
+        earlier = [
+            candidate
+            for candidate in latest_comparable_per_user(known.values(), doc)
+            if candidate["_id"] not in unreadable
+        ]
+        rows = cache.rows_of(str(c["_id"]) for c in earlier)
+        correlation, ks = np.empty(len(rows)), np.empty(len(rows))
+        for start in range(0, len(rows), COMPARE_CHUNK):
+            pick = rows[start : start + COMPARE_CHUNK]
+            part = slice(start, start + len(pick))
+            correlation[part] = correlations(entry.predictions, predictions, rows=pick)
+            ks[part] = ks_statistics(entry.predictions, sorted_rows, earlier_sorted=True, rows=pick)
+            cache.release()
+        result = decide_originality(correlation, ks, thresholds)
         results[entry.id] = {
             "value": result.original,
             "reason": result.reason,
@@ -148,6 +211,12 @@ def score_originality(
             ],
         }
         known[doc["_id"]] = {**doc, "original": {"pending": False, "value": result.original}}
+        if len(results) % PROGRESS_EVERY == 0 or len(results) == len(valid):
+            rate = len(results) / max(time.monotonic() - started, 1e-9)
+            log(
+                f"originality: {len(results)}/{len(valid)} submissions "
+                f"({rate:.1f}/s, last compared with {len(rows)})"
+            )
     return results
 
 

@@ -89,12 +89,16 @@ def rescore_in_process(round: int, *, scores_only: bool) -> str:
     instance = dg.DagsterInstance.get()
     if str(round) not in instance.get_dynamic_partitions(rounds.name):
         instance.add_dynamic_partitions(rounds.name, [str(round)])
-    result = build_definitions().resolve_job_def(JOB).execute_in_process(
-        run_config=batch_run_config([]),
-        instance=instance,
-        partition_key=str(round),
-        asset_selection=_asset_keys(scores_only),
-        tags={"round": str(round), "rescore": "true"},
+    result = (
+        build_definitions()
+        .resolve_job_def(JOB)
+        .execute_in_process(
+            run_config=batch_run_config([]),
+            instance=instance,
+            partition_key=str(round),
+            asset_selection=_asset_keys(scores_only),
+            tags={"round": str(round), "rescore": "true"},
+        )
     )
     if not result.success:
         raise ValueError(f"the rescore run {result.run_id} failed; see it in the Dagster UI")

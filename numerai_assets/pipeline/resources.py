@@ -7,9 +7,11 @@ or run config); one that is not set falls back to the embedded store and local f
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -17,6 +19,7 @@ from dagster_aws.s3 import S3PickleIOManager, S3Resource
 from pydantic import Field
 
 from numerai_assets.files import Buckets, LocalBuckets, S3Buckets
+from numerai_assets.prediction_cache import RoundPredictionCache
 from numerai_assets.settings import (
     DEFAULT_DATASET_KEY,
     LOCAL_DATASET_BUCKET,
@@ -51,11 +54,24 @@ class FilesResource(dg.ConfigurableResource):
     dataset_key_template: str = DEFAULT_DATASET_KEY
     local_root: str = Field(default=".numerai_assets/s3", description="folders standing in for S3")
     s3: S3Resource | None = None
+    prediction_cache: str = Field(
+        default=".numerai_assets/prediction_cache",
+        description="per-round prediction cache folder, or 'off' (NUMERAI_PREDICTION_CACHE)",
+    )
 
     def get_buckets(self) -> Buckets:
         if self.s3 is not None:
             return S3Buckets(self.s3.get_client())
         return LocalBuckets(Path(self.local_root))
+
+    @contextlib.contextmanager
+    def prediction_cache_for(self, round: int, tournament_ids: Sequence[object]) -> Iterator:
+        """The round's prediction cache; with the cache off, a throw-away one for this run."""
+        if self.prediction_cache != "off":
+            yield RoundPredictionCache(Path(self.prediction_cache), round, tournament_ids)
+            return
+        with tempfile.TemporaryDirectory(prefix="predictions-") as scratch:
+            yield RoundPredictionCache(Path(scratch), round, tournament_ids)
 
 
 def _env(name: str, default: object, environ: Mapping[str, str]) -> object:
@@ -87,6 +103,7 @@ def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, objec
         dataset_key_template=settings.dataset_key_template,
         local_root=str(settings.local_buckets_dir),
         s3=s3,
+        prediction_cache=settings.prediction_cache,
     )
     if env.get("DAGSTER_IO_BUCKET", "").strip():
         # Production: round assets live in S3, so any worker (ECS task, pod) can load them.

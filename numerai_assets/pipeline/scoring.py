@@ -78,9 +78,14 @@ def originality_scores(
     files: FilesResource,
     competition_data: RoundDataset,
 ) -> dict:
-    reader = _files(files, competition_data)
-    reader.remember(batch)
-    results = score_originality(batch, store.get_store(), reader)
+    with files.prediction_cache_for(batch.round, competition_data.tournament_ids) as cache:
+        results = score_originality(
+            batch,
+            store.get_store(),
+            _files(files, competition_data),
+            cache,
+            log=context.log.info,
+        )
     context.log.info(f"originality of {len(results)} submissions")
     return results
 

@@ -1,0 +1,5 @@
+"""Per-round cache of scored submissions' predictions (memory-mapped matrices)."""
+
+from numerai_assets.prediction_cache.round_cache import RoundPredictionCache, fingerprint
+
+__all__ = ["RoundPredictionCache", "fingerprint"]

@@ -1,0 +1,156 @@
+"""A round's scored predictions on disk, so a run parses only the files it has not seen.
+
+Originality compares each new submission with many earlier ones of its round; re-reading and
+re-parsing their CSV files in every run would make I/O, not math, decide how fast a round is
+scored. Once read and validated, a submission's predictions (float64, in the round's
+tournament-id order) and their sorted copy are appended here, and later runs memory-map them.
+
+Layout, under ``<root>/round-<round>/<fingerprint>/`` where the fingerprint is a hash of the
+round's tournament ids (a rematerialized dataset with other ids gets a fresh, empty cache):
+
+- ``predictions.f64``, ``sorted.f64``: ``N x n`` float64 matrices, row ``k`` for submission
+  ``index.json["submissions"][k]``;
+- ``index.json``: written last (temp file + rename), so rows past its count — left by a process
+  that died while appending — are ignored and overwritten.
+
+The cache is derived data: delete it and it is rebuilt from the submission files as runs read
+them, with identical scores. One writer per round at a time (the per-round run limit), guarded by
+a file lock anyway.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import mmap
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+PREDICTIONS = "predictions.f64"
+SORTED = "sorted.f64"
+INDEX = "index.json"
+ITEM = np.dtype(np.float64).itemsize
+
+
+def fingerprint(tournament_ids: Sequence[object]) -> str:
+    """Identifies the round's row order: predictions cached under another order are stale."""
+    digest = hashlib.sha256("\n".join(map(str, tournament_ids)).encode())
+    return digest.hexdigest()[:16]
+
+
+class RoundPredictionCache:
+    """Append-only matrices of a round's predictions, addressed by submission id."""
+
+    def __init__(self, root: Path, round: int, tournament_ids: Sequence[object]) -> None:
+        self.columns = len(tournament_ids)
+        self.directory = Path(root) / f"round-{round}" / fingerprint(tournament_ids)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._row_of: dict[str, int] = {}
+        self._maps: list[mmap.mmap] = []
+        self._load_index()
+
+    def __len__(self) -> int:
+        return len(self._row_of)
+
+    def __contains__(self, submission_id: object) -> bool:
+        return str(submission_id) in self._row_of
+
+    def row_of(self, submission_id: object) -> int:
+        return self._row_of[str(submission_id)]
+
+    def rows_of(self, submission_ids: Iterable[object]) -> np.ndarray:
+        return np.array([self._row_of[str(s)] for s in submission_ids], dtype=np.int64)
+
+    def add(self, items: Iterable[tuple[object, np.ndarray]]) -> int:
+        """Append predictions not cached yet; returns how many were added."""
+        new = [(str(s), p) for s, p in items if str(s) not in self._row_of]
+        new = list(dict(new).items())  # one row per submission, even if given twice
+        if not new:
+            return 0
+        with self._lock():
+            self._load_index()  # another process may have appended meanwhile
+            new = [(s, p) for s, p in new if s not in self._row_of]
+            if not new:
+                return 0
+            start = len(self._row_of)
+            block = np.empty((len(new), self.columns))
+            for k, (_, predictions) in enumerate(new):
+                if predictions.shape != (self.columns,):
+                    raise ValueError(
+                        f"predictions must have shape ({self.columns},), got {predictions.shape}"
+                    )
+                block[k] = predictions
+            for name, values in ((PREDICTIONS, block), (SORTED, np.sort(block, axis=1))):
+                with open(
+                    self.directory / name, "r+b" if (self.directory / name).exists() else "w+b"
+                ) as f:
+                    f.seek(start * self.columns * ITEM)
+                    f.write(np.ascontiguousarray(values).tobytes())
+                    f.truncate()
+                    f.flush()
+                    os.fsync(f.fileno())
+            order = [*self._ordered_ids(), *(s for s, _ in new)]
+            self._write_index(order)
+            self._row_of = {s: k for k, s in enumerate(order)}
+        return len(new)
+
+    def matrices(self) -> tuple[np.ndarray, np.ndarray]:
+        """(predictions, sorted) as read-only memory maps of ``len(self)`` rows."""
+        shape = (len(self), self.columns)
+        if not len(self):
+            empty = np.empty(shape)
+            return empty, empty
+        return tuple(self._map(name, shape) for name in (PREDICTIONS, SORTED))  # type: ignore[return-value]
+
+    def release(self) -> None:
+        """Drop the mapped pages from this process's memory (they stay in the page cache)."""
+        for mapped in self._maps:
+            with contextlib.suppress(ValueError, OSError):
+                mapped.madvise(mmap.MADV_DONTNEED)
+
+    # Internals
+
+    def _map(self, name: str, shape: tuple[int, int]) -> np.ndarray:
+        with open(self.directory / name, "rb") as f:
+            mapped = mmap.mmap(f.fileno(), shape[0] * shape[1] * ITEM, access=mmap.ACCESS_READ)
+        self._maps.append(mapped)
+        return np.frombuffer(mapped, dtype=np.float64).reshape(shape)
+
+    def _ordered_ids(self) -> list[str]:
+        return sorted(self._row_of, key=self._row_of.__getitem__)
+
+    def _load_index(self) -> None:
+        path = self.directory / INDEX
+        if not path.exists():
+            self._row_of = {}
+            return
+        index = json.loads(path.read_text())
+        ids = index["submissions"]
+        rows_on_disk = min(
+            (self.directory / n).stat().st_size // (self.columns * ITEM)
+            if (self.directory / n).exists()
+            else 0
+            for n in (PREDICTIONS, SORTED)
+        )
+        if index.get("columns") != self.columns or rows_on_disk < len(ids):
+            ids = []  # torn or foreign: start again (it is derived data)
+        self._row_of = {s: k for k, s in enumerate(ids)}
+
+    def _write_index(self, ids: list[str]) -> None:
+        tmp = self.directory / f".{INDEX}.{os.getpid()}"
+        tmp.write_text(json.dumps({"columns": self.columns, "submissions": ids}))
+        os.replace(tmp, self.directory / INDEX)
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        with open(self.directory / ".lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)

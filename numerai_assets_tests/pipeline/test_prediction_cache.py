@@ -1,0 +1,107 @@
+"""The per-round prediction cache in the pipeline: only new files are read, and a rebuilt cache
+(deleted, or stale after the dataset changed) gives identical scores."""
+
+import shutil
+
+import pytest
+
+from numerai_assets.files import LocalBuckets
+from numerai_assets.pipeline.jobs import batch_run_config
+
+from .conftest import evaluate_sensor, launch
+from .test_scoring_job import outcome
+
+
+@pytest.fixture
+def file_reads(monkeypatch):
+    """Keys read from the buckets, as the pipeline reads them."""
+    reads = []
+    original = LocalBuckets.read_bytes
+
+    def counting(self, bucket, key, **kwargs):
+        reads.append(key)
+        return original(self, bucket, key, **kwargs)
+
+    monkeypatch.setattr(LocalBuckets, "read_bytes", counting)
+    return reads
+
+
+@pytest.mark.parametrize("cache", ["on", "off"])
+def test_a_run_reads_only_the_new_files(seeded, instance, file_reads, monkeypatch, cache):
+    if cache == "off":
+        monkeypatch.setenv("NUMERAI_PREDICTION_CACHE", "off")
+    seeded.submit_demo(8)
+    first = evaluate_sensor(instance)
+    launch(instance, first)
+    file_reads.clear()
+    late = [
+        seeded.submit(
+            f"late{k}",
+            seeded.deployment.buckets.read_bytes(
+                seeded.deployment.settings.upload_bucket, seeded.by_user()["heidi"]["filename"]
+            ),
+        )
+        for k in range(2)
+    ]
+    file_reads.clear()
+    launch(instance, evaluate_sensor(instance, first.cursor))
+    read_ids = {key.split("/")[1] for key in file_reads}
+    if cache == "on":
+        assert sorted(file_reads) == sorted(
+            seeded.deployment.store.get(i)["filename"] for i in late
+        )
+    else:  # every earlier original (or pending) submission is read again
+        assert {"alice", "bob", "erin", "heidi"} <= read_ids
+
+
+def test_a_rebuilt_cache_gives_identical_scores(seeded, instance):
+    seeded.submit_demo(8)
+    launch(instance, evaluate_sensor(instance))
+    before = {user: outcome(doc) for user, doc in seeded.by_user().items()}
+    cache_root = seeded.deployment.settings.home / "prediction_cache"
+    assert list(cache_root.glob("round-7/*/index.json"))
+    shutil.rmtree(cache_root)
+    from numerai_assets.definitions import build_definitions
+
+    job = build_definitions().resolve_job_def("score_round")
+    assert job.execute_in_process(
+        run_config=batch_run_config([]), instance=instance, partition_key="7"
+    ).success
+    assert {user: outcome(doc) for user, doc in seeded.by_user().items()} == before
+    assert list(cache_root.glob("round-7/*/index.json"))
+
+
+def test_a_stale_cache_is_rebuilt_after_the_dataset_changes(seeded, instance):
+    """A new dataset with the rows in another order: the old cache no longer fits, so a fresh
+    one is filled from the files and originality comes out the same."""
+    from numerai_assets.datasets.synthetic import write_round_zip
+    from numerai_assets.definitions import build_definitions
+    from numerai_assets.files import dataset_key
+
+    seeded.submit_demo(8)
+    launch(instance, evaluate_sensor(instance))
+    before = {u: outcome(d)[2:] for u, d in seeded.by_user().items() if not d.get("invalid")}
+
+    deployment = seeded.deployment
+    training, _ = (None, None)
+    zip_path = deployment.settings.home / "reordered.zip"
+    import zipfile
+
+    import pandas as pd
+
+    key = dataset_key(deployment.settings, 7)
+    original = deployment.settings.local_buckets_dir / deployment.settings.dataset_bucket / key
+    with zipfile.ZipFile(original) as archive:
+        training = pd.read_csv(archive.open("numerai_training_data.csv"))
+        tournament = pd.read_csv(archive.open("numerai_tournament_data.csv"))
+    write_round_zip(training, tournament.iloc[::-1], zip_path)
+    deployment.buckets.upload_file(zip_path, deployment.settings.dataset_bucket, key)
+
+    job = build_definitions().resolve_job_def("score_round")
+    assert job.execute_in_process(
+        run_config=batch_run_config([]), instance=instance, partition_key="7"
+    ).success
+    caches = list((deployment.settings.home / "prediction_cache" / "round-7").iterdir())
+    assert len(caches) == 2  # the stale one is left alone, a fresh one was filled
+    after = {u: outcome(d)[2:] for u, d in seeded.by_user().items() if not d.get("invalid")}
+    assert after == before
