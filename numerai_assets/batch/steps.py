@@ -102,8 +102,10 @@ def prepare_batch(
             doc["_id"],
             consistency=result.percent,
             validation_logloss=result.validation_logloss,
+            sync_leaderboard=False,
         )
         entries.append(BatchEntry(doc, predictions))
+    store.reconcile_leaderboard(round)  # one leaderboard write for the whole batch
     return PreparedBatch(round, entries)
 
 
@@ -235,7 +237,13 @@ def write_results(
         doc = entry.submission
         row = {"id": entry.id, "username": doc["username"]}
         if entry.invalid_reason is not None:
-            store.mark_invalid(doc["_id"], reason=entry.invalid_reason, at=scored_at, run_id=run_id)
+            store.mark_invalid(
+                doc["_id"],
+                reason=entry.invalid_reason,
+                at=scored_at,
+                run_id=run_id,
+                sync_leaderboard=False,
+            )
             summary.append({**row, "invalid": entry.invalid_reason})
             continue
         concordant = concordance_results[entry.id]
@@ -246,6 +254,7 @@ def write_results(
             originality=original,
             scored_at=scored_at,
             run_id=run_id,
+            sync_leaderboard=False,
         )
         summary.append(
             {
@@ -256,8 +265,8 @@ def write_results(
                 "reason": original["reason"],
             }
         )
-    # Each write above brought its user's entry in line; this completes any write that an
-    # earlier run was interrupted in the middle of (a submission written, its entry not).
+    # One leaderboard write for the whole batch, which also completes any write an earlier run
+    # was interrupted in the middle of (a submission written, its entry not).
     store.reconcile_leaderboard(batch.round)
     return summary
 

@@ -194,7 +194,12 @@ class SubmissionStore:
         return doc["_id"]
 
     def mark_pending(
-        self, submission_id: ObjectId | str, *, consistency: float, validation_logloss: float
+        self,
+        submission_id: ObjectId | str,
+        *,
+        consistency: float,
+        validation_logloss: float,
+        sync_leaderboard: bool = True,
     ) -> None:
         """Record the leaderboard numbers and (re-)pend both scores, before scoring.
 
@@ -211,6 +216,7 @@ class SubmissionStore:
                 },
                 "$unset": {"invalid": ""},
             },
+            sync_leaderboard=sync_leaderboard,
         )
 
     def write_scores(
@@ -221,6 +227,7 @@ class SubmissionStore:
         originality: Mapping,
         scored_at: datetime,
         run_id: str,
+        sync_leaderboard: bool = True,
     ) -> None:
         """Record both scores and clear any invalid mark, in one atomic update. Idempotent."""
         scored_at = utc(scored_at, "scored_at")
@@ -234,10 +241,17 @@ class SubmissionStore:
                 },
                 "$unset": {"invalid": ""},
             },
+            sync_leaderboard=sync_leaderboard,
         )
 
     def mark_invalid(
-        self, submission_id: ObjectId | str, *, reason: str, at: datetime, run_id: str | None
+        self,
+        submission_id: ObjectId | str,
+        *,
+        reason: str,
+        at: datetime,
+        run_id: str | None,
+        sync_leaderboard: bool = True,
     ) -> None:
         """Mark a submission that cannot be scored; it drops off the leaderboard."""
         if run_id is not None:
@@ -247,6 +261,7 @@ class SubmissionStore:
         self._update(
             submission_id,
             {"$set": {"invalid": invalid, "concordant": failed, "original": dict(failed)}},
+            sync_leaderboard=sync_leaderboard,
         )
 
     def request_scoring(self, submission_id: ObjectId | str, *, at: datetime) -> dict:
@@ -355,9 +370,11 @@ class SubmissionStore:
         )
         return result.matched_count == 1
 
-    def _update(self, submission_id: ObjectId | str, update: dict) -> None:
+    def _update(
+        self, submission_id: ObjectId | str, update: dict, *, sync_leaderboard: bool = True
+    ) -> None:
         """Apply ``update`` to one submission atomically, then bring its leaderboard entry in
-        line."""
+        line, unless the caller reconciles the round's leaderboard once after many writes."""
         oid = parse_id(submission_id)
         with write_lock(self._database):
             before = self._submissions.find_one_and_update(
@@ -365,7 +382,8 @@ class SubmissionStore:
             )
         if before is None:
             raise SubmissionNotFound(oid)
-        self.sync_leaderboard(before["competition_id"], before["username"])
+        if sync_leaderboard:
+            self.sync_leaderboard(before["competition_id"], before["username"])
 
     def _find(self, query: dict, *, limit: int | None = None) -> list[dict]:
         cursor = self._submissions.find(query).sort(ORDER)

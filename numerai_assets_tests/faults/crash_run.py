@@ -5,7 +5,8 @@
 
 - ``hang-before-write``: compute everything, then signal ``MARKER`` and wait to be SIGKILLed;
 - ``exit-after-writes=N``: die (no cleanup, like a killed process) right after N submission writes;
-- ``exit-before-leaderboard=N``: die after the Nth submission write, before its leaderboard entry.
+- ``exit-before-leaderboard=N``: die at the Nth leaderboard update of the run (the 2nd is the one
+  after every score is written), leaving the submissions written and the leaderboard behind.
 """
 
 import json
@@ -46,17 +47,17 @@ def main() -> None:
         SubmissionStore.write_scores = write_then_die
     elif mode.startswith("exit-before-leaderboard="):
         limit = int(mode.split("=")[1])
-        original_sync = SubmissionStore.sync_leaderboard
+        original_reconcile = SubmissionStore.reconcile_leaderboard
         calls = []
 
-        def die_before_sync(self, *args, **kwargs):
+        def die_before_reconcile(self, *args, **kwargs):
             calls.append(1)
             if len(calls) == limit:
                 marker.write_text("dying")
                 os._exit(9)
-            return original_sync(self, *args, **kwargs)
+            return original_reconcile(self, *args, **kwargs)
 
-        SubmissionStore.sync_leaderboard = die_before_sync
+        SubmissionStore.reconcile_leaderboard = die_before_reconcile
     instance = dg.DagsterInstance.get()
     build_definitions().resolve_job_def("score_round").execute_in_process(
         run_config=run_config, instance=instance, partition_key=round_key
