@@ -148,17 +148,27 @@ def fill_cache(
     missing = [d for d in docs if _comparable(d) and str(d["_id"]) not in cache]
     unreadable = set()
     started = time.monotonic()
+    from_mirror = 0
     for start in range(0, len(missing), CACHE_CHUNK):
-        chunk = []
+        mirrored, parsed = [], []
         for doc in missing[start : start + CACHE_CHUNK]:
+            predictions = cache.from_mirror(doc["_id"])
+            if predictions is not None:
+                mirrored.append((str(doc["_id"]), predictions))
+                continue
             try:
-                chunk.append((str(doc["_id"]), files.load(doc)))
+                parsed.append((str(doc["_id"]), files.load(doc)))
             except SubmissionError:
                 unreadable.add(doc["_id"])
-        cache.add(chunk)
+        cache.add(mirrored, mirrored=True)
+        cache.add(parsed)
+        from_mirror += len(mirrored)
         done = min(start + CACHE_CHUNK, len(missing))
         rate = done / max(time.monotonic() - started, 1e-9)
-        log(f"prediction cache: {done}/{len(missing)} earlier files read ({rate:.0f}/s)")
+        log(
+            f"prediction cache: {done}/{len(missing)} earlier submissions loaded "
+            f"({from_mirror} from the mirror, the rest from their files; {rate:.0f}/s)"
+        )
     return unreadable
 
 

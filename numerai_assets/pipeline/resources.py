@@ -19,7 +19,7 @@ from dagster_aws.s3 import S3PickleIOManager, S3Resource
 from pydantic import Field
 
 from numerai_assets.files import Buckets, LocalBuckets, S3Buckets
-from numerai_assets.prediction_cache import RoundPredictionCache
+from numerai_assets.prediction_cache import PredictionMirror, RoundPredictionCache
 from numerai_assets.settings import (
     DEFAULT_DATASET_KEY,
     LOCAL_DATASET_BUCKET,
@@ -58,6 +58,10 @@ class FilesResource(dg.ConfigurableResource):
         default=".numerai_assets/prediction_cache",
         description="per-round prediction cache folder, or 'off' (NUMERAI_PREDICTION_CACHE)",
     )
+    prediction_mirror_bucket: str | None = Field(
+        default=None,
+        description="S3 bucket holding the cache's copy for every worker (DAGSTER_IO_BUCKET)",
+    )
 
     def get_buckets(self) -> Buckets:
         if self.s3 is not None:
@@ -67,11 +71,14 @@ class FilesResource(dg.ConfigurableResource):
     @contextlib.contextmanager
     def prediction_cache_for(self, round: int, tournament_ids: Sequence[object]) -> Iterator:
         """The round's prediction cache; with the cache off, a throw-away one for this run."""
-        if self.prediction_cache != "off":
-            yield RoundPredictionCache(Path(self.prediction_cache), round, tournament_ids)
+        if self.prediction_cache == "off":
+            with tempfile.TemporaryDirectory(prefix="predictions-") as scratch:
+                yield RoundPredictionCache(Path(scratch), round, tournament_ids)
             return
-        with tempfile.TemporaryDirectory(prefix="predictions-") as scratch:
-            yield RoundPredictionCache(Path(scratch), round, tournament_ids)
+        mirror = None
+        if self.prediction_mirror_bucket:
+            mirror = PredictionMirror(self.get_buckets(), self.prediction_mirror_bucket)
+        yield RoundPredictionCache(Path(self.prediction_cache), round, tournament_ids, mirror)
 
 
 def _env(name: str, default: object, environ: Mapping[str, str]) -> object:
@@ -104,6 +111,7 @@ def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, objec
         local_root=str(settings.local_buckets_dir),
         s3=s3,
         prediction_cache=settings.prediction_cache,
+        prediction_mirror_bucket=_env("DAGSTER_IO_BUCKET", None, env) if s3 is not None else None,
     )
     if env.get("DAGSTER_IO_BUCKET", "").strip():
         # Production: round assets live in S3, so any worker (ECS task, pod) can load them.

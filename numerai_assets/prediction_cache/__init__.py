@@ -1,5 +1,6 @@
 """Per-round cache of scored submissions' predictions (memory-mapped matrices)."""
 
+from numerai_assets.prediction_cache.mirror import PredictionMirror
 from numerai_assets.prediction_cache.round_cache import RoundPredictionCache, fingerprint
 
-__all__ = ["RoundPredictionCache", "fingerprint"]
+__all__ = ["PredictionMirror", "RoundPredictionCache", "fingerprint"]

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from numerai_assets.prediction_cache.mirror import PredictionMirror
+
 PREDICTIONS = "predictions.f64"
 SORTED = "sorted.f64"
 INDEX = "index.json"
@@ -46,9 +48,18 @@ def fingerprint(tournament_ids: Sequence[object]) -> str:
 class RoundPredictionCache:
     """Append-only matrices of a round's predictions, addressed by submission id."""
 
-    def __init__(self, root: Path, round: int, tournament_ids: Sequence[object]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        round: int,
+        tournament_ids: Sequence[object],
+        mirror: PredictionMirror | None = None,
+    ) -> None:
+        self.round = round
         self.columns = len(tournament_ids)
-        self.directory = Path(root) / f"round-{round}" / fingerprint(tournament_ids)
+        self.fingerprint = fingerprint(tournament_ids)
+        self.mirror = mirror
+        self.directory = Path(root) / f"round-{round}" / self.fingerprint
         self.directory.mkdir(parents=True, exist_ok=True)
         self._row_of: dict[str, int] = {}
         self._maps: list[mmap.mmap] = []
@@ -66,12 +77,24 @@ class RoundPredictionCache:
     def rows_of(self, submission_ids: Iterable[object]) -> np.ndarray:
         return np.array([self._row_of[str(s)] for s in submission_ids], dtype=np.int64)
 
-    def add(self, items: Iterable[tuple[object, np.ndarray]]) -> int:
-        """Append predictions not cached yet; returns how many were added."""
+    def from_mirror(self, submission_id: object) -> np.ndarray | None:
+        """A submission's predictions from the mirror (None without one, or when absent)."""
+        if self.mirror is None:
+            return None
+        return self.mirror.get(self.round, self.fingerprint, str(submission_id), self.columns)
+
+    def add(self, items: Iterable[tuple[object, np.ndarray]], *, mirrored: bool = False) -> int:
+        """Append predictions not cached yet; returns how many were added.
+
+        New rows are also copied to the mirror, unless they came from it (``mirrored``).
+        """
         new = [(str(s), p) for s, p in items if str(s) not in self._row_of]
         new = list(dict(new).items())  # one row per submission, even if given twice
         if not new:
             return 0
+        if self.mirror is not None and not mirrored:
+            for submission_id, predictions in new:
+                self.mirror.put(self.round, self.fingerprint, submission_id, predictions)
         with self._lock():
             self._load_index()  # another process may have appended meanwhile
             new = [(s, p) for s, p in new if s not in self._row_of]

@@ -105,3 +105,55 @@ def test_a_stale_cache_is_rebuilt_after_the_dataset_changes(seeded, instance):
     assert len(caches) == 2  # the stale one is left alone, a fresh one was filled
     after = {u: outcome(d)[2:] for u, d in seeded.by_user().items() if not d.get("invalid")}
     assert after == before
+
+
+def test_workers_share_the_cache_through_its_s3_mirror(
+    s3_server, s3_client, tmp_path, monkeypatch, instance
+):
+    """Runs on two machines: the second, with an empty local cache, reads no earlier CSV file."""
+    from numerai_assets.cli.context import Deployment
+    from numerai_assets.files import S3Buckets
+
+    from .conftest import seed_round
+
+    for bucket in ("datasets-m", "uploads-m", "io-m"):
+        s3_client.create_bucket(Bucket=bucket)
+    for name, value in {
+        "S3_ENDPOINT_URL": s3_server,
+        "S3_DATASET_BUCKET": "datasets-m",
+        "S3_UPLOAD_BUCKET": "uploads-m",
+        "DAGSTER_IO_BUCKET": "io-m",
+        "S3_ACCESS_KEY": "testing",
+        "S3_SECRET_KEY": "testing",
+        "S3_REGION": "us-east-1",
+        "NUMERAI_ASSETS_HOME": str(tmp_path / "home"),
+        "NUMERAI_PREDICTION_CACHE": str(tmp_path / "worker-a"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    seeded = seed_round(Deployment.from_env(), 7)
+    seeded.submit_demo(8)
+    first = evaluate_sensor(instance)
+    assert all(r.success for r in launch(instance, first))
+    mirrored = s3_client.list_objects_v2(Bucket="io-m", Prefix="prediction_cache/round-7/")
+    assert mirrored["KeyCount"] == 7  # every valid submission
+    assert s3_client.list_objects_v2(Bucket="io-m", Prefix="numerai-assets/")["KeyCount"] >= 3
+
+    monkeypatch.setenv("NUMERAI_PREDICTION_CACHE", str(tmp_path / "worker-b"))
+    reads = []
+    original = S3Buckets.read_bytes
+    monkeypatch.setattr(
+        S3Buckets,
+        "read_bytes",
+        lambda self, bucket, key, **kw: reads.append(key) or original(self, bucket, key, **kw),
+    )
+    late = seeded.submit(
+        "late",
+        s3_client.get_object(Bucket="uploads-m", Key=seeded.by_user()["heidi"]["filename"])[
+            "Body"
+        ].read(),
+    )
+    assert all(r.success for r in launch(instance, evaluate_sensor(instance, first.cursor)))
+    csv_reads = [k for k in reads if not k.endswith(".f64")]
+    assert csv_reads == [seeded.deployment.store.get(late)["filename"]]
+    assert len([k for k in reads if k.endswith(".f64")]) == 4  # the earlier originals
+    assert seeded.by_user()["late"]["original"]["reason"] == "correlated"  # a copy of heidi
