@@ -1,5 +1,6 @@
 # One image for the three processes of a deployment; pick one with the command:
 #   code server: dagster code-server start -h 0.0.0.0 -p 4000 -m numerai_assets.definitions
+# For one ECS task per run, use deploy/ecs/dagster.yaml as $DAGSTER_HOME/dagster.yaml instead.
 #   webserver:   dagster-webserver -h 0.0.0.0 -p 3000 -w workspace.yaml
 #   daemon:      dagster-daemon run -w workspace.yaml
 # Environment (none has a default here; see README.md, "Deployment"):
