@@ -36,6 +36,36 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+# Every variable that points the project at a deployment; tests start from none of them.
+DEPLOYMENT_VARIABLES = (
+    "MONGO_URL",
+    "MONGO_DB_NAME",
+    "S3_DATASET_BUCKET",
+    "S3_UPLOAD_BUCKET",
+    "S3_ENDPOINT_URL",
+    "S3_ACCESS_KEY",
+    "S3_SECRET_KEY",
+    "S3_REGION",
+    "DAGSTER_IO_BUCKET",
+    "NUMERAI_PREDICTION_CACHE",
+)
+
+
+@pytest.fixture
+def local_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No services: embedded store and local folders under a fresh NUMERAI_ASSETS_HOME."""
+    for name in DEPLOYMENT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    monkeypatch.setenv("NUMERAI_ASSETS_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def home(local_env: Path) -> Path:
+    return local_env
+
+
 @pytest.fixture(scope="session")
 def sample_data() -> Path:
     """The folder of the original tournament's sample files (``../shared/data``)."""

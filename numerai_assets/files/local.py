@@ -6,10 +6,11 @@ import shutil
 from pathlib import Path
 
 from numerai_assets.files._atomic import atomic_path
+from numerai_assets.files._exists import ExistsBySize
 from numerai_assets.files.errors import ObjectNotFound, ObjectTooLarge
 
 
-class LocalBuckets:
+class LocalBuckets(ExistsBySize):
     """Same behaviour as :class:`~numerai_assets.files.s3.S3Buckets`, on the local filesystem.
 
     One deliberate difference: writing to a bucket folder that does not exist creates it, so a
@@ -79,15 +80,6 @@ class LocalBuckets:
         dest = self.path(bucket, key)
         with atomic_path(dest) as tmp:
             tmp.write_bytes(data)
-
-    def exists(self, bucket: str, key: str) -> bool:
-        try:
-            self._existing(bucket, key)
-        except ObjectNotFound as exc:
-            if exc.bucket_missing:
-                raise
-            return False
-        return True
 
     def size(self, bucket: str, key: str) -> int:
         return self._existing(bucket, key).stat().st_size

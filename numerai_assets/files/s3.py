@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from s3transfer.exceptions import RetriesExceededError as TransferRetriesExceededError
 
 from numerai_assets.files._atomic import atomic_path
+from numerai_assets.files._exists import ExistsBySize
 from numerai_assets.files.errors import ObjectNotFound, ObjectTooLarge, StorageError
 
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
@@ -59,7 +60,7 @@ def make_s3_client(
     return session.client("s3", endpoint_url=endpoint_url or None, config=Config(**options))
 
 
-class S3Buckets:
+class S3Buckets(ExistsBySize):
     """Objects in S3 through a boto3 client; errors become :mod:`~numerai_assets.files.errors`."""
 
     def __init__(self, client: Any) -> None:
@@ -135,15 +136,6 @@ class S3Buckets:
     def put_bytes(self, bucket: str, key: str, data: bytes) -> None:
         with self._errors("writing", bucket, key):
             self.client.put_object(Bucket=bucket, Key=key, Body=data)
-
-    def exists(self, bucket: str, key: str) -> bool:
-        try:
-            self.size(bucket, key)
-        except ObjectNotFound as exc:
-            if exc.bucket_missing:
-                raise
-            return False
-        return True
 
     def size(self, bucket: str, key: str) -> int:
         with self._errors("checking", bucket, key):

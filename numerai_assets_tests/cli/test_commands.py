@@ -116,14 +116,6 @@ def test_the_installed_command_on_the_real_sample(sample_round_dir, sample_data)
     assert json.loads(result.stdout)["originality"]["original"] is True
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    for name in ("MONGO_URL", "S3_DATASET_BUCKET", "S3_UPLOAD_BUCKET", "S3_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NUMERAI_ASSETS_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
 def test_demo_seed_then_status_shows_every_submission_pending(home, capsys):
     assert main(["demo", "seed", "--round", "4", "--submissions", "9", "--rows", "500"]) == 0
     seeded = capsys.readouterr().out

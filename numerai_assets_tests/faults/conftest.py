@@ -3,6 +3,5 @@
 from numerai_assets_tests.pipeline.conftest import (  # noqa: F401
     deployment,
     instance,
-    local_env,
     seeded,
 )

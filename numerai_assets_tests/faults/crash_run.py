@@ -22,6 +22,26 @@ from numerai_assets.definitions import build_definitions
 from numerai_assets.store import SubmissionStore
 
 
+def die_on_call(name: str, limit: int, marker: Path, *, before: bool) -> None:
+    """Make the ``limit``-th call of ``SubmissionStore.<name>`` end the process, before or after
+    the real call, as a crash would (no cleanup)."""
+    original = getattr(SubmissionStore, name)
+    calls = []
+
+    def dying(self, *args, **kwargs):
+        calls.append(1)
+        if before and len(calls) == limit:
+            marker.write_text("dying")
+            os._exit(9)
+        result = original(self, *args, **kwargs)
+        if not before and len(calls) == limit:
+            marker.write_text("dying")
+            os._exit(9)
+        return result
+
+    setattr(SubmissionStore, name, dying)
+
+
 def main() -> None:
     mode, marker, round_key = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
     run_config = json.loads(sys.argv[4])
@@ -33,31 +53,9 @@ def main() -> None:
 
         scoring_ops.write_results = hang
     elif mode.startswith("exit-after-writes="):
-        limit = int(mode.split("=")[1])
-        original = SubmissionStore.write_scores
-        calls = []
-
-        def write_then_die(self, *args, **kwargs):
-            original(self, *args, **kwargs)
-            calls.append(1)
-            if len(calls) == limit:
-                marker.write_text("dying")
-                os._exit(9)
-
-        SubmissionStore.write_scores = write_then_die
+        die_on_call("write_scores", int(mode.split("=")[1]), marker, before=False)
     elif mode.startswith("exit-before-leaderboard="):
-        limit = int(mode.split("=")[1])
-        original_reconcile = SubmissionStore.reconcile_leaderboard
-        calls = []
-
-        def die_before_reconcile(self, *args, **kwargs):
-            calls.append(1)
-            if len(calls) == limit:
-                marker.write_text("dying")
-                os._exit(9)
-            return original_reconcile(self, *args, **kwargs)
-
-        SubmissionStore.reconcile_leaderboard = die_before_reconcile
+        die_on_call("reconcile_leaderboard", int(mode.split("=")[1]), marker, before=True)
     instance = dg.DagsterInstance.get()
     build_definitions().resolve_job_def("score_round").execute_in_process(
         run_config=run_config, instance=instance, partition_key=round_key

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from numerai_assets_tests.conftest import REPO, unavailable
-from numerai_assets_tests.pipeline.conftest import deployment, local_env  # noqa: F401
+from numerai_assets_tests.pipeline.conftest import deployment  # noqa: F401
 
 PG_HOST = os.environ.get("DAGSTER_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = os.environ.get("DAGSTER_TEST_PG_PORT", "5432")

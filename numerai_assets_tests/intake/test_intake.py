@@ -32,14 +32,6 @@ TIMEOUT = 5
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    for name in ("MONGO_URL", "S3_DATASET_BUCKET", "S3_UPLOAD_BUCKET", "S3_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NUMERAI_ASSETS_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture
 def store(home) -> SubmissionStore:
     return SubmissionStore(open_database())
 

@@ -18,18 +18,6 @@ from numerai_assets.datasets.synthetic import make_round, write_round_zip
 from numerai_assets.definitions import build_definitions
 from numerai_assets.files import dataset_key
 
-ENV_VARS = (
-    "MONGO_URL",
-    "MONGO_DB_NAME",
-    "S3_DATASET_BUCKET",
-    "S3_UPLOAD_BUCKET",
-    "S3_ENDPOINT_URL",
-    "S3_ACCESS_KEY",
-    "S3_SECRET_KEY",
-    "S3_REGION",
-    "DAGSTER_IO_BUCKET",
-)
-
 
 @dataclass
 class SeededRound:
@@ -70,16 +58,6 @@ def seed_round(
     key = dataset_key(deployment.settings, round)
     deployment.buckets.upload_file(path, deployment.settings.dataset_bucket, key)
     return SeededRound(deployment, round, tournament)
-
-
-@pytest.fixture
-def local_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No services: embedded store and local folders under a fresh NUMERAI_ASSETS_HOME."""
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
-    home = tmp_path / "home"
-    monkeypatch.setenv("NUMERAI_ASSETS_HOME", str(home))
-    return home
 
 
 @pytest.fixture
