@@ -11,8 +11,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from numerai_assets.cli.context import Deployment
 from numerai_assets_tests.conftest import REPO
-from numerai_assets_tests.pipeline.conftest import seed_round
+from numerai_assets_tests.pipeline.conftest import evaluate_sensor, launch, seed_round
+from numerai_assets_tests.pipeline.test_scoring_job import outcome
 
 DEADLINE_SECONDS = 240
 
@@ -50,8 +52,20 @@ def daemon(postgres_env, production_home, local_env, tmp_path, monkeypatch):
         log.close()
 
 
+def fault_free_outcomes(home: Path, monkeypatch) -> dict:
+    """The same round scored in one in-process run: what the daemon's runs must reproduce."""
+    monkeypatch.setenv("NUMERAI_ASSETS_HOME", str(home))
+    seeded = seed_round(Deployment.from_env(), 5)
+    seeded.submit_demo(8)
+    with dg.instance_for_test() as instance:
+        assert all(r.success for r in launch(instance, evaluate_sensor(instance)))
+    return {user: outcome(doc) for user, doc in seeded.by_user().items()}
+
+
 @pytest.mark.slow
-def test_daemon_scores_every_submission(daemon, deployment, production_home):
+def test_daemon_scores_every_submission(daemon, deployment, production_home, monkeypatch, tmp_path):
+    """Three batches of one round requested together run one after the other, and write what a
+    single fault-free run writes."""
     process, log = daemon
     seeded = seed_round(deployment, 5)
     ids = seeded.submit_demo(8)
@@ -80,3 +94,5 @@ def test_daemon_scores_every_submission(daemon, deployment, production_home):
         spans = sorted((r.start_time, r.end_time) for r in runs)
         # One run per round at a time: each batch started after the previous one ended.
         assert all(later[0] >= earlier[1] for earlier, later in zip(spans, spans[1:], strict=False))
+    scored = {user: outcome(doc) for user, doc in docs.items()}
+    assert scored == fault_free_outcomes(tmp_path / "reference", monkeypatch)

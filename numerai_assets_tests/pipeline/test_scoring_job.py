@@ -29,6 +29,8 @@ def test_sensor_runs_score_and_write_back_every_submission(seeded, instance):
     ids = seeded.submit_demo(8)
     (result,) = launch(instance, evaluate_sensor(instance))
     assert result.success
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {"competition_data_is_valid": True, "every_cluster_in_every_split": True}
     docs = seeded.by_user()
     assert all(
         not d["concordant"]["pending"] and not d["original"]["pending"] for d in docs.values()
