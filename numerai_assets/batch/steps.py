@@ -145,7 +145,14 @@ def fill_cache(
     Returns the ids whose files cannot be read: they are nobody's original.
     """
     cache.add((entry.id, entry.predictions) for entry in batch.valid())
-    missing = [d for d in docs if _comparable(d) and str(d["_id"]) not in cache]
+    if not batch.entries:
+        return set()
+    # Only submissions created before the batch's last one can be compared against: later ones
+    # (queued for the next batch of a burst) are left for their own run.
+    last = max(_order(entry.submission) for entry in batch.entries)
+    missing = [
+        d for d in docs if _comparable(d) and _order(d) < last and str(d["_id"]) not in cache
+    ]
     unreadable = set()
     started = time.monotonic()
     from_mirror = 0

@@ -99,31 +99,46 @@ def _parse_frame(raw: bytes) -> pd.DataFrame:
     return frame
 
 
+NON_FINITE_WORDS = {"nan", "inf", "-inf", "+inf", "infinity", "-infinity", "+infinity"}
+
+
 def validate_submission(frame: pd.DataFrame, tournament_ids: np.ndarray) -> np.ndarray:
     """Probabilities of a parsed ``id,probability`` frame, in ``tournament_ids`` order.
 
-    Raises :class:`SubmissionError` listing every problem found.
+    Raises :class:`SubmissionError` listing every problem found. Ids are matched through one
+    hash lookup (``get_indexer``) on plain object arrays: pandas' Arrow-string ``isin`` walks the
+    values in Python and took 0.3 s on a 45,000-row round.
     """
     problems: list[str] = []
-    ids = frame["id"].astype(str).str.strip()
+    ids = np.array([str(v).strip() for v in frame["id"].to_numpy(dtype=object)], dtype=object)
     line_numbers = np.arange(len(frame)) + 2  # 1-based, after the header
 
-    repeated = ids[ids.duplicated()].unique()
+    repeated = pd.unique(ids[pd.Index(ids).duplicated()])
     if len(repeated):
         problems.append(f"{len(repeated)} ids appear more than once (e.g. {_examples(repeated)})")
 
-    expected = pd.Index(np.asarray(tournament_ids).astype(str))
-    unknown = ids[~ids.isin(expected)].unique()
+    expected = pd.Index(np.asarray(tournament_ids).astype(str).astype(object))
+    position = (
+        expected.get_indexer(pd.Index(ids).unique())
+        if len(repeated)
+        else (expected.get_indexer(ids))
+    )
+    unique_ids = pd.Index(ids).unique() if len(repeated) else ids
+    unknown = np.asarray(unique_ids)[position < 0]
     if len(unknown):
         problems.append(f"{len(unknown)} ids are not in this round (e.g. {_examples(unknown)})")
-    missing = expected[~expected.isin(ids)]
+    seen = np.zeros(len(expected), dtype=bool)
+    seen[position[position >= 0]] = True
+    missing = expected[~seen]
     if len(missing):
         problems.append(f"{len(missing)} ids of this round are missing (e.g. {_examples(missing)})")
 
-    text = frame["probability"].astype(str).str.strip()
-    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
-    nan_words = text.str.lower().isin(["nan", "inf", "-inf", "+inf", "infinity", "-infinity"])
-    not_numeric = np.isnan(values) & ~nan_words.to_numpy()
+    text = frame["probability"].to_numpy(dtype=object)
+    values = pd.to_numeric(pd.Series(text, dtype=object), errors="coerce").to_numpy(np.float64)
+    failed = np.flatnonzero(np.isnan(values))  # usually none: only these are looked at again
+    words = {int(k): str(text[k]).strip().lower() for k in failed}
+    not_numeric = np.zeros(len(values), dtype=bool)
+    not_numeric[[k for k, w in words.items() if w not in NON_FINITE_WORDS]] = True
     if not_numeric.any():
         problems.append(
             f"{int(not_numeric.sum())} probabilities are not numbers (lines "
@@ -144,8 +159,9 @@ def validate_submission(frame: pd.DataFrame, tournament_ids: np.ndarray) -> np.n
         )
     if problems:
         raise SubmissionError(problems)
-    position = pd.Index(ids).get_indexer(expected)
-    return values[position]
+    aligned = np.empty(len(expected))
+    aligned[expected.get_indexer(ids)] = values  # every id known and present exactly once
+    return aligned
 
 
 def read_submission(

@@ -3,6 +3,7 @@
 
 import shutil
 
+import dagster as dg
 import pytest
 
 from numerai_assets.files import LocalBuckets
@@ -157,3 +158,22 @@ def test_workers_share_the_cache_through_its_s3_mirror(
     assert csv_reads == [seeded.deployment.store.get(late)["filename"]]
     assert len([k for k in reads if k.endswith(".f64")]) == 4  # the earlier originals
     assert seeded.by_user()["late"]["original"]["reason"] == "correlated"  # a copy of heidi
+
+
+def test_a_batch_reads_no_file_of_a_later_batch(seeded, instance, file_reads, monkeypatch):
+    """In a burst split into batches, the first run must not read the files the next batch
+    will read anyway (they are pending, but created after everything in the first batch)."""
+    from numerai_assets.pipeline import sensors
+
+    monkeypatch.setattr(sensors, "BATCH_SIZE", 4)
+    ids = seeded.submit_demo(8)
+    tick = evaluate_sensor(instance)
+    assert len(tick.run_requests) == 2
+    first_batch = list(ids)[:4]
+    file_reads.clear()
+    first_run_only = dg.SensorResult(
+        run_requests=tick.run_requests[:1],
+        dynamic_partitions_requests=tick.dynamic_partitions_requests,
+    )
+    assert all(r.success for r in launch(instance, first_run_only))
+    assert sorted(k.split("/")[1] for k in file_reads) == sorted(first_batch)
