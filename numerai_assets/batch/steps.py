@@ -69,14 +69,24 @@ def _order(doc: Mapping) -> tuple:
 def select_submissions(
     store: SubmissionStore, round: int, submission_ids: Sequence[str]
 ) -> list[dict]:
-    """The batch's documents in ``created`` order; no ids means every submission of the round."""
+    """The batch's documents in ``created`` order; no ids means every submission of the round.
+
+    One query for the round rather than one per id (a burst's batch has hundreds).
+    """
+    docs = store.round_submissions(round)
     if not submission_ids:
-        return store.round_submissions(round)
-    docs = [store.get(i) for i in dict.fromkeys(submission_ids)]
-    strays = [str(d["_id"]) for d in docs if d.get("competition_id") != round]
-    if strays:
-        raise ValueError(f"submissions {', '.join(strays)} do not belong to round {round}")
-    return sorted(docs, key=_order)
+        return docs
+    wanted = set(dict.fromkeys(str(i) for i in submission_ids))
+    batch = [d for d in docs if str(d["_id"]) in wanted]
+    if len(batch) < len(wanted):
+        found = {str(d["_id"]) for d in batch}
+        elsewhere = [store.get(i) for i in sorted(wanted - found)]  # SubmissionNotFound if none
+        raise ValueError(
+            "submissions "
+            + ", ".join(f"{d['_id']} (round {d.get('competition_id')})" for d in elsewhere)
+            + f" do not belong to round {round}"
+        )
+    return batch
 
 
 def prepare_batch(

@@ -1,0 +1,45 @@
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from bson import ObjectId
+
+from numerai_assets.batch.steps import select_submissions
+from numerai_assets.cli.context import Deployment
+from numerai_assets.store import SubmissionNotFound
+
+T0 = datetime(2025, 3, 1, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def store(local_env):
+    return Deployment.from_env().store
+
+
+def add(store, user, minutes, round=7):
+    return str(
+        store.insert_submission(
+            username=user,
+            round=round,
+            filename=f"{user}.csv",
+            created=T0 + timedelta(minutes=minutes),
+        )
+    )
+
+
+def test_batches_come_back_in_created_order(store):
+    late, early, middle = add(store, "c", 3), add(store, "a", 1), add(store, "b", 2)
+    add(store, "x", 0, round=8)
+    assert [str(d["_id"]) for d in select_submissions(store, 7, [])] == [early, middle, late]
+    chosen = select_submissions(store, 7, [late, early, late])
+    assert [str(d["_id"]) for d in chosen] == [early, late]
+
+
+def test_a_submission_of_another_round_or_none_at_all_is_refused(store):
+    add(store, "a", 1)
+    other = add(store, "x", 0, round=8)
+    with pytest.raises(
+        ValueError, match=f"submissions {other} \\(round 8\\) do not belong to round 7"
+    ):
+        select_submissions(store, 7, [other])
+    with pytest.raises(SubmissionNotFound):
+        select_submissions(store, 7, [str(ObjectId())])
