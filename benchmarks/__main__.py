@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from benchmarks import concordance, kmeans, originality
+from benchmarks import burst, concordance, kmeans, latency, memory, originality
 from benchmarks._timing import parse_quick
 
 
@@ -13,7 +13,9 @@ def main() -> int:
     quick = parse_quick(__doc__)
     start = time.perf_counter()
     failed = [
-        module.__name__ for module in (originality, concordance, kmeans) if not module.main(quick)
+        module.__name__
+        for module in (originality, concordance, kmeans, burst, latency, memory)
+        if not module.main(quick)
     ]
     print(f"\n{'quick ' if quick else ''}benchmarks done in {time.perf_counter() - start:.0f} s")
     if failed:

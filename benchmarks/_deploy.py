@@ -1,0 +1,136 @@
+"""Shared by the pipeline benchmarks (burst, latency, memory): scratch space, a local deployment
+on it, a synthetic round, and submission files written fast.
+
+Every benchmark runs on local state only (embedded store, folders standing in for S3) under a
+scratch folder ``/tmp/bench-*`` that it removes at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from numerai_assets.cli.context import Deployment
+from numerai_assets.datasets.synthetic import make_round, write_round_zip
+from numerai_assets.files import buckets_from_settings, dataset_key
+from numerai_assets.settings import Settings
+from numerai_assets.store import SubmissionStore, open_database
+
+REPO = Path(__file__).resolve().parents[1]
+# Settings that would point a deployment at real services: never inherited by a benchmark.
+SERVICE_VARS = (
+    "MONGO_URL",
+    "MONGO_DB_NAME",
+    "S3_DATASET_BUCKET",
+    "S3_UPLOAD_BUCKET",
+    "S3_DATASET_KEY_TEMPLATE",
+    "S3_ENDPOINT_URL",
+    "S3_ACCESS_KEY",
+    "S3_SECRET_KEY",
+    "S3_REGION",
+    "DAGSTER_IO_BUCKET",
+    "DAGSTER_IO_PREFIX",
+    "NUMERAI_PREDICTION_CACHE",
+    "NUMERAI_ASSETS_HOME",
+    "DAGSTER_HOME",
+)
+
+
+@contextmanager
+def scratch(name: str) -> Iterator[Path]:
+    """A fresh ``/tmp/bench-<name>-*`` folder, removed afterwards whatever happens."""
+    path = Path(tempfile.mkdtemp(prefix=f"bench-{name}-", dir="/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def local_environ(home: Path, **extra: str) -> dict[str, str]:
+    """This process's environment, minus service settings, with ``NUMERAI_ASSETS_HOME=home``."""
+    env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
+    env["NUMERAI_ASSETS_HOME"] = str(home)
+    env.update(extra)
+    return env
+
+
+def deployment(environ: Mapping[str, str]) -> Deployment:
+    """The store and buckets ``environ`` names (what ``Deployment.from_env`` builds)."""
+    settings = Settings.from_env(environ)
+    store = SubmissionStore(open_database(settings))
+    store.ensure_indexes()
+    return Deployment(settings, store, buckets_from_settings(settings))
+
+
+def tournament_round(tournament_rows: int, training_rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A synthetic round split 40% validation, 40% test, 20% live."""
+    return make_round(
+        training_rows=training_rows,
+        validation_rows=tournament_rows * 2 // 5,
+        test_rows=tournament_rows * 2 // 5,
+        live_rows=tournament_rows - 2 * (tournament_rows * 2 // 5),
+    )
+
+
+def publish_dataset(
+    deployment: Deployment, round: int, training: pd.DataFrame, tournament: pd.DataFrame
+) -> Path:
+    """Put the round's zip where the pipeline downloads it from; returns the stored file."""
+    settings = deployment.settings
+    key = dataset_key(settings, round)
+    with tempfile.TemporaryDirectory(dir=settings.home.parent) as tmp:
+        path = write_round_zip(training, tournament, Path(tmp) / "numerai_datasets.zip")
+        deployment.buckets.upload_file(path, settings.dataset_bucket, key)
+    return Path(deployment.buckets.describe(settings.dataset_bucket, key))
+
+
+class SubmissionCsv:
+    """``id,probability`` files for one round's ids, rendered with numpy instead of ``to_csv``.
+
+    The ids, commas and newlines are laid out once; each file only scatters the digits of its
+    probabilities (printed as ``d.dddddd``: the synthetic predictions carry 6 decimals) into a
+    copy of that template. About 100x faster than ``DataFrame.to_csv`` for a 45,000-row file.
+    """
+
+    HEADER = b"id,probability\n"
+    DIGITS = 8  # "0.123456"
+
+    def __init__(self, ids: np.ndarray) -> None:
+        rows = [f"{i},0.000000\n".encode() for i in ids]
+        self.template = np.frombuffer(self.HEADER + b"".join(rows), dtype=np.uint8)
+        ends = len(self.HEADER) + np.cumsum([len(r) for r in rows])
+        first = ends - 1 - self.DIGITS  # where each row's "0.000000" starts
+        self.units = first
+        self.decimals = first[:, None] + 2 + np.arange(6)
+        self.powers = 10 ** np.arange(5, -1, -1)
+
+    def render(self, probabilities: np.ndarray) -> bytes:
+        micro = np.rint(np.clip(probabilities, 0.0, 1.0) * 1e6).astype(np.int64)
+        out = self.template.copy()
+        out[self.units] = 48 + micro // 1_000_000
+        out[self.decimals] = 48 + (micro % 1_000_000)[:, None] // self.powers % 10
+        return out.tobytes()
+
+
+def write_file(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def link_tree(source: Path, dest: Path) -> int:
+    """Hard-link every file under ``source`` into ``dest`` (same layout); returns the count."""
+    count = 0
+    for directory, _, names in os.walk(source):
+        target = dest / Path(directory).relative_to(source)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            os.link(Path(directory) / name, target / name)
+            count += 1
+    return count
