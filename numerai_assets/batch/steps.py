@@ -160,8 +160,14 @@ def fill_cache(
     # Only submissions created before the batch's last one can be compared against: later ones
     # (queued for the next batch of a burst) are left for their own run.
     last = max(_order(entry.submission) for entry in batch.entries)
+    in_batch = {entry.submission["_id"] for entry in batch.entries}  # read already, or refused
     missing = [
-        d for d in docs if _comparable(d) and _order(d) < last and str(d["_id"]) not in cache
+        d
+        for d in docs
+        if _comparable(d)
+        and _order(d) < last
+        and d["_id"] not in in_batch
+        and str(d["_id"]) not in cache
     ]
     unreadable = set()
     started = time.monotonic()
