@@ -28,6 +28,8 @@ from numerai_assets.settings import (
 )
 from numerai_assets.store import SubmissionStore, open_database
 
+_INDEXED: set[tuple] = set()
+
 
 class StoreResource(dg.ConfigurableResource):
     """The submissions database: MongoDB at ``mongo_url``, else the embedded store in ``home``."""
@@ -43,7 +45,12 @@ class StoreResource(dg.ConfigurableResource):
             mongo_url=self.mongo_url or None,
             mongo_db_name=self.db_name,
         )
-        return SubmissionStore(open_database(settings))
+        store = SubmissionStore(open_database(settings))
+        key = (self.mongo_url, self.db_name, self.home)
+        if key not in _INDEXED:  # once per process: creating an index is idempotent but not free
+            store.ensure_indexes()
+            _INDEXED.add(key)
+        return store
 
 
 class FilesResource(dg.ConfigurableResource):
