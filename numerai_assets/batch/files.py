@@ -1,4 +1,4 @@
-"""Submission predictions, read once per run and aligned to the round's tournament ids."""
+"""Submission predictions, read from the upload bucket and aligned to the round's tournament ids."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ MIN_SIZE_LIMIT = 1 << 20
 
 
 class SubmissionFiles:
-    """Reads submission files from the upload bucket; each file is read at most once.
+    """Reads submission files from the upload bucket, refusing oversized ones unread.
 
     A file that cannot be scored raises :class:`SubmissionError` with the reason stored on the
-    submission (a missing file included), the same error every time it is asked for.
+    submission (a missing file included). Nothing is remembered: the batch keeps what it read
+    and the round's prediction cache keeps the rest.
     """
 
     def __init__(self, buckets: Buckets, bucket: str, tournament_ids: np.ndarray) -> None:
@@ -26,37 +27,19 @@ class SubmissionFiles:
         self.bucket = bucket
         self.tournament_ids = tournament_ids
         self.max_bytes = max(MIN_SIZE_LIMIT, BYTES_PER_ROW_LIMIT * len(tournament_ids))
-        self._read: dict[object, np.ndarray | SubmissionError] = {}
 
     def load(self, submission: Mapping) -> np.ndarray:
-        """Read the file now, remembering nothing: for callers that keep the result elsewhere."""
-        value = self._load(submission)
-        if isinstance(value, SubmissionError):
-            raise value
-        return value
-
-    def predictions(self, submission: Mapping) -> np.ndarray:
-        key = submission["_id"]
-        if key not in self._read:
-            self._read[key] = self._load(submission)
-        value = self._read[key]
-        if isinstance(value, SubmissionError):
-            raise value
-        return value
-
-    def _load(self, submission: Mapping) -> np.ndarray | SubmissionError:
+        """The submission's predictions in the round's tournament-id order."""
         filename = submission.get("filename")
         if not isinstance(filename, str) or not filename:
-            return SubmissionError("the submission has no file name")
+            raise SubmissionError("the submission has no file name")
         try:
             raw = self.buckets.read_bytes(self.bucket, filename, max_bytes=self.max_bytes)
-            return read_submission(raw, self.tournament_ids)
         except ObjectNotFound:
-            return SubmissionError(f"the submission file {filename} was not found")
+            raise SubmissionError(f"the submission file {filename} was not found") from None
         except ObjectTooLarge as error:
-            return SubmissionError(
+            raise SubmissionError(
                 f"the file is {error.size:,} bytes, more than the {self.max_bytes:,} bytes a "
                 "submission for this round can take"
-            )
-        except SubmissionError as error:
-            return error
+            ) from None
+        return read_submission(raw, self.tournament_ids)

@@ -103,7 +103,7 @@ def prepare_batch(
     entries = []
     for doc in select_submissions(store, round, submission_ids):
         try:
-            predictions = files.predictions(doc)
+            predictions = files.load(doc)
         except SubmissionError as error:
             entries.append(BatchEntry(doc, None, str(error)))
             continue
