@@ -17,6 +17,7 @@ from numerai_assets_tests.pipeline.conftest import evaluate_sensor, launch, seed
 from numerai_assets_tests.pipeline.test_scoring_job import outcome
 
 DEADLINE_SECONDS = 240
+FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
 
 @pytest.fixture
@@ -87,6 +88,10 @@ def test_daemon_scores_every_submission(daemon, deployment, production_home, mon
     assert "missing" in docs["grace"]["invalid"]["reason"]
 
     with dg.DagsterInstance.from_config(str(production_home)) as instance:
+        # The last scores are written a moment before their run records its end: wait for it.
+        finished = dg.RunsFilter(tags={"round": "5"}, statuses=FINISHED)
+        while len(instance.get_run_records(finished)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.5)
         runs = instance.get_run_records(dg.RunsFilter(tags={"round": "5"}))
         assert len(runs) == 3 and all(
             r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in runs
