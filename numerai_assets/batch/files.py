@@ -61,7 +61,9 @@ class SubmissionFiles:
             )
         try:
             raw = self.buckets.read_bytes(self.bucket, filename, max_bytes=self.max_bytes)
-        except ObjectNotFound:
+        except ObjectNotFound as error:
+            if error.bucket_missing:  # the deployment's fault, not the participant's
+                raise
             raise SubmissionError(f"the submission file {quoted(filename)} was not found") from None
         except ObjectTooLarge as error:
             raise SubmissionError(

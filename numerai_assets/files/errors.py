@@ -47,7 +47,8 @@ class ObjectNotFound(StorageError, FileNotFoundError):
                 message = f"s3://{bucket}/{key} not found: bucket {bucket!r} does not exist"
             else:
                 message = f"s3://{bucket}/{key} not found"
-        super().__init__(message, transient=False)
+        # A missing bucket is the deployment's fault, never an object's: not given up on.
+        super().__init__(message, transient=bucket_missing)
 
 
 class ObjectTooLarge(StorageError):
