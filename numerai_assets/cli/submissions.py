@@ -131,9 +131,10 @@ def _status(value: object) -> dict:
 
 
 def _flag(status: dict) -> str:
-    if status.get("pending"):
+    if status.get("pending") is True:
         return "pending"
-    return {True: "yes", False: "no"}.get(status.get("value"), "-")
+    value = status.get("value")  # anything, from another system: only a bool is a verdict
+    return "yes" if value is True else "no" if value is False else "-"
 
 
 def _round_order(doc: dict) -> tuple:

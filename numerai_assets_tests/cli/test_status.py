@@ -45,7 +45,7 @@ def odd_documents(home) -> dict:
             "username": ["a", "list"],
             "competition_id": 3.5,
             "created": WHEN,
-            "concordant": {"pending": False, "value": True, "score": "high"},
+            "concordant": {"pending": "no", "value": [True], "score": "high"},
             "original": "yes",
             "invalid": "a bare string",
         },
@@ -88,7 +88,8 @@ def test_status_prints_every_stored_document_on_bounded_lines(odd_documents, cap
     assert "mallory|*x* [a](https://evil.example)mmm" in row["huge"]  # on one line, cut
     assert "invalid: line one line two rrr" in row["huge"] and ELLIPSIS in row["huge"]
     assert "seven" in row["huge"]
-    assert "high" in row["odd statuses"] and "invalid: a bare string" in row["odd statuses"]
+    assert row["odd statuses"].split()[:6] == ["3.5", "12345", "['a',", "'list']", "high", "-"]
+    assert row["odd statuses"].endswith("invalid: a bare string")
     assert "0.1235" in row["numbers"] and "duplicate" in row["numbers"]
     # Numbered rounds first, ascending; then the rest.
     order = [lines.index(row[name]) for name in ("odd statuses", "honest", "numbers", "huge")]
