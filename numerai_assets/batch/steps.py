@@ -23,6 +23,7 @@ from numerai_assets.batch.files import SubmissionFiles
 from numerai_assets.datasets import RoundDataset
 from numerai_assets.files import StorageError
 from numerai_assets.prediction_cache import RoundPredictionCache
+from numerai_assets.report import markdown_cell
 from numerai_assets.scoring import (
     OriginalityThresholds,
     RoundClusters,
@@ -359,22 +360,27 @@ def write_results(
 
 
 def summary_markdown(summary: Sequence[Mapping]) -> str:
-    """The run's report as a markdown table: user, concordance, concordant, original, why."""
+    """The run's report as a markdown table: user, concordance, concordant, original, why.
+
+    What a participant chose (the user name) or caused (a reason quoting their file) is escaped:
+    it shows as typed and cannot add a link, emphasis or a column.
+    """
     lines = [
         "| user | concordance | concordant | original | why | submission |",
         "| --- | ---: | --- | --- | --- | --- |",
     ]
     for row in summary:
+        user = markdown_cell(row["username"])
         if "invalid" in row or "pending" in row:
             why = (
                 "invalid: " + row["invalid"]
                 if "invalid" in row
                 else "pending: its file could not be read this time; retried on its own"
-            ).replace("|", "\\|")
-            lines.append(f"| {row['username']} | | | | {why} | {row['id']} |")
+            )
+            lines.append(f"| {user} | | | | {markdown_cell(why, 200)} | {row['id']} |")
             continue
         lines.append(
-            f"| {row['username']} | {row['concordance']:.4f} | "
+            f"| {user} | {row['concordance']:.4f} | "
             f"{'yes' if row['concordant'] else 'no'} | {'yes' if row['original'] else 'no'} | "
             f"{row['reason'] or ''} | {row['id']} |"
         )
