@@ -327,8 +327,9 @@ def check_structure(data: bytes) -> CsvText:
             f"longer than {MAX_LINE_BYTES} bytes (line {first + 1:,} is {lengths[first]:,} bytes; "
             f"a line holds one id and one probability)"
         )
-    commas = np.concatenate(([0], np.cumsum(codes == ord(","))))
-    fields = commas[ends] - commas[starts] + 1
+    # Fields per line: one more than the commas it holds (each comma found by its line's end).
+    commas = np.flatnonzero(codes == ord(","))
+    fields = np.bincount(np.searchsorted(ends, commas), minlength=len(ends)) + 1
     blank = np.flatnonzero(lengths[1:] == 0) + 1
     if len(blank):
         raise SubmissionError(
