@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,6 +20,22 @@ def owner_prefix(pattern: str, submission: Mapping) -> str:
     ``pattern`` may use ``{round}`` and ``{username}``; an empty pattern allows any key.
     """
     return pattern.format(round=submission["competition_id"], username=submission["username"])
+
+
+@dataclass(frozen=True)
+class SubmissionFile:
+    """A submission's predictions (tournament-id order) and the SHA-256 of the bytes read."""
+
+    predictions: np.ndarray
+    digest: str
+
+
+def cache_key(submission_id: object, digest: str | None) -> str:
+    """Where a submission's predictions sit in the round's cache: its id and its content.
+
+    Keyed by content, a replaced file is read again rather than served from the cache.
+    """
+    return f"{submission_id}-{digest[:16]}" if digest else str(submission_id)
 
 
 class SubmissionFiles:
@@ -48,8 +66,8 @@ class SubmissionFiles:
     def max_bytes(self) -> int:
         return self.reader.max_bytes
 
-    def load(self, submission: Mapping) -> np.ndarray:
-        """The submission's predictions in the round's tournament-id order."""
+    def load(self, submission: Mapping) -> SubmissionFile:
+        """The submission's predictions in the round's tournament-id order, and its digest."""
         filename = submission.get("filename")
         if not isinstance(filename, str) or not filename:
             raise SubmissionError("the submission has no file name")
@@ -76,4 +94,4 @@ class SubmissionFiles:
             raise SubmissionError(
                 f"the submission file {quoted(filename)} cannot be read ({error})"
             ) from None
-        return self.reader.read(raw)
+        return SubmissionFile(self.reader.read(raw), hashlib.sha256(raw).hexdigest())

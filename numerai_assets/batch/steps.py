@@ -19,7 +19,7 @@ from datetime import datetime
 
 import numpy as np
 
-from numerai_assets.batch.files import SubmissionFiles
+from numerai_assets.batch.files import SubmissionFiles, cache_key
 from numerai_assets.datasets import RoundDataset
 from numerai_assets.files import StorageError
 from numerai_assets.prediction_cache import RoundPredictionCache
@@ -36,7 +36,7 @@ from numerai_assets.scoring import (
 from numerai_assets.scoring.originality import decide_originality
 from numerai_assets.scoring.submission_format import counted
 from numerai_assets.store import SubmissionNotFound, SubmissionStore
-from numerai_assets.store.submissions import latest_comparable_per_user
+from numerai_assets.store.submissions import latest_comparable_per_user, malformed_reason
 
 # Earlier submissions are compared in chunks of this many rows: about 180 MB of a 45,000-row round
 # mapped at a time, released after each chunk.
@@ -58,10 +58,15 @@ class BatchEntry:
     predictions: np.ndarray | None  # tournament-id order; None when the file was not read
     invalid_reason: str | None = None
     failure: str | None = None
+    digest: str | None = None  # SHA-256 of the file read
 
     @property
     def id(self) -> str:
         return str(self.submission["_id"])
+
+    @property
+    def cache_key(self) -> str:
+        return cache_key(self.submission["_id"], self.digest)
 
 
 @dataclass
@@ -71,9 +76,6 @@ class PreparedBatch:
 
     def valid(self) -> list[BatchEntry]:
         return [e for e in self.entries if e.predictions is not None]
-
-    def failed_ids(self) -> set:
-        return {e.submission["_id"] for e in self.entries if e.failure is not None}
 
 
 def _order(doc: Mapping) -> tuple:
@@ -86,13 +88,22 @@ def select_submissions(
     submission_ids: Sequence[str],
     log: Callable[[str], None] = lambda message: None,
 ) -> list[dict]:
-    """The batch's documents in ``created`` order; no ids means every submission of the round.
+    """The batch's documents in (``created``, ``_id``) order; no ids means the whole round.
 
     One query for the round rather than one per id (a burst's batch has hundreds). A requested
     id that is no longer in the round (deleted, or moved since the run was planned) is dropped
-    with a log line: the rest of the batch is scored.
+    with a log line: the rest of the batch is scored. The batch is extended by
+    :func:`with_later_decisions`, so its decisions are those of a clean scoring of the round.
     """
-    docs = store.round_submissions(round)
+    docs, changed = [], []
+    for doc in store.round_submissions(round):  # changed since the sensor checked it?
+        (changed if malformed_reason(doc) else docs).append(doc)
+    if changed:
+        log(
+            f"{counted(len(changed), 'submission')} of round {round} left out: their records "
+            f"are malformed now (the sensor sets them aside): "
+            + ", ".join(str(d["_id"]) for d in changed[:20])
+        )
     if not submission_ids:
         return docs
     wanted = set(dict.fromkeys(str(i) for i in submission_ids))
@@ -103,7 +114,38 @@ def select_submissions(
             f"{counted(len(gone), 'submission')} of this batch no longer in round {round} "
             f"(deleted or moved since the run was planned), left out: {', '.join(gone[:20])}"
         )
-    return batch
+    extended = with_later_decisions(batch, docs)
+    if len(extended) > len(batch):
+        log(
+            f"{counted(len(extended) - len(batch), 'later submission')} of round {round} "
+            "scored again: this batch comes earlier than decisions already recorded, so they "
+            "are compared anew, in (created, _id) order"
+        )
+    return extended
+
+
+def with_later_decisions(batch: Sequence[Mapping], round_docs: Sequence[Mapping]) -> list[dict]:
+    """``batch`` and, if any later submission of the round already has a decision, every
+    submission from the batch's earliest on (invalid ones aside), in (``created``, ``_id``)
+    order.
+
+    Originality compares each submission with the ones before it, so a submission that
+    arrives late (a skewed clock) or is scored late (a retry) changes what the later ones are
+    compared against. Scoring the whole suffix again keeps the recorded decisions equal to one
+    clean scoring of the round in (``created``, ``_id``) order, whatever the order of arrival.
+    """
+    if not batch:
+        return []
+    start = min(_order(d) for d in batch)
+    chosen = {d["_id"] for d in batch}
+    later = [
+        d
+        for d in round_docs
+        if d["_id"] not in chosen and _order(d) > start and d.get("invalid") is None
+    ]
+    if not any(not (d.get("original") or {}).get("pending") for d in later):
+        return sorted((dict(d) for d in batch), key=_order)
+    return sorted([*(dict(d) for d in batch), *(dict(d) for d in later)], key=_order)
 
 
 def read_entry(
@@ -114,7 +156,8 @@ def read_entry(
     A transient storage failure is raised (the step is retried, the batch stays pending).
     """
     try:
-        return BatchEntry(doc, files.load(doc))
+        read = files.load(doc)
+        return BatchEntry(doc, read.predictions, digest=read.digest)
     except SubmissionError as error:
         return BatchEntry(doc, None, str(error))
     except StorageError as error:
@@ -138,8 +181,14 @@ def prepare_batch(
     round: int,
     submission_ids: Sequence[str],
     log: Callable[[str], None] = lambda message: None,
+    *,
+    run_id: str | None = None,
 ) -> PreparedBatch:
-    """Read each submission's file, record its consistency and pend its scores."""
+    """Read each submission's file, record its consistency and pend its scores.
+
+    With ``run_id``, each submission is recorded as claimed by that run (the sensor does not
+    plan it again while the run is under way; recovery finds it if the run dies).
+    """
     validation = data.validation_rows()
     targets = data.tournament["target"].to_numpy(dtype=float)[validation]
     eras = data.tournament["era"].to_numpy()[validation]
@@ -153,6 +202,8 @@ def prepare_batch(
                     doc["_id"],
                     consistency=result.percent,
                     validation_logloss=result.validation_logloss,
+                    run_id=run_id,
+                    file_digest=entry.digest,
                     sync_leaderboard=False,
                 )
             except SubmissionNotFound:
@@ -191,43 +242,46 @@ def fill_cache(
     batch: PreparedBatch,
     docs: Iterable[Mapping],
     log: Callable[[str], None] = lambda message: None,
-) -> set:
+) -> dict:
     """Make sure every submission this batch may compare against is in the cache.
 
     The batch's own predictions were read already; earlier submissions missing from the cache
-    (a new cache, or one made stale by a new dataset) are read from their files once, here.
-    Returns the ids whose files cannot be read: they are nobody's original.
+    (a new cache, one made stale by a new dataset, or a file replaced since) are read from their
+    files once, here. Returns the cache key of every readable submission by ``_id``; those
+    whose files cannot be read are absent: they are nobody's original.
     """
-    cache.add((entry.id, entry.predictions) for entry in batch.valid())
+    keys = {entry.submission["_id"]: entry.cache_key for entry in batch.valid()}
+    cache.add((entry.cache_key, entry.predictions) for entry in batch.valid())
     if not batch.entries:
-        return set()
+        return keys
     # Only submissions created before the batch's last one can be compared against: later ones
     # (queued for the next batch of a burst) are left for their own run.
     last = max(_order(entry.submission) for entry in batch.entries)
     in_batch = {entry.submission["_id"] for entry in batch.entries}  # read already, or refused
-    missing = [
-        d
-        for d in docs
-        if _comparable(d)
-        and _order(d) < last
-        and d["_id"] not in in_batch
-        and str(d["_id"]) not in cache
-    ]
-    unreadable = set()
+    missing = []
+    for d in docs:
+        if not _comparable(d) or _order(d) >= last or d["_id"] in in_batch:
+            continue
+        key = cache_key(d["_id"], d.get("file_digest"))
+        if key in cache:
+            keys[d["_id"]] = key
+        else:
+            missing.append(d)
     started = time.monotonic()
     from_mirror = 0
     for start in range(0, len(missing), CACHE_CHUNK):
         mirrored, parsed = [], []
         for doc in missing[start : start + CACHE_CHUNK]:
-            predictions = cache.from_mirror(doc["_id"])
+            key = cache_key(doc["_id"], doc.get("file_digest"))
+            predictions = cache.from_mirror(key)
             if predictions is not None:
-                mirrored.append((str(doc["_id"]), predictions))
+                mirrored.append((key, predictions))
+                keys[doc["_id"]] = key
                 continue
             entry = read_entry(files, doc, log)
-            if entry.predictions is None:
-                unreadable.add(doc["_id"])
-            else:
-                parsed.append((str(doc["_id"]), entry.predictions))
+            if entry.predictions is not None:
+                parsed.append((entry.cache_key, entry.predictions))
+                keys[doc["_id"]] = entry.cache_key
         cache.add(mirrored, mirrored=True)
         cache.add(parsed)
         from_mirror += len(mirrored)
@@ -237,7 +291,7 @@ def fill_cache(
             f"prediction cache: {done}/{len(missing)} earlier submissions loaded "
             f"({from_mirror} from the mirror, the rest from their files; {rate:.0f}/s)"
         )
-    return unreadable
+    return keys
 
 
 def score_originality(
@@ -253,8 +307,12 @@ def score_originality(
     Earlier submissions' predictions come from the round's cache, picked by row index in
     chunks of ``COMPARE_CHUNK`` (no copies, and bounded memory however large the round).
     """
-    known = {doc["_id"]: doc for doc in store.round_submissions(batch.round)}
-    unreadable = fill_cache(cache, files, batch, known.values(), log) | batch.failed_ids()
+    known = {
+        doc["_id"]: doc
+        for doc in store.round_submissions(batch.round)
+        if malformed_reason(doc) is None
+    }
+    keys = fill_cache(cache, files, batch, known.values(), log)
     predictions, sorted_rows = cache.matrices()
     results = {}
     started, valid = time.monotonic(), batch.valid()
@@ -268,9 +326,9 @@ def score_originality(
         earlier = [
             candidate
             for candidate in latest_comparable_per_user(known.values(), doc)
-            if candidate["_id"] not in unreadable
+            if candidate["_id"] in keys  # its file was read
         ]
-        rows = cache.rows_of(str(c["_id"]) for c in earlier)
+        rows = cache.rows_of(keys[c["_id"]] for c in earlier)
         correlation, ks = np.empty(len(rows)), np.empty(len(rows))
         for start in range(0, len(rows), COMPARE_CHUNK):
             pick = rows[start : start + COMPARE_CHUNK]

@@ -69,10 +69,8 @@ COLUMNS = (
 
 def run_status(args: argparse.Namespace) -> int:
     store = Deployment.from_env().store
-    if args.round is not None:
-        docs = store.round_submissions(args.round)
-    else:  # every document, whatever its round holds (a string, nothing) from another system
-        docs = sorted(store.submissions_after(None), key=_round_order)
+    # Every document, however malformed (another system's, or set aside by the sensor).
+    docs = sorted(store.all_documents(args.round), key=_round_order)
     if args.json:
         print(json.dumps(docs, indent=1, default=_json_default))
         return 0

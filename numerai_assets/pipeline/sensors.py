@@ -1,40 +1,26 @@
 """The ``new_submissions`` sensor: turns the submissions database into scoring runs per round.
 
-Each tick, in this order:
-
-1. **Requests** from the intake (``rescore_requested`` newer than the cursor), ahead of the
-   polling order, even for submissions scored before.
-2. **New submissions** after the cursor (``created``, then ``_id``). Rounds not seen before are
-   added to the ``rounds`` partitions; a round whose dataset does not exist has its submissions
-   marked invalid with that reason, and a document that cannot be scored as stored (a missing or
-   wrong-typed field) is set aside with its reason.
-3. **Recovery**: submissions pending for longer than ``NUMERAI_PENDING_RETRY_SECONDS`` with no
-   scoring run of their round in flight are requested again, each attempt with a new run key; after
-   ``NUMERAI_MAX_SCORING_ATTEMPTS`` attempts the submission is marked invalid with the reason.
-
-Everything comes back in one ``SensorResult``. Run keys derive from the batch (and the attempt or
-request time), so a repeated tick never launches the same batch twice. A round's data assets are
-included in its first run when the round has never been materialized; later runs of the round
-queue behind it under the per-round limit.
+Thin wiring: each tick reads the state (unclaimed work, stuck claims, the instance's rounds and
+runs), lets :func:`numerai_assets.batch.planning.plan_tick` decide, then carries the plan out:
+sets aside malformed documents and submissions it gives up on, claims each run's submissions in
+the store (so no later tick plans them again), and returns the run requests and new round
+partitions in one ``SensorResult``. The cursor holds nothing: the queue is the store's.
 """
 
-import hashlib
-import json
 import os
 import reprlib
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from itertools import groupby
 
 import dagster as dg
 
+from numerai_assets.batch.planning import PlannedRun, TickState, plan_tick
 from numerai_assets.files import dataset_key
 from numerai_assets.pipeline.jobs import ROUND_ASSETS, batch_run_config, score_round
 from numerai_assets.pipeline.partitions import rounds
 from numerai_assets.pipeline.resources import FilesResource, StoreResource
 from numerai_assets.pipeline.scoring import submission_scores
-from numerai_assets.store import SubmissionStore, cursor_of, decode_cursor, encode_cursor
 
 DEFAULT_INTERVAL_SECONDS = 30
 _SHOWN = reprlib.Repr()  # a foreign _id in a log line: repr, long ones cut
@@ -81,35 +67,6 @@ class RecoveryPolicy:
         )
 
 
-@dataclass
-class SensorCursor:
-    """What the sensor has seen: new-submission position, intake requests, recovery attempts."""
-
-    after: str | None = None  # encoded (created, _id) of the last new submission seen
-    requests_after: str | None = None  # ISO time of the last intake request taken
-    attempts: dict[str, int] = field(default_factory=dict)  # recovery attempts per submission
-
-    @classmethod
-    def decode(cls, text: str | None) -> "SensorCursor":
-        if not text:
-            return cls()
-        if not text.startswith("{"):  # the first releases stored the position alone
-            return cls(after=text)
-        data = json.loads(text)
-        return cls(data.get("after"), data.get("requests_after"), dict(data.get("attempts", {})))
-
-    def encode(self) -> str:
-        return json.dumps(
-            {"after": self.after, "requests_after": self.requests_after, "attempts": self.attempts},
-            sort_keys=True,
-        )
-
-
-def batch_run_key(kind: str, round: int, submission_ids: list[str]) -> str:
-    digest = hashlib.sha1(",".join(submission_ids).encode()).hexdigest()[:12]
-    return f"{kind}-round-{round}-{submission_ids[0]}-{len(submission_ids)}-{digest}"
-
-
 def _round_has_data(instance: dg.DagsterInstance, round_key: str) -> bool:
     """Materialized, or being materialized by a queued or running run."""
     status = instance.get_status_by_partition(
@@ -121,87 +78,41 @@ def _round_has_data(instance: dg.DagsterInstance, round_key: str) -> bool:
     )
 
 
-def _rounds_in_flight(instance: dg.DagsterInstance, stale_after: timedelta) -> set[str]:
+def _rounds_in_flight(instance: dg.DagsterInstance, stale_after: timedelta) -> set[int]:
     now = datetime.now(timezone.utc)
     records = instance.get_run_records(
         dg.RunsFilter(job_name=score_round.name, statuses=IN_FLIGHT), limit=1000
     )
-    return {
+    keys = {
         record.dagster_run.tags.get("dagster/partition", "")
         for record in records
         if now - record.create_timestamp.astimezone(timezone.utc) < stale_after
     }
+    return {int(key) for key in keys if key.isdigit()}
 
 
-def _by_round(docs: Iterable[Mapping]) -> list[tuple[int, list[str]]]:
-    """Submission ids per round, rounds in order, ids in (created, _id) order."""
-    ordered = sorted(docs, key=lambda d: (d["competition_id"], d["created"], d["_id"]))
-    return [
-        (round, [str(d["_id"]) for d in group])
-        for round, group in groupby(ordered, key=lambda d: d["competition_id"])
-    ]
-
-
-class _Planner:
-    """Collects a tick's run requests and new partitions."""
-
-    def __init__(self, context: dg.SensorEvaluationContext) -> None:
-        self.context = context
-        self.known_rounds = set(context.instance.get_dynamic_partitions(rounds.name))
-        self.new_rounds: list[str] = []
-        self.with_data: set[str] = set()  # rounds whose data is already requested this tick
-        self.run_requests: list[dg.RunRequest] = []
-
-    def add(self, kind: str, docs: Iterable[Mapping], *, key_suffix: str = "") -> None:
-        for round, ids in _by_round(docs):
-            round_key = str(round)
-            if round_key not in self.known_rounds and round_key not in self.new_rounds:
-                self.new_rounds.append(round_key)
-            for start in range(0, len(ids), BATCH_SIZE):
-                batch = ids[start : start + BATCH_SIZE]
-                needs_data = round_key not in self.with_data and (
-                    round_key in self.new_rounds
-                    or not _round_has_data(self.context.instance, round_key)
-                )
-                if needs_data:
-                    self.with_data.add(round_key)
-                self.run_requests.append(
-                    dg.RunRequest(
-                        run_key=batch_run_key(kind, round, batch) + key_suffix,
-                        partition_key=round_key,
-                        run_config=batch_run_config(batch),
-                        tags={"round": round_key, "submissions": str(len(batch)), "reason": kind},
-                        asset_selection=[
-                            *(ROUND_DATA_KEYS if needs_data else []),
-                            submission_scores.key,
-                        ],
-                    )
-                )
-
-
-def _set_aside_unscorable(
-    store: SubmissionStore, files: FilesResource, docs: list[dict], known_rounds: set[str]
-) -> tuple[list[dict], list[str]]:
-    """Drop (and mark) malformed documents, wherever they are in the store, and submissions to
-    rounds without a dataset."""
-    now = datetime.now(timezone.utc)
-    scorable, set_aside = store.set_aside_malformed([*store.mistyped_submissions(), *docs], at=now)
-    notes = [f"{_SHOWN.repr(raw_id)}: {reason}" for raw_id, reason in set_aside]
+def _missing_datasets(files: FilesResource, rounds_to_check: set[int]) -> dict[int, str]:
     buckets = files.get_buckets()
-    missing: dict[int, str] = {}
-    for round in sorted({d["competition_id"] for d in scorable} - {int(r) for r in known_rounds}):
+    missing = {}
+    for round in sorted(rounds_to_check):
         key = dataset_key(files.dataset_key_template, round)
         if not buckets.exists(files.dataset_bucket, key):
             missing[round] = (
                 f"round {round} has no dataset ({buckets.describe(files.dataset_bucket, key)} "
                 "does not exist)"
             )
-    for doc in scorable:
-        if doc["competition_id"] in missing:
-            reason = missing[doc["competition_id"]]
-            store.mark_invalid(doc["_id"], reason=reason, at=now, run_id=None)
-            notes.append(f"{doc['_id']}: {reason}")
-    return [d for d in scorable if d["competition_id"] not in missing], notes
+    return missing
+
+
+def _run_request(run: PlannedRun) -> dg.RunRequest:
+    round_key = str(run.round)
+    return dg.RunRequest(
+        run_key=run.run_key,
+        partition_key=round_key,
+        run_config=batch_run_config(run.submission_ids),
+        tags={"round": round_key, "submissions": str(len(run.submission_ids)), "reason": run.kind},
+        asset_selection=[*(ROUND_DATA_KEYS if run.with_data else []), submission_scores.key],
+    )
 
 
 @dg.sensor(
@@ -213,76 +124,63 @@ def _set_aside_unscorable(
 def new_submissions(
     context: dg.SensorEvaluationContext, store: StoreResource, files: FilesResource
 ) -> dg.SensorResult | dg.SkipReason:
-    state = SensorCursor.decode(context.cursor)
     submissions = store.get_store()
     policy = RecoveryPolicy.from_env()
-    plan = _Planner(context)
     now = datetime.now(timezone.utc)
+    instance = context.instance
 
-    requested = submissions.scoring_requested_after(
-        datetime.fromisoformat(state.requests_after) if state.requests_after else None
+    work, set_aside = submissions.set_aside_malformed(
+        [*submissions.mistyped_submissions(), *submissions.unclaimed(limit=MAX_PER_TICK)], at=now
     )
-    new = submissions.submissions_after(decode_cursor(state.after), limit=MAX_PER_TICK)
-    seen = {d["_id"] for d in requested} | {d["_id"] for d in new}
-    if requested:
-        state.requests_after = max(d["rescore_requested"] for d in requested).isoformat()
-    if new:
-        state.after = encode_cursor(cursor_of(new[-1]))
-
-    scorable, notes = _set_aside_unscorable(
-        submissions, files, [*requested, *new], plan.known_rounds
+    claimed_before = now - timedelta(seconds=policy.pending_seconds)
+    stuck, more = submissions.set_aside_malformed(
+        submissions.stuck(claimed_before=claimed_before), at=now
     )
-    requested_ids = {d["_id"] for d in requested}
-    stamp = f"-at-{state.requests_after}" if requested else ""
-    plan.add("requested", [d for d in scorable if d["_id"] in requested_ids], key_suffix=stamp)
-    plan.add("new", [d for d in scorable if d["_id"] not in requested_ids])
+    known = {int(r) for r in instance.get_dynamic_partitions(rounds.name) if r.isdigit()}
+    rounds_of_work = {d["competition_id"] for d in [*work, *stuck]}
+    plan = plan_tick(
+        TickState(
+            work=work,
+            stuck=stuck,
+            known_rounds=known,
+            rounds_with_data={r for r in rounds_of_work if _round_has_data(instance, str(r))},
+            rounds_in_flight=_rounds_in_flight(
+                instance, timedelta(seconds=policy.stale_run_seconds)
+            ),
+            missing_datasets=_missing_datasets(files, {d["competition_id"] for d in work} - known),
+            now=now,
+        ),
+        batch_size=BATCH_SIZE,
+        max_attempts=policy.max_attempts,
+        give_up_reason=(
+            f"could not be scored after {policy.max_attempts} attempts (the scoring runs "
+            "failed; see the Dagster UI); an operator can rescore it"
+        ),
+    )
+    for doc, reason in plan.invalid:
+        submissions.mark_invalid(doc["_id"], reason=reason, at=now, run_id=None)
+    by_id: Mapping = {str(d["_id"]): d for d in [*work, *stuck]}
+    for run in plan.runs:
+        submissions.claim(
+            [by_id[i] for i in run.submission_ids], run_key=run.run_key, at=now, attempt=run.attempt
+        )
 
-    # Recovery: stuck submissions of rounds with no run in flight.
-    stuck_before = now - timedelta(seconds=policy.pending_seconds)
-    busy = _rounds_in_flight(context.instance, timedelta(seconds=policy.stale_run_seconds))
-    pending = [d for d in submissions.pending(created_before=stuck_before) if d["_id"] not in seen]
-    stuck, set_aside = submissions.set_aside_malformed(pending, at=now)
-    notes += [f"{_SHOWN.repr(raw_id)}: {reason}" for raw_id, reason in set_aside]
-    state.attempts = {
-        k: v for k, v in state.attempts.items() if k in {str(d["_id"]) for d in stuck}
-    }
-    retry = []
-    for doc in stuck:
-        if str(doc["competition_id"]) in busy or str(doc["competition_id"]) in plan.with_data:
-            continue
-        attempts = state.attempts.get(str(doc["_id"]), 0) + 1
-        if attempts > policy.max_attempts:
-            reason = (
-                f"could not be scored after {policy.max_attempts} attempts (the scoring runs "
-                "failed; see the Dagster UI); an operator can rescore it"
-            )
-            submissions.mark_invalid(doc["_id"], reason=reason, at=now, run_id=None)
-            notes.append(f"{doc['_id']}: {reason}")
-            continue
-        state.attempts[str(doc["_id"])] = attempts
-        retry.append((attempts, doc))
-    for attempts, doc in retry:
-        # One run each: a submission that fails its run (a file that kills the process) can
-        # then only fail itself, never an honest neighbour.
-        plan.add("retry", [doc], key_suffix=f"-attempt-{attempts}")
-
-    for note in notes:
-        context.log.warning(f"not scored: {note}")
-    if not plan.run_requests:
-        if state.encode() != SensorCursor.decode(context.cursor).encode():
-            return dg.SensorResult(skip_reason="nothing to score", cursor=state.encode())
+    for raw_id, reason in [*set_aside, *more]:
+        context.log.warning(f"not scored: {_SHOWN.repr(raw_id)}: {reason}")
+    for doc, reason in plan.invalid:
+        context.log.warning(f"not scored: {doc['_id']}: {reason}")
+    if not plan.runs:
         return dg.SkipReason("no new submissions")
-    kinds = [r.tags["reason"] for r in plan.run_requests]
+    kinds = [run.kind for run in plan.runs]
     context.log.info(
-        f"{len(plan.run_requests)} runs ("
+        f"{len(plan.runs)} runs ("
         + ", ".join(f"{kinds.count(k)} {k}" for k in dict.fromkeys(kinds))
         + ")"
-        + (f"; new rounds {', '.join(plan.new_rounds)}" if plan.new_rounds else "")
+        + (f"; new rounds {', '.join(map(str, plan.new_rounds))}" if plan.new_rounds else "")
     )
     return dg.SensorResult(
-        run_requests=plan.run_requests,
+        run_requests=[_run_request(run) for run in plan.runs],
         dynamic_partitions_requests=(
-            [rounds.build_add_request(plan.new_rounds)] if plan.new_rounds else []
+            [rounds.build_add_request([str(r) for r in plan.new_rounds])] if plan.new_rounds else []
         ),
-        cursor=state.encode(),
     )

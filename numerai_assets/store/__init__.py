@@ -5,6 +5,7 @@
 from numerai_assets.store.connection import open_database, redact_url, write_lock
 from numerai_assets.store.documents import Cursor
 from numerai_assets.store.submissions import (
+    RoundBusy,
     StoreError,
     SubmissionNotFound,
     SubmissionStore,
@@ -17,6 +18,7 @@ from numerai_assets.store.submissions import (
 
 __all__ = [
     "Cursor",
+    "RoundBusy",
     "StoreError",
     "SubmissionNotFound",
     "SubmissionStore",

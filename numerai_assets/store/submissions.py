@@ -13,10 +13,13 @@ write.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
 import reprlib
+import socket
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -49,6 +52,8 @@ from numerai_assets.store.documents import (
 ORDER = [("created", pymongo.ASCENDING), ("_id", pymongo.ASCENDING)]
 NEWEST_FIRST = [("created", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)]
 NOT_INVALID = {"invalid": {"$exists": False}}
+# Documents that have a place in the (created, _id) order; others are set aside by type.
+WELL_TYPED = {"_id": {"$type": "objectId"}, "created": {"$type": "date"}}
 SYNC_ATTEMPTS = 50
 
 _DUPLICATE_KEY = (pymongo.errors.DuplicateKeyError, montydb_errors.DuplicateKeyError)
@@ -67,6 +72,10 @@ class SubmissionNotFound(StoreError, KeyError):
 
     def __str__(self) -> str:  # KeyError would show the message quoted
         return str(self.args[0])
+
+
+class RoundBusy(StoreError):
+    """Another run holds the round's scoring lease: only one writer per round at a time."""
 
 
 class SubmissionStore:
@@ -108,7 +117,7 @@ class SubmissionStore:
             isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
         ):
             raise ValueError(f"limit must be a positive int or None, got {limit!r}")
-        query: dict = {"_id": {"$type": "objectId"}, "created": {"$type": "date"}}
+        query: dict = dict(WELL_TYPED)
         if cursor is not None:
             created, oid = _check_cursor(cursor)
             created = self._when(created)
@@ -131,6 +140,70 @@ class SubmissionStore:
         cursor = self._submissions.find({**NOT_INVALID, "$or": wrong}).limit(limit)
         return [from_storage(doc) for doc in cursor]
 
+    def unclaimed(self, *, limit: int | None = None) -> list[dict]:
+        """Work no scoring run has been planned for yet, oldest first: new uploads (pending,
+        never claimed) and intake requests (``rescore_requested`` set), whatever their
+        ``created``. This is the sensor's queue: it finds a document however late its clock.
+        """
+        query = {
+            **WELL_TYPED,
+            **NOT_INVALID,
+            "$or": [
+                {"original.pending": True, "queued": {"$exists": False}},
+                {"rescore_requested": {"$type": "date"}},
+            ],
+        }
+        return self._find(query, limit=limit)
+
+    def claim(
+        self, docs: Iterable[Mapping], *, run_key: str, at: datetime, attempt: int = 0
+    ) -> list[dict]:
+        """Record that a run (``run_key``) is planned for ``docs``; return those claimed.
+
+        An intake request is taken only if it is still the one read (a request made since
+        stays for the next tick): each request is planned for exactly once. ``attempt`` counts
+        recovery runs.
+        """
+        claimed = []
+        queued = {
+            "run_key": check_text("run_key", run_key),
+            "at": utc(at, "at"),
+            "attempt": attempt,
+        }
+        for doc in docs:
+            condition: dict = {"_id": parse_id(doc["_id"])}
+            update: dict = {"$set": {"queued": queued}}
+            if doc.get("rescore_requested") is not None:
+                condition["rescore_requested"] = self._when(doc["rescore_requested"])
+                update["$unset"] = {"rescore_requested": ""}
+            with write_lock(self._database):
+                result = self._submissions.update_one(condition, to_storage(update))
+            if result.matched_count:
+                claimed.append(dict(doc))
+        return claimed
+
+    def round_from(self, round: int, start: Cursor) -> list[dict]:
+        """The round's submissions at or after ``start`` in (``created``, ``_id``) order,
+        invalid ones left out: what a late arrival at ``start`` may change."""
+        created, oid = _check_cursor(start)
+        created = self._when(created)
+        query = {
+            **WELL_TYPED,
+            **NOT_INVALID,
+            "competition_id": check_round(round),
+            "$or": [{"created": {"$gt": created}}, {"created": created, "_id": {"$gte": oid}}],
+        }
+        return self._find(query)
+
+    def stuck(self, *, claimed_before: datetime) -> list[dict]:
+        """Pending submissions whose run was planned before ``claimed_before`` (for recovery)."""
+        query = {
+            **NOT_INVALID,
+            "$or": [{"concordant.pending": True}, {"original.pending": True}],
+            "queued.at": {"$lt": self._when(utc_ceil(claimed_before, "claimed_before"))},
+        }
+        return self._find(query)
+
     def pending(
         self, *, round: int | None = None, created_before: datetime | None = None
     ) -> list[dict]:
@@ -147,8 +220,17 @@ class SubmissionStore:
         return self._find(query)
 
     def round_submissions(self, round: int) -> list[dict]:
-        """All of a round's submissions, invalid ones included, oldest first."""
-        return self._find({"competition_id": check_round(round)})
+        """A round's submissions, invalid ones included, oldest first.
+
+        Only documents with a place in the (``created``, ``_id``) order (see
+        :meth:`all_documents` for everything stored).
+        """
+        return self._find({**WELL_TYPED, "competition_id": check_round(round)})
+
+    def all_documents(self, round: int | None = None) -> list[dict]:
+        """Every stored submission document, however malformed (for ``status``), as stored."""
+        query = {} if round is None else {"competition_id": check_round(round)}
+        return [from_storage(doc) for doc in self._submissions.find(query)]
 
     def rounds(self) -> list[int]:
         """The rounds that have submissions, ascending."""
@@ -229,23 +311,32 @@ class SubmissionStore:
         *,
         consistency: float,
         validation_logloss: float,
+        run_id: str | None = None,
+        at: datetime | None = None,
+        file_digest: str | None = None,
         sync_leaderboard: bool = True,
     ) -> None:
         """Record the leaderboard numbers and (re-)pend both scores, before scoring.
 
-        Any earlier scores and invalid mark are dropped: a rescore starts from pending.
+        Any earlier scores and invalid mark are dropped: a rescore starts from pending. With
+        ``run_id`` (and ``at``), the submission is recorded as claimed by that run, so the
+        sensor does not plan it again while the run is under way. ``file_digest`` (a hash of
+        the file read) keys its predictions in the round's cache.
         """
+        update: dict = {
+            "consistency": check_number("consistency", consistency),
+            "logloss.validation": check_number("validation_logloss", validation_logloss),
+            "concordant": pending_status(),
+            "original": pending_status(),
+        }
+        if run_id is not None:  # the claim's recovery attempt is kept
+            update["queued.run_key"] = check_text("run_id", run_id)
+            update["queued.at"] = utc(datetime.now(timezone.utc) if at is None else at, "at")
+        if file_digest is not None:
+            update["file_digest"] = check_text("file_digest", file_digest)
         self._update(
             submission_id,
-            {
-                "$set": {
-                    "consistency": check_number("consistency", consistency),
-                    "logloss.validation": check_number("validation_logloss", validation_logloss),
-                    "concordant": pending_status(),
-                    "original": pending_status(),
-                },
-                "$unset": {"invalid": ""},
-            },
+            {"$set": update, "$unset": {"invalid": ""}},
             sync_leaderboard=sync_leaderboard,
         )
 
@@ -269,7 +360,7 @@ class SubmissionStore:
                     "concordant": concordant_status(concordance, scored_at, run_id),
                     "original": original_status(originality, scored_at, run_id),
                 },
-                "$unset": {"invalid": ""},
+                "$unset": {"invalid": "", "queued": ""},
             },
             sync_leaderboard=sync_leaderboard,
         )
@@ -290,7 +381,10 @@ class SubmissionStore:
         failed = {"pending": False, "value": False}
         self._update(
             submission_id,
-            {"$set": {"invalid": invalid, "concordant": failed, "original": dict(failed)}},
+            {
+                "$set": {"invalid": invalid, "concordant": failed, "original": dict(failed)},
+                "$unset": {"queued": ""},
+            },
             sync_leaderboard=sync_leaderboard,
         )
 
@@ -340,6 +434,76 @@ class SubmissionStore:
         round = check_round(round)
         username = check_text("username", username)
         self._retry_board_update(round, lambda: self._try_sync(round, username), repr(username))
+
+    # One writer per round
+
+    def acquire_round(
+        self,
+        round: int,
+        *,
+        owner: str,
+        until: datetime,
+        now: datetime,
+        owner_alive: Callable[[Mapping], bool] | None = None,
+    ) -> None:
+        """Take ``round``'s scoring lease for ``owner`` (a run id) until ``until``.
+
+        Free, expired, already ``owner``'s, or held by an owner that ``owner_alive`` (given the
+        holder's lease: ``owner``, ``host``, ``pid``, ``until``) says has ended, such as a
+        killed run: taken. Otherwise :class:`RoundBusy` names the holder. The lease lives on
+        the round's competition document, so every entry point (queued runs, an in-process
+        rescore, a manual materialization) meets the same lock.
+        """
+        round = check_round(round)
+        lease = {
+            "owner": check_text("owner", owner),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "until": utc(until, "until"),
+        }
+        with write_lock(self._database):
+            with contextlib.suppress(*_DUPLICATE_KEY):
+                self._competitions.insert_one({"_id": round})
+            free = [
+                {"lease": {"$exists": False}},
+                {"lease.until": {"$lt": self._when(utc(now, "now"))}},
+                {"lease.owner": owner},
+            ]
+            taken = self._competitions.update_one(
+                {"_id": round, "$or": free}, to_storage({"$set": {"lease": lease}})
+            )
+        if taken.matched_count:
+            return
+        holder = (self._competitions.find_one({"_id": round}) or {}).get("lease") or {}
+        if owner_alive is not None and holder.get("owner") and not owner_alive(holder):
+            with write_lock(self._database):
+                broken = self._competitions.update_one(
+                    {"_id": round, "lease.owner": holder["owner"]},
+                    to_storage({"$set": {"lease": lease}}),
+                )
+            if broken.matched_count:
+                return
+        until_text = utc(holder["until"]).strftime("%H:%M:%S UTC") if holder else "?"
+        raise RoundBusy(
+            f"round {round} is being scored by run {holder.get('owner')} (its lease runs "
+            f"until {until_text}); one run writes a round at a time, try again when it ends"
+        )
+
+    def renew_round(self, round: int, *, owner: str, until: datetime) -> bool:
+        """Extend ``owner``'s lease; False if it no longer holds it (it must not write)."""
+        with write_lock(self._database):
+            result = self._competitions.update_one(
+                {"_id": check_round(round), "lease.owner": owner},
+                to_storage({"$set": {"lease.until": utc(until, "until")}}),
+            )
+        return result.matched_count == 1
+
+    def release_round(self, round: int, *, owner: str) -> None:
+        """Give the lease back (nothing happens if ``owner`` no longer holds it)."""
+        with write_lock(self._database):
+            self._competitions.update_one(
+                {"_id": check_round(round), "lease.owner": owner}, {"$unset": {"lease": ""}}
+            )
 
     # Internals
 

@@ -2,7 +2,7 @@
 
 import bz2
 import gzip
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 import numpy as np
@@ -80,28 +80,33 @@ def test_malformed_documents_are_set_aside_by_the_sensor(seeded, instance, field
     assert reason in stored["invalid"]["reason"]
 
 
-def test_intake_requests_come_first_and_rescore_scored_submissions(seeded, instance):
+def batch_of(request) -> list[str]:
+    return request.run_config["ops"]["submission_scores"]["ops"]["prepare_submissions"]["config"][
+        "submission_ids"
+    ]
+
+
+def test_intake_requests_are_a_queue_and_rescore_scored_submissions(seeded, instance):
     ids = seeded.submit_demo(3)
-    first = evaluate_sensor(instance)
-    launch(instance, first)
+    launch(instance, evaluate_sensor(instance))
     store = seeded.deployment.store
-    store.request_scoring(ids["bob"], at=datetime.now(timezone.utc))
+    stamp = datetime.now(timezone.utc)
+    store.request_scoring(ids["bob"], at=stamp)
+    store.request_scoring(ids["alice"], at=stamp)  # the same millisecond: both taken
     late = seeded.submit("zed", b"id,probability\n")
-    tick = evaluate_sensor(instance, first.cursor)
-    assert [r.tags["reason"] for r in tick.run_requests] == ["requested", "new"]
-    assert [
-        r.run_config["ops"]["submission_scores"]["ops"]["prepare_submissions"]["config"][
-            "submission_ids"
-        ]
-        for r in tick.run_requests
-    ] == [[ids["bob"]], [late]]
-    assert isinstance(evaluate_sensor(instance, tick.cursor), dg.SkipReason)
-    store.request_scoring(ids["bob"], at=datetime.now(timezone.utc))  # asked again later
-    again = evaluate_sensor(instance, tick.cursor)
-    assert again.run_requests[0].run_key != tick.run_requests[0].run_key
-    runs = launch(instance, again)
-    assert runs[0].success
-    assert seeded.by_user()["bob"]["original"]["run_id"] == runs[0].run_id
+    (request,) = evaluate_sensor(instance).run_requests
+    assert request.tags["reason"] == "requested"
+    assert batch_of(request) == [ids["alice"], ids["bob"], late]  # (created, _id) order
+    assert isinstance(evaluate_sensor(instance), dg.SkipReason)  # claimed: planned once
+    store.request_scoring(ids["bob"], at=stamp - timedelta(seconds=5))  # a lagging intake
+    (again,) = evaluate_sensor(instance).run_requests
+    assert batch_of(again) == [ids["bob"]] and again.run_key != request.run_key
+    first, second = launch(instance, dg.SensorResult(run_requests=[request, again]))
+    assert first.success and second.success
+    docs = seeded.by_user()
+    assert docs["bob"]["original"]["run_id"] == second.run_id
+    assert docs["alice"]["original"]["run_id"] == first.run_id
+    assert "queued" not in docs["bob"] and "rescore_requested" not in docs["bob"]
 
 
 def test_secrets_stay_out_of_resource_config(monkeypatch):

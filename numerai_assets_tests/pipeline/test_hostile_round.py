@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import resource
+import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import numpy as np
 from bson import ObjectId
 
 from numerai_assets.cli.context import Deployment
+from numerai_assets.cli.submissions import upload_submission
 from numerai_assets.datasets.hostile import hostile_files, unlucky_files
 from numerai_assets.datasets.synthetic import model_probabilities, submission_csv
 from numerai_assets.scoring.submission_format import REASON_CHARS
@@ -78,16 +80,14 @@ def _insert_raw(deployment: Deployment, k: int, fields: dict) -> None:
     deployment.store._database["submissions"].insert_one(doc)
 
 
-def scenario(home: str, hostile: bool) -> dict:
-    """Seed a round, upload, tick, run; return the stored documents and this process's peak RSS.
-
-    Runs in a process of its own (``spawn``): the peak is what scoring this round cost.
-    """
-    os.environ["NUMERAI_ASSETS_HOME"] = home
+def upload_round(home: Path, hostile: bool) -> tuple[dict[str, str], str | None, bytes]:
+    """Seed the round and upload every file; returns the expected reasons, the submission
+    that will vanish while its run is queued, and a file to upload after the first run."""
     deployment = Deployment.from_env()
     seeded = seed_round(deployment, ROUND)
     ids = seeded.ids
     expected: dict[str, str] = {}
+    vanishing = None
     for user, data in honest_files(ids, seeded.tournament).items():
         seeded.submit(user, data)
         if hostile and user == "bob":  # hostile files sit between the honest ones
@@ -102,24 +102,29 @@ def scenario(home: str, hostile: bool) -> dict:
     if hostile:
         for k, (fields, _) in enumerate(FOREIGN_DOCUMENTS.values()):
             _insert_raw(deployment, k, fields)
+    late = submission_csv(ids, model_probabilities(seeded.tournament, seed=77))
+    return expected, vanishing, late
+
+
+def score_round(home: str, vanishing: str | None, late_file: bytes) -> dict:
+    """Tick, run, upload once more, tick and run again; return the stored documents and the
+    peak RSS of this process, which only scores (the files were made and uploaded elsewhere)."""
+    os.environ["NUMERAI_ASSETS_HOME"] = home
+    deployment = Deployment.from_env()
     with dg.instance_for_test() as instance:
         tick = evaluate_sensor(instance)
-        if hostile:  # deleted while its run is queued
+        if vanishing:  # deleted while its run is queued
             deployment.store._database["submissions"].delete_one({"_id": ObjectId(vanishing)})
         runs = launch(instance, tick)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        late = seeded.submit(
-            "late", submission_csv(ids, model_probabilities(seeded.tournament, seed=77))
-        )
-        later_tick = evaluate_sensor(instance, tick.cursor)
-        later_runs = launch(instance, later_tick)
+        late = str(upload_submission(deployment, round=ROUND, user="late", data=late_file))
+        later_runs = launch(instance, evaluate_sensor(instance))
         reports = [
             r.get_asset_materialization_events()[-1].materialization.metadata["scores"].value
             for r in runs
         ]
     return {
         "docs": list(deployment.store._database["submissions"].find()),
-        "expected": expected,
         "late": late,
         "runs_succeeded": [r.success for r in [*runs, *later_runs]],
         "peak_rss": peak,
@@ -127,9 +132,22 @@ def scenario(home: str, hostile: bool) -> dict:
     }
 
 
-def run_apart(home: Path, hostile: bool) -> dict:
+def _score_round_reporting(*args) -> dict:
+    """``score_round``, with any failure sent back as text (an exception of Dagster's or ours
+    may not survive pickling, which would leave the pool waiting forever)."""
+    try:
+        return score_round(*args)
+    except BaseException:  # noqa: BLE001 - reported to the test, which fails on it
+        return {"error": traceback.format_exc()}
+
+
+def run_apart(home: Path, hostile: bool, monkeypatch) -> dict:
+    monkeypatch.setenv("NUMERAI_ASSETS_HOME", str(home))
+    expected, vanishing, late_file = upload_round(home, hostile)
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(scenario, (str(home), hostile))
+        result = pool.apply(_score_round_reporting, (str(home), vanishing, late_file))
+    assert "error" not in result, result.get("error")
+    return {**result, "expected": expected}
 
 
 def scores(doc: dict) -> tuple:
@@ -143,9 +161,9 @@ def scores(doc: dict) -> tuple:
     )
 
 
-def test_hostile_inputs_fail_only_themselves(local_env, tmp_path):
-    attacked = run_apart(tmp_path / "attacked", hostile=True)
-    clean = run_apart(tmp_path / "clean", hostile=False)
+def test_hostile_inputs_fail_only_themselves(local_env, tmp_path, monkeypatch):
+    attacked = run_apart(tmp_path / "attacked", True, monkeypatch)
+    clean = run_apart(tmp_path / "clean", False, monkeypatch)
 
     assert all(attacked["runs_succeeded"]) and attacked["runs_succeeded"]
     assert attacked["peak_rss"] < PEAK_RSS_LIMIT, f"peak RSS {attacked['peak_rss'] >> 20} MiB"

@@ -1,9 +1,10 @@
+from datetime import datetime, timedelta, timezone
+
 import dagster as dg
 import pytest
 
 from numerai_assets.pipeline import sensors
 from numerai_assets.pipeline.jobs import batch_run_config
-from numerai_assets.store import decode_cursor
 
 from .conftest import evaluate_sensor, launch, seed_round
 
@@ -27,21 +28,25 @@ def test_new_round_adds_its_partition_and_requests_a_run_with_its_data(seeded, i
     assert request.run_config == batch_run_config(ids)  # created order
     assert request.tags["round"] == "7"
     assert set(request.asset_selection) == {*ROUND_DATA, SCORES}
-    created, last_id = decode_cursor(sensors.SensorCursor.decode(result.cursor).after)
-    assert str(last_id) == ids[-1]
+    claims = [seeded.deployment.store.get(i)["queued"]["run_key"] for i in ids]
+    assert claims == [request.run_key] * len(ids)
 
 
-def test_cursor_advances_and_a_repeated_tick_repeats_its_run_keys(seeded, instance):
+def test_claimed_work_is_planned_once_and_late_clocks_are_found_on_the_next_tick(seeded, instance):
     seeded.submit_demo(3)
     first = evaluate_sensor(instance)
-    again = evaluate_sensor(instance)  # same cursor (None): the daemon dedupes by run_key
-    assert [r.run_key for r in again.run_requests] == [r.run_key for r in first.run_requests]
-    assert isinstance(evaluate_sensor(instance, first.cursor), dg.SkipReason)
+    assert isinstance(evaluate_sensor(instance), dg.SkipReason)  # claimed: nothing twice
 
     later = seeded.submit("late", b"id,probability\n")
-    after = evaluate_sensor(instance, first.cursor)
-    (request,) = after.run_requests
-    assert request.run_config == batch_run_config([later])
+    store = seeded.deployment.store
+    skewed = store.insert_submission(  # an upload server whose clock is an hour behind
+        username="skewed",
+        round=7,
+        filename="7/skewed/p.csv",
+        created=datetime.now(timezone.utc) - timedelta(hours=1),
+    )
+    (request,) = evaluate_sensor(instance).run_requests
+    assert request.run_config == batch_run_config([str(skewed), later])
     assert request.run_key not in {r.run_key for r in first.run_requests}
 
 
