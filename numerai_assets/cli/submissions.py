@@ -14,6 +14,8 @@ from bson import ObjectId, json_util
 
 from numerai_assets.cli.context import Deployment
 from numerai_assets.report import DISPLAY_LIMIT, one_line
+from numerai_assets.store import open_database
+from numerai_assets.store.documents import SUBMISSIONS, from_storage
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -68,11 +70,11 @@ COLUMNS = (
 
 
 def run_status(args: argparse.Namespace) -> int:
-    store = Deployment.from_env().store
+    deployment = Deployment.from_env()
     if args.round is not None:
-        docs = store.round_submissions(args.round)
-    else:  # every document, whatever its round holds (a string, nothing) from another system
-        docs = sorted(store.submissions_after(None), key=_round_order)
+        docs = deployment.store.round_submissions(args.round)
+    else:
+        docs = every_submission(deployment)
     if args.json:
         print(json.dumps(docs, indent=1, default=_json_default))
         return 0
@@ -137,12 +139,32 @@ def _flag(status: dict) -> str:
     return "yes" if value is True else "no" if value is False else "-"
 
 
-def _round_order(doc: dict) -> tuple:
-    """Rounds ascending, then documents whose round is not a number (stable: created order)."""
-    round = doc.get("competition_id")
-    if isinstance(round, numbers.Real) and not isinstance(round, bool) and round == round:
-        return (0, round, "")
-    return (1, 0, one_line(round))
+def every_submission(deployment: Deployment) -> list[dict]:
+    """Every document of the submissions collection, whatever its fields hold: rounds ascending
+    (rounds that are not numbers last), each round by ``created`` then ``_id``.
+
+    The store's ordered reads leave out documents whose ``_id`` or ``created`` has another type
+    (another system's, set aside or not), and its list of rounds cannot sort a string among
+    numbers; an operator's listing must show them all, so it reads the collection as it is.
+    """
+    database = open_database(deployment.settings)
+    docs = (from_storage(doc) for doc in database[SUBMISSIONS].find({}))
+    return sorted(docs, key=_listing_order)
+
+
+def _listing_order(doc: dict) -> tuple:
+    return tuple(_sort_key(doc.get(field)) for field in ("competition_id", "created", "_id"))
+
+
+def _sort_key(value: object) -> tuple:
+    """Numbers, then datetimes, then ids, by value; anything else after them, by its text."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and value == value:
+        return (0, value)
+    if isinstance(value, datetime):
+        return (1, value)  # aware UTC: from_storage made them so
+    if isinstance(value, ObjectId):
+        return (2, value.binary)
+    return (3, one_line(value))
 
 
 def _json_default(value: object) -> object:
