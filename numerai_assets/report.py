@@ -42,8 +42,9 @@ def one_line(value: Any, limit: int = DISPLAY_LIMIT) -> str:
     """
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit!r}")
-    # Folding never lengthens text: a window of a few times the limit is enough to know what
-    # the first ``limit`` characters shown are, and whether more follow.
+    # Only a window of the text is read, so the cost is bounded by the limit. Folding never
+    # lengthens text, so the window holds every character shown, unless runs of whitespace
+    # take up most of it; then fewer are shown before the ellipsis, which still says "more".
     window = limit * 4 + 1
     text = _text(value, window)
     folded = _FOLD.sub(" ", text[:window])

@@ -70,7 +70,7 @@ COLUMNS = (
 def run_status(args: argparse.Namespace) -> int:
     store = Deployment.from_env().store
     # Every document, however malformed (another system's, or set aside by the sensor).
-    docs = sorted(store.all_documents(args.round), key=_round_order)
+    docs = sorted(store.all_documents(args.round), key=_listing_order)
     if args.json:
         print(json.dumps(docs, indent=1, default=_json_default))
         return 0
@@ -135,12 +135,19 @@ def _flag(status: dict) -> str:
     return "yes" if value is True else "no" if value is False else "-"
 
 
-def _round_order(doc: dict) -> tuple:
-    """Rounds ascending, then documents whose round is not a number (stable: created order)."""
-    round = doc.get("competition_id")
-    if isinstance(round, numbers.Real) and not isinstance(round, bool) and round == round:
-        return (0, round, "")
-    return (1, 0, one_line(round))
+def _listing_order(doc: dict) -> tuple:
+    return tuple(_sort_key(doc.get(field)) for field in ("competition_id", "created", "_id"))
+
+
+def _sort_key(value: object) -> tuple:
+    """Numbers, then datetimes, then ids, by value; anything else after them, by its text."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and value == value:
+        return (0, value)
+    if isinstance(value, datetime):
+        return (1, value)  # aware UTC: from_storage made them so
+    if isinstance(value, ObjectId):
+        return (2, value.binary)
+    return (3, one_line(value))
 
 
 def _json_default(value: object) -> object:
