@@ -20,27 +20,10 @@ import pandas as pd
 from numerai_assets.cli.context import Deployment
 from numerai_assets.datasets.synthetic import make_round, write_round_zip
 from numerai_assets.files import buckets_from_settings, dataset_key
-from numerai_assets.settings import Settings
+from numerai_assets.settings import DEPLOYMENT_VARIABLES, Settings
 from numerai_assets.store import SubmissionStore, open_database
 
 REPO = Path(__file__).resolve().parents[1]
-# Settings that would point a deployment at real services: never inherited by a benchmark.
-SERVICE_VARS = (
-    "MONGO_URL",
-    "MONGO_DB_NAME",
-    "S3_DATASET_BUCKET",
-    "S3_UPLOAD_BUCKET",
-    "S3_DATASET_KEY_TEMPLATE",
-    "S3_ENDPOINT_URL",
-    "S3_ACCESS_KEY",
-    "S3_SECRET_KEY",
-    "S3_REGION",
-    "DAGSTER_IO_BUCKET",
-    "DAGSTER_IO_PREFIX",
-    "NUMERAI_PREDICTION_CACHE",
-    "NUMERAI_ASSETS_HOME",
-    "DAGSTER_HOME",
-)
 
 
 @contextmanager
@@ -55,7 +38,7 @@ def scratch(name: str) -> Iterator[Path]:
 
 def local_environ(home: Path, **extra: str) -> dict[str, str]:
     """This process's environment, minus service settings, with ``NUMERAI_ASSETS_HOME=home``."""
-    env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
+    env = {k: v for k, v in os.environ.items() if k not in DEPLOYMENT_VARIABLES}
     env["NUMERAI_ASSETS_HOME"] = str(home)
     env.update(extra)
     return env

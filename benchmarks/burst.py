@@ -38,7 +38,6 @@ import pandas as pd
 import numerai_assets.batch.steps as steps_module
 import numerai_assets.pipeline.round_assets as round_assets_module
 import numerai_assets.pipeline.scoring as scoring_module
-import numerai_assets.pipeline.sensors as sensors_module
 from benchmarks._deploy import (
     SubmissionCsv,
     deployment,
@@ -55,6 +54,7 @@ from numerai_assets.datasets.synthetic import model_probabilities, write_round_z
 from numerai_assets.definitions import build_definitions
 from numerai_assets.files import dataset_key
 from numerai_assets.prediction_cache import RoundPredictionCache
+from numerai_assets.settings import Settings
 from numerai_assets.store import SubmissionStore
 
 ROUND = 1
@@ -417,7 +417,7 @@ def report(result: BurstResult, label: str) -> None:
     line(
         "runs (batch size)",
         f"{len(result.runs):8d}  ",
-        f"({sensors_module.BATCH_SIZE}); {len(result.ticks)} sensor tick(s), "
+        f"({Settings.from_env().batch_size}); {len(result.ticks)} sensor tick(s), "
         f"{seconds(tick_wall).strip()} in ticks",
     )
     for k, run in enumerate(result.runs, 1):

@@ -22,6 +22,7 @@ import pytest
 
 from numerai_assets.datasets import RoundDataset, load_round_dataset
 from numerai_assets.files import make_s3_client
+from numerai_assets.settings import DEPLOYMENT_VARIABLES
 from numerai_assets_tests.s3_server import S3_TEST_CREDENTIALS, start_moto, stop_moto
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,21 +42,6 @@ def unavailable(reason: str) -> None:
     if services_required():
         pytest.fail(f"required in CI but unavailable: {reason}")
     pytest.skip(reason)
-
-
-# Every variable that points the project at a deployment; tests start from none of them.
-DEPLOYMENT_VARIABLES = (
-    "MONGO_URL",
-    "MONGO_DB_NAME",
-    "S3_DATASET_BUCKET",
-    "S3_UPLOAD_BUCKET",
-    "S3_ENDPOINT_URL",
-    "S3_ACCESS_KEY",
-    "S3_SECRET_KEY",
-    "S3_REGION",
-    "DAGSTER_IO_BUCKET",
-    "NUMERAI_PREDICTION_CACHE",
-)
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ queue behind it under the per-round limit.
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -33,9 +32,9 @@ from numerai_assets.pipeline.jobs import ROUND_ASSETS, batch_run_config, score_r
 from numerai_assets.pipeline.partitions import rounds
 from numerai_assets.pipeline.resources import FilesResource, StoreResource
 from numerai_assets.pipeline.scoring import submission_scores
+from numerai_assets.settings import Settings
 from numerai_assets.store import SubmissionStore, cursor_of, decode_cursor, encode_cursor
 
-DEFAULT_INTERVAL_SECONDS = 30
 ROUND_DATA_KEYS = [a.key for a in ROUND_ASSETS]
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
@@ -45,36 +44,25 @@ IN_FLIGHT = [
 ]
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    try:
-        return int(value) if value else default
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {value!r}") from None
-
-
 def interval_seconds() -> int:
-    return _env_int("NUMERAI_SENSOR_INTERVAL_SECONDS", DEFAULT_INTERVAL_SECONDS)
-
-
-BATCH_SIZE = _env_int("NUMERAI_BATCH_SIZE", 500)
-MAX_PER_TICK = _env_int("NUMERAI_MAX_SUBMISSIONS_PER_TICK", 5000)
+    return Settings.from_env().sensor_interval_seconds
 
 
 @dataclass(frozen=True)
 class RecoveryPolicy:
     """When a pending submission counts as stuck, and how often it is tried again."""
 
-    pending_seconds: int = 600
-    max_attempts: int = 3
-    stale_run_seconds: int = 1800  # a queued/started run older than this is presumed dead
+    pending_seconds: int
+    max_attempts: int
+    stale_run_seconds: int  # a queued/started run older than this is presumed dead
 
     @classmethod
     def from_env(cls) -> "RecoveryPolicy":
+        settings = Settings.from_env()
         return cls(
-            pending_seconds=_env_int("NUMERAI_PENDING_RETRY_SECONDS", cls.pending_seconds),
-            max_attempts=_env_int("NUMERAI_MAX_SCORING_ATTEMPTS", cls.max_attempts),
-            stale_run_seconds=_env_int("NUMERAI_RUN_STALE_SECONDS", cls.stale_run_seconds),
+            pending_seconds=settings.pending_retry_seconds,
+            max_attempts=settings.max_scoring_attempts,
+            stale_run_seconds=settings.run_stale_seconds,
         )
 
 
@@ -148,14 +136,15 @@ class _Planner:
         self.new_rounds: list[str] = []
         self.with_data: set[str] = set()  # rounds whose data is already requested this tick
         self.run_requests: list[dg.RunRequest] = []
+        self.batch_size = Settings.from_env().batch_size
 
     def add(self, kind: str, docs: Iterable[Mapping], *, key_suffix: str = "") -> None:
         for round, ids in _by_round(docs):
             round_key = str(round)
             if round_key not in self.known_rounds and round_key not in self.new_rounds:
                 self.new_rounds.append(round_key)
-            for start in range(0, len(ids), BATCH_SIZE):
-                batch = ids[start : start + BATCH_SIZE]
+            for start in range(0, len(ids), self.batch_size):
+                batch = ids[start : start + self.batch_size]
                 needs_data = round_key not in self.with_data and (
                     round_key in self.new_rounds
                     or not _round_has_data(self.context.instance, round_key)
@@ -222,7 +211,8 @@ def new_submissions(
     requested = submissions.scoring_requested_after(
         datetime.fromisoformat(state.requests_after) if state.requests_after else None
     )
-    new = submissions.submissions_after(decode_cursor(state.after), limit=MAX_PER_TICK)
+    limit = Settings.from_env().max_submissions_per_tick
+    new = submissions.submissions_after(decode_cursor(state.after), limit=limit)
     seen = {d["_id"] for d in requested} | {d["_id"] for d in new}
     if requested:
         state.requests_after = max(d["rescore_requested"] for d in requested).isoformat()
