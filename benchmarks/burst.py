@@ -44,6 +44,7 @@ from benchmarks._deploy import (
     link_tree,
     local_environ,
     scratch,
+    store_label,
     tournament_round,
     write_file,
 )
@@ -491,6 +492,7 @@ def main(quick: bool = False) -> bool:
         )
         start = time.perf_counter()
         fast_env = prepare_home(tmp / "cached", uploads, zip_path, specs, cache=None)
+        line("store", "", store_label(fast_env))
         slow_env = prepare_home(tmp / "uncached", uploads, zip_path, specs, cache="off")
         line(
             f"setup: {count:,} documents into each of 2 homes",
