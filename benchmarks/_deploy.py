@@ -66,6 +66,20 @@ def local_environ(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+@contextmanager
+def environment(environ: Mapping[str, str]) -> Iterator[None]:
+    """``environ`` as this process's environment meanwhile: a resource given as ``dg.EnvVar``
+    (every setting that is set, ``MONGO_URL`` among them) reads it from ``os.environ``."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def store_label(environ: Mapping[str, str]) -> str:
     """Which store a deployment on ``environ`` keeps its submissions in, for the report."""
     settings = Settings.from_env(environ)

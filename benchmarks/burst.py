@@ -41,6 +41,7 @@ import numerai_assets.pipeline.scoring as scoring_module
 from benchmarks._deploy import (
     SubmissionCsv,
     deployment,
+    environment,
     link_tree,
     local_environ,
     scratch,
@@ -317,6 +318,7 @@ def score_burst(env: dict[str, str], instance_dir: Path) -> BurstResult:
     store = deployment(env).store
     instance_dir.mkdir(parents=True, exist_ok=True)
     with (
+        environment(env),
         stderr_to(instance_dir / "dagster.log"),
         dg.instance_for_test(temp_dir=str(instance_dir)) as instance,
         out.meter.patched(metered_functions(), observed_functions()),
