@@ -44,8 +44,27 @@ DEPLOYMENT_VARIABLES = (
     "DAGSTER_IO_BUCKET",
     "DAGSTER_IO_PREFIX",
     "NUMERAI_PREDICTION_CACHE",
+    "NUMERAI_UPLOAD_KEY_PREFIX",
     "DAGSTER_HOME",
 )
+
+
+# The layout the upload service (and ``numerai-assets submit``) writes: a submission's file lies
+# under its own round and user; the pipeline refuses a file anywhere else.
+DEFAULT_UPLOAD_KEY_PREFIX = "{round}/{username}/"
+
+
+def _key_prefix(value: str | None) -> str:
+    """NUMERAI_UPLOAD_KEY_PREFIX: unset means the default layout, "" means any key."""
+    if value is None:
+        return DEFAULT_UPLOAD_KEY_PREFIX
+    try:
+        value.format(round=1, username="u")
+    except (KeyError, IndexError, ValueError) as error:
+        raise ValueError(
+            f"NUMERAI_UPLOAD_KEY_PREFIX {value!r} may use only {{round}} and {{username}} ({error})"
+        ) from None
+    return value
 
 
 @dataclass(frozen=True)
@@ -75,6 +94,7 @@ class Settings:
     api_key: str | None = field(repr=False)  # the intake's shared key
     webserver_url: str  # DAGSTER_WEBSERVER_URL: where `rescore` queues runs
     dagster_home: str | None  # Dagster's own DAGSTER_HOME (the instance), if set
+    upload_key_prefix: str  # where a submission's file must lie: {round} and {username} filled in
     variables_set: frozenset[str] = field(repr=False)  # the variables above given a value
 
     @classmethod
@@ -92,6 +112,13 @@ class Settings:
             if value:
                 given.add(name)
             return value or None
+
+        def raw(name: str) -> str | None:
+            """As set, spaces and all: for a setting where "" means something."""
+            value = env.get(name)
+            if value is not None:
+                given.add(name)
+            return value
 
         def whole(setting: tuple[str, int, int]) -> int:
             name, default, minimum = setting
@@ -122,6 +149,7 @@ class Settings:
             s3_region=next(filter(None, [get("S3_REGION"), get("AWS_DEFAULT_REGION")]), None),
             use_s3=bool(dataset_bucket or upload_bucket),
             prediction_cache=get("NUMERAI_PREDICTION_CACHE") or str(home / "prediction_cache"),
+            upload_key_prefix=_key_prefix(raw("NUMERAI_UPLOAD_KEY_PREFIX")),
             io_bucket=get("DAGSTER_IO_BUCKET"),
             io_prefix=get("DAGSTER_IO_PREFIX") or DEFAULT_IO_PREFIX,
             sensor_interval_seconds=whole(SENSOR_INTERVAL_SECONDS),

@@ -25,6 +25,7 @@ EVERY_VARIABLE = {
     "S3_REGION": "eu-west-1",
     "AWS_DEFAULT_REGION": "us-east-2",
     "NUMERAI_PREDICTION_CACHE": "off",
+    "NUMERAI_UPLOAD_KEY_PREFIX": "uploads/{round}/",
     "DAGSTER_IO_BUCKET": "io",
     "DAGSTER_IO_PREFIX": "assets",
     "DAGSTER_HOME": "/srv/dagster",
@@ -76,6 +77,10 @@ def test_every_variable_is_read() -> None:
     assert (settings.s3_access_key, settings.s3_secret_key) == ("AKIA-EXAMPLE", "s3-secret-value")
     assert settings.s3_region == "eu-west-1"  # S3_REGION before AWS_DEFAULT_REGION
     assert settings.prediction_cache == "off"
+    assert settings.upload_key_prefix == "uploads/{round}/"
+    assert Settings.from_env({"NUMERAI_UPLOAD_KEY_PREFIX": ""}).variables_set == {
+        "NUMERAI_UPLOAD_KEY_PREFIX"
+    }
     assert (settings.io_bucket, settings.io_prefix) == ("io", "assets")
     assert (settings.dagster_home, settings.webserver_url) == (
         "/srv/dagster",

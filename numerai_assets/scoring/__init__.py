@@ -18,7 +18,12 @@ from numerai_assets.scoring.originality import (
     OriginalityThresholds,
     originality,
 )
-from numerai_assets.scoring.submission import SubmissionError, read_submission
+from numerai_assets.scoring.submission import (
+    SubmissionError,
+    SubmissionReader,
+    read_submission,
+    size_limit,
+)
 
 __all__ = [
     "ConcordanceResult",
@@ -27,6 +32,7 @@ __all__ = [
     "OriginalityThresholds",
     "RoundClusters",
     "SubmissionError",
+    "SubmissionReader",
     "concordance",
     "consistency",
     "correlations",
@@ -35,4 +41,5 @@ __all__ = [
     "ks_statistics",
     "originality",
     "read_submission",
+    "size_limit",
 ]
