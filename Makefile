@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export NUMERAI_ASSETS_HOME ?= $(CURDIR)/.numerai_assets
 LOCAL_DAGSTER_HOME := $(NUMERAI_ASSETS_HOME)/dagster_home
 
-.PHONY: install run test lint bench
+.PHONY: install run test test-mongodb lint bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ run: install
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The tests marked `mongodb` over the wire: a SecantusDB server on loopback for their duration.
+test-mongodb: install
+	.ci/mongo-server run -- $(BIN)/pytest -m mongodb $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -27,6 +27,9 @@ setup(
         "pymongo>=4.6",
         "montydb>=2.5",
         "boto3>=1.34",
+        # The intake endpoint's app and server: ours to declare, not left to dagster-webserver.
+        "starlette>=0.40",
+        "uvicorn>=0.30",
     ],
     extras_require={
         "dev": [

@@ -1,8 +1,11 @@
 """Shared by the pipeline benchmarks (burst, latency, memory): scratch space, a local deployment
 on it, a synthetic round, and submission files written fast.
 
-Every benchmark runs on local state only (embedded store, folders standing in for S3) under a
-scratch folder ``/tmp/bench-*`` that it removes at the end.
+Every benchmark runs on local state (folders standing in for S3) under a scratch folder
+``/tmp/bench-*`` that it removes at the end. The submissions go to the embedded store, or, when
+this process's ``MONGO_URL`` names a MongoDB server (``.ci/mongo-server run -- python -m
+benchmarks.burst``), to a fresh database on it per home, dropped at the end; every report names
+the store that produced its figures.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,45 +24,72 @@ import pandas as pd
 from numerai_assets.cli.context import Deployment
 from numerai_assets.datasets.synthetic import make_round, write_round_zip
 from numerai_assets.files import buckets_from_settings, dataset_key
-from numerai_assets.settings import Settings
-from numerai_assets.store import SubmissionStore, open_database
+from numerai_assets.settings import DEPLOYMENT_VARIABLES, Settings
+from numerai_assets.store import SubmissionStore, open_database, redact_url
+from numerai_assets.store.connection import MONGO_SCHEMES, url_scheme
 
 REPO = Path(__file__).resolve().parents[1]
-# Settings that would point a deployment at real services: never inherited by a benchmark.
-SERVICE_VARS = (
-    "MONGO_URL",
-    "MONGO_DB_NAME",
-    "S3_DATASET_BUCKET",
-    "S3_UPLOAD_BUCKET",
-    "S3_DATASET_KEY_TEMPLATE",
-    "S3_ENDPOINT_URL",
-    "S3_ACCESS_KEY",
-    "S3_SECRET_KEY",
-    "S3_REGION",
-    "DAGSTER_IO_BUCKET",
-    "DAGSTER_IO_PREFIX",
-    "NUMERAI_PREDICTION_CACHE",
-    "NUMERAI_ASSETS_HOME",
-    "DAGSTER_HOME",
-)
+_databases: list[Settings] = []  # MongoDB databases made by local_environ, dropped by scratch
 
 
 @contextmanager
 def scratch(name: str) -> Iterator[Path]:
-    """A fresh ``/tmp/bench-<name>-*`` folder, removed afterwards whatever happens."""
+    """A fresh ``/tmp/bench-<name>-*`` folder, removed afterwards whatever happens (with any
+    MongoDB database the benchmark made)."""
     path = Path(tempfile.mkdtemp(prefix=f"bench-{name}-", dir="/tmp"))
     try:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+        while _databases:
+            settings = _databases.pop()
+            open_database(settings).client.drop_database(settings.mongo_db_name)
+
+
+def mongo_server_url() -> str | None:
+    """This process's ``MONGO_URL`` when it names a MongoDB server (not the embedded store)."""
+    url = Settings.from_env().mongo_url
+    return url if url is not None and url_scheme(url) in MONGO_SCHEMES else None
 
 
 def local_environ(home: Path, **extra: str) -> dict[str, str]:
-    """This process's environment, minus service settings, with ``NUMERAI_ASSETS_HOME=home``."""
-    env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
+    """This process's environment, minus service settings, with ``NUMERAI_ASSETS_HOME=home``;
+    with a MongoDB server at ``MONGO_URL``, a fresh database of its own there."""
+    env = {k: v for k, v in os.environ.items() if k not in DEPLOYMENT_VARIABLES}
     env["NUMERAI_ASSETS_HOME"] = str(home)
+    url = mongo_server_url()
+    if url is not None:
+        env["MONGO_URL"] = url
+        env["MONGO_DB_NAME"] = f"bench_{uuid.uuid4().hex[:12]}"
+        _databases.append(Settings.from_env(env))
     env.update(extra)
     return env
+
+
+@contextmanager
+def environment(environ: Mapping[str, str]) -> Iterator[None]:
+    """``environ`` as this process's environment meanwhile: a resource given as ``dg.EnvVar``
+    (every setting that is set, ``MONGO_URL`` among them) reads it from ``os.environ``."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def store_label(environ: Mapping[str, str]) -> str:
+    """Which store a deployment on ``environ`` keeps its submissions in, for the report."""
+    settings = Settings.from_env(environ)
+    if settings.mongo_url is None:
+        return f"embedded (montydb on SQLite) in {settings.embedded_store_dir}"
+    info = open_database(settings).client.server_info()
+    server = f"MongoDB {info.get('version', '?')}"
+    if "secantusVersion" in info:
+        server = f"SecantusDB {info['secantusVersion']} (reports MongoDB {info.get('version')})"
+    return f"{server} over the wire at {redact_url(settings.mongo_url)}"
 
 
 def deployment(environ: Mapping[str, str]) -> Deployment:

@@ -38,13 +38,14 @@ import pandas as pd
 import numerai_assets.batch.steps as steps_module
 import numerai_assets.pipeline.round_assets as round_assets_module
 import numerai_assets.pipeline.scoring as scoring_module
-import numerai_assets.pipeline.sensors as sensors_module
 from benchmarks._deploy import (
     SubmissionCsv,
     deployment,
+    environment,
     link_tree,
     local_environ,
     scratch,
+    store_label,
     tournament_round,
     write_file,
 )
@@ -55,6 +56,7 @@ from numerai_assets.datasets.synthetic import model_probabilities, write_round_z
 from numerai_assets.definitions import build_definitions
 from numerai_assets.files import dataset_key
 from numerai_assets.prediction_cache import RoundPredictionCache
+from numerai_assets.settings import Settings
 from numerai_assets.store import SubmissionStore
 
 ROUND = 1
@@ -316,6 +318,7 @@ def score_burst(env: dict[str, str], instance_dir: Path) -> BurstResult:
     store = deployment(env).store
     instance_dir.mkdir(parents=True, exist_ok=True)
     with (
+        environment(env),
         stderr_to(instance_dir / "dagster.log"),
         dg.instance_for_test(temp_dir=str(instance_dir)) as instance,
         out.meter.patched(metered_functions(), observed_functions()),
@@ -417,7 +420,7 @@ def report(result: BurstResult, label: str) -> None:
     line(
         "runs (batch size)",
         f"{len(result.runs):8d}  ",
-        f"({sensors_module.BATCH_SIZE}); {len(result.ticks)} sensor tick(s), "
+        f"({Settings.from_env().batch_size}); {len(result.ticks)} sensor tick(s), "
         f"{seconds(tick_wall).strip()} in ticks",
     )
     for k, run in enumerate(result.runs, 1):
@@ -491,6 +494,7 @@ def main(quick: bool = False) -> bool:
         )
         start = time.perf_counter()
         fast_env = prepare_home(tmp / "cached", uploads, zip_path, specs, cache=None)
+        line("store", "", store_label(fast_env))
         slow_env = prepare_home(tmp / "uncached", uploads, zip_path, specs, cache="off")
         line(
             f"setup: {count:,} documents into each of 2 homes",

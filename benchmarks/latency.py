@@ -33,7 +33,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from benchmarks._deploy import REPO, deployment, local_environ, scratch
+from benchmarks._deploy import REPO, deployment, local_environ, scratch, store_label
 from benchmarks._timing import Checks, header, line, run_one, seconds
 from numerai_assets.cli.context import Deployment
 from numerai_assets.cli.submissions import upload_submission
@@ -183,6 +183,7 @@ def main(quick: bool = False) -> bool:
             DAGSTER_HOME=str(dagster_home),
             NUMERAI_SENSOR_INTERVAL_SECONDS=str(INTERVAL_SECONDS),
         )
+        line("store", "", store_label(env))
         log = tmp / "daemon.log"
         try:
             samples = measure(env, dagster_home, log, count, check)

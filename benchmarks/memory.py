@@ -40,6 +40,7 @@ from benchmarks._deploy import (
     local_environ,
     publish_dataset,
     scratch,
+    store_label,
     tournament_round,
 )
 from benchmarks._timing import Checks, header, line, run_one, seconds
@@ -148,6 +149,7 @@ def main(quick: bool = False) -> bool:
         dagster_home.mkdir()
         shutil.copy(REPO / "deploy/local/dagster.yaml", dagster_home / "dagster.yaml")
         env = local_environ(tmp / "home", DAGSTER_HOME=str(dagster_home))
+        line("store", "", store_label(env))
         log, out = tmp / "children.log", tmp / "children.jsonl"
         try:
             measure(env, count, log, out, check)

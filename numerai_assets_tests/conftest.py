@@ -2,8 +2,11 @@
 
 Outside CI a test whose service or data is unavailable is skipped; with
 ``NUMERAI_ASSETS_REQUIRE_SERVICES=1`` (set by ``.ci/run``) it fails instead, so nothing is
-silently skipped in CI. The one exception is a real MongoDB server, which these machines cannot
-run (``pytest -m mongodb`` with ``MONGO_URL`` set runs those tests).
+silently skipped in CI.
+
+Tests marked ``mongodb`` talk to a MongoDB-wire-compatible server at the ``MONGO_URL`` this
+process was started with (``.ci/mongo-server run -- .venv/bin/pytest -m mongodb`` starts one);
+every other test runs with ``MONGO_URL`` unset (``local_env``).
 """
 
 from __future__ import annotations
@@ -19,10 +22,15 @@ import pytest
 
 from numerai_assets.datasets import RoundDataset, load_round_dataset
 from numerai_assets.files import make_s3_client
+from numerai_assets.settings import DEPLOYMENT_VARIABLES
 from numerai_assets_tests.s3_server import S3_TEST_CREDENTIALS, start_moto, stop_moto
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = Path(os.environ.get("NUMERAI_SAMPLE_DATA", REPO.parent / "shared" / "data"))
+
+
+# Read once, at import: ``local_env`` removes MONGO_URL from the environment of each test.
+WIRE_MONGO_URL = os.environ.get("MONGO_URL", "").strip()
 
 
 def services_required() -> bool:
@@ -36,21 +44,6 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-# Every variable that points the project at a deployment; tests start from none of them.
-DEPLOYMENT_VARIABLES = (
-    "MONGO_URL",
-    "MONGO_DB_NAME",
-    "S3_DATASET_BUCKET",
-    "S3_UPLOAD_BUCKET",
-    "S3_ENDPOINT_URL",
-    "S3_ACCESS_KEY",
-    "S3_SECRET_KEY",
-    "S3_REGION",
-    "DAGSTER_IO_BUCKET",
-    "NUMERAI_PREDICTION_CACHE",
-)
-
-
 @pytest.fixture
 def local_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No services: embedded store and local folders under a fresh NUMERAI_ASSETS_HOME."""
@@ -59,6 +52,19 @@ def local_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     monkeypatch.setenv("NUMERAI_ASSETS_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def mongo_url() -> str:
+    """The MongoDB server of the ``mongodb``-marked tests (skipped, or failed in CI, without)."""
+    if not WIRE_MONGO_URL.startswith(("mongodb://", "mongodb+srv://")):
+        unavailable("no MongoDB server at MONGO_URL (.ci/mongo-server run -- pytest -m mongodb)")
+    return WIRE_MONGO_URL
+
+
+def fresh_database_name() -> str:
+    """A database of its own for one test on the shared server (dropped by the test after)."""
+    return f"numerai_assets_test_{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 from collections.abc import Callable
 
 from numerai_assets.settings import Settings
@@ -37,10 +36,10 @@ def run(args: argparse.Namespace) -> int:
 
     from numerai_assets.intake import create_app, server_config
 
-    api_key = os.environ.get("API_KEY", "")
-    if not api_key.strip():
-        raise ValueError("API_KEY must be set (the key callers send as api_key)")
     settings = Settings.from_env()
+    api_key = settings.api_key
+    if api_key is None:
+        raise ValueError("API_KEY must be set (the key callers send as api_key)")
     stores = store_factory(settings)
     stores()  # a malformed MONGO_URL fails here, before listening
     # uvicorn's access lines would show query strings; the app logs its own (see AccessLog).

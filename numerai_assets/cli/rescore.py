@@ -9,7 +9,6 @@ for when no webserver is up.
 from __future__ import annotations
 
 import argparse
-import os
 import socket
 from urllib.parse import urlparse
 
@@ -29,8 +28,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--dagster-url",
-        default=os.environ.get("DAGSTER_WEBSERVER_URL", "http://127.0.0.1:3000"),
-        help="webserver to queue the run through (env DAGSTER_WEBSERVER_URL)",
+        default=None,
+        help="webserver to queue the run through (default: $DAGSTER_WEBSERVER_URL, else "
+        "http://127.0.0.1:3000)",
     )
     parser.add_argument(
         "--in-process", action="store_true", help="run here, without the webserver's queue"
@@ -106,16 +106,16 @@ def rescore_in_process(round: int, *, scores_only: bool) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not Deployment.from_env().store.round_submissions(args.round):
+    deployment = Deployment.from_env()
+    if not deployment.store.round_submissions(args.round):
         raise ValueError(f"round {args.round} has no submissions")
     if args.in_process:
-        if not os.environ.get("DAGSTER_HOME"):
+        if not deployment.settings.dagster_home:
             raise ValueError("--in-process needs DAGSTER_HOME (the instance to record the run in)")
         run_id = rescore_in_process(args.round, scores_only=args.scores_only)
         print(f"round {args.round} rescored in run {run_id}")
     else:
-        run_id = queue_rescore(args.dagster_url, args.round, scores_only=args.scores_only)
-        print(
-            f"round {args.round}: rescore queued as run {run_id} ({args.dagster_url}/runs/{run_id})"
-        )
+        url = args.dagster_url or deployment.settings.webserver_url
+        run_id = queue_rescore(url, args.round, scores_only=args.scores_only)
+        print(f"round {args.round}: rescore queued as run {run_id} ({url}/runs/{run_id})")
     return 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -94,45 +93,47 @@ class FilesResource(dg.ConfigurableResource):
         yield RoundPredictionCache(Path(self.prediction_cache), round, tournament_ids, mirror)
 
 
-def _env(name: str, default: object, environ: Mapping[str, str]) -> object:
+def _env(name: str, default: object, settings: Settings) -> object:
     """``dg.EnvVar(name)`` when the variable is set, else the local default."""
-    return dg.EnvVar(name) if environ.get(name, "").strip() else default
+    return dg.EnvVar(name) if name in settings.variables_set else default
 
 
 def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, object]:
-    """Every resource the definitions need, chosen by what the environment sets."""
-    env = os.environ if environ is None else environ
-    settings = Settings.from_env(env)
+    """Every resource the definitions need, chosen by what the environment (default:
+    ``os.environ``) sets."""
+    settings = Settings.from_env(environ)
     s3 = None
     if settings.use_s3:
         s3 = S3Resource(
-            endpoint_url=_env("S3_ENDPOINT_URL", None, env),
-            aws_access_key_id=_env("S3_ACCESS_KEY", None, env),
-            aws_secret_access_key=_env("S3_SECRET_KEY", None, env),
-            region_name=_env("S3_REGION", None, env),
+            endpoint_url=_env("S3_ENDPOINT_URL", None, settings),
+            aws_access_key_id=_env("S3_ACCESS_KEY", None, settings),
+            aws_secret_access_key=_env("S3_SECRET_KEY", None, settings),
+            region_name=_env("S3_REGION", None, settings),
             max_attempts=5,
         )
     store = StoreResource(
-        mongo_url=_env("MONGO_URL", None, env),
-        db_name=_env("MONGO_DB_NAME", "numerai", env),
+        mongo_url=_env("MONGO_URL", None, settings),
+        db_name=_env("MONGO_DB_NAME", settings.mongo_db_name, settings),
         home=str(settings.home),
     )
     files = FilesResource(
-        dataset_bucket=_env("S3_DATASET_BUCKET", LOCAL_DATASET_BUCKET, env),
-        upload_bucket=_env("S3_UPLOAD_BUCKET", LOCAL_UPLOAD_BUCKET, env),
+        dataset_bucket=_env("S3_DATASET_BUCKET", settings.dataset_bucket, settings),
+        upload_bucket=_env("S3_UPLOAD_BUCKET", settings.upload_bucket, settings),
         dataset_key_template=settings.dataset_key_template,
         local_root=str(settings.local_buckets_dir),
         s3=s3,
         upload_key_prefix=settings.upload_key_prefix,
         prediction_cache=settings.prediction_cache,
-        prediction_mirror_bucket=_env("DAGSTER_IO_BUCKET", None, env) if s3 is not None else None,
+        prediction_mirror_bucket=_env("DAGSTER_IO_BUCKET", None, settings)
+        if s3 is not None
+        else None,
     )
-    if env.get("DAGSTER_IO_BUCKET", "").strip():
+    if settings.io_bucket:
         # Production: round assets live in S3, so any worker (ECS task, pod) can load them.
         io_manager: object = S3PickleIOManager(
             s3_resource=s3 or S3Resource(max_attempts=5),
             s3_bucket=dg.EnvVar("DAGSTER_IO_BUCKET"),
-            s3_prefix=env.get("DAGSTER_IO_PREFIX", "numerai-assets"),
+            s3_prefix=settings.io_prefix,
         )
     else:
         io_manager = dg.FilesystemIOManager(base_dir=str(settings.home / "dagster_storage"))

@@ -7,7 +7,6 @@ the store (so no later tick plans them again), and returns the run requests and 
 partitions in one ``SensorResult``. The cursor holds nothing: the queue is the store's.
 """
 
-import os
 import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,8 +20,8 @@ from numerai_assets.pipeline.jobs import ROUND_ASSETS, batch_run_config, score_r
 from numerai_assets.pipeline.partitions import rounds
 from numerai_assets.pipeline.resources import FilesResource, StoreResource
 from numerai_assets.pipeline.scoring import submission_scores
+from numerai_assets.settings import Settings
 
-DEFAULT_INTERVAL_SECONDS = 30
 _SHOWN = reprlib.Repr()  # a foreign _id in a log line: repr, long ones cut
 _SHOWN.maxstring = _SHOWN.maxother = 64
 ROUND_DATA_KEYS = [a.key for a in ROUND_ASSETS]
@@ -34,36 +33,25 @@ IN_FLIGHT = [
 ]
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    try:
-        return int(value) if value else default
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {value!r}") from None
-
-
 def interval_seconds() -> int:
-    return _env_int("NUMERAI_SENSOR_INTERVAL_SECONDS", DEFAULT_INTERVAL_SECONDS)
-
-
-BATCH_SIZE = _env_int("NUMERAI_BATCH_SIZE", 500)
-MAX_PER_TICK = _env_int("NUMERAI_MAX_SUBMISSIONS_PER_TICK", 5000)
+    return Settings.from_env().sensor_interval_seconds
 
 
 @dataclass(frozen=True)
 class RecoveryPolicy:
     """When a pending submission counts as stuck, and how often it is tried again."""
 
-    pending_seconds: int = 600
-    max_attempts: int = 3
-    stale_run_seconds: int = 1800  # a queued/started run older than this is presumed dead
+    pending_seconds: int
+    max_attempts: int
+    stale_run_seconds: int  # a queued/started run older than this is presumed dead
 
     @classmethod
     def from_env(cls) -> "RecoveryPolicy":
+        settings = Settings.from_env()
         return cls(
-            pending_seconds=_env_int("NUMERAI_PENDING_RETRY_SECONDS", cls.pending_seconds),
-            max_attempts=_env_int("NUMERAI_MAX_SCORING_ATTEMPTS", cls.max_attempts),
-            stale_run_seconds=_env_int("NUMERAI_RUN_STALE_SECONDS", cls.stale_run_seconds),
+            pending_seconds=settings.pending_retry_seconds,
+            max_attempts=settings.max_scoring_attempts,
+            stale_run_seconds=settings.run_stale_seconds,
         )
 
 
@@ -125,12 +113,17 @@ def new_submissions(
     context: dg.SensorEvaluationContext, store: StoreResource, files: FilesResource
 ) -> dg.SensorResult | dg.SkipReason:
     submissions = store.get_store()
+    settings = Settings.from_env()
     policy = RecoveryPolicy.from_env()
     now = datetime.now(timezone.utc)
     instance = context.instance
 
     work, set_aside = submissions.set_aside_malformed(
-        [*submissions.mistyped_submissions(), *submissions.unclaimed(limit=MAX_PER_TICK)], at=now
+        [
+            *submissions.mistyped_submissions(),
+            *submissions.unclaimed(limit=settings.max_submissions_per_tick),
+        ],
+        at=now,
     )
     claimed_before = now - timedelta(seconds=policy.pending_seconds)
     stuck, more = submissions.set_aside_malformed(
@@ -150,7 +143,7 @@ def new_submissions(
             missing_datasets=_missing_datasets(files, {d["competition_id"] for d in work} - known),
             now=now,
         ),
-        batch_size=BATCH_SIZE,
+        batch_size=settings.batch_size,
         max_attempts=policy.max_attempts,
         give_up_reason=(
             f"could not be scored after {policy.max_attempts} attempts (the scoring runs "

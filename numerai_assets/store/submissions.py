@@ -570,14 +570,21 @@ class SubmissionStore:
         """Apply ``update`` to one submission atomically, then bring its leaderboard entry in
         line, unless the caller reconciles the round's leaderboard once after many writes."""
         oid = parse_id(submission_id)
+        if not sync_leaderboard:
+            # No pre-image needed: a plain update. Over the wire findAndModify costs far more
+            # (SecantusDB: 16 ms against 0.8 ms; 2,000 of them per burst of 1,000 submissions).
+            with write_lock(self._database):
+                matched = self._submissions.update_one({"_id": oid}, to_storage(update))
+            if matched.matched_count == 0:
+                raise SubmissionNotFound(oid)
+            return
         with write_lock(self._database):
             before = self._submissions.find_one_and_update(
                 {"_id": oid}, to_storage(update), projection={"competition_id": 1, "username": 1}
             )
         if before is None:
             raise SubmissionNotFound(oid)
-        if sync_leaderboard:
-            self.sync_leaderboard(before["competition_id"], before["username"])
+        self.sync_leaderboard(before["competition_id"], before["username"])
 
     def _find(self, query: dict, *, limit: int | None = None) -> list[dict]:
         cursor = self._submissions.find(query).sort(ORDER)

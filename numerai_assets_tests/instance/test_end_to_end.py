@@ -1,5 +1,6 @@
 """End to end: the real Dagster daemon (sensor, run queue, run launcher, code server) on a
-PostgreSQL-backed instance scores a seeded round with no help, three batches in turn."""
+PostgreSQL-backed instance scores a seeded round with no help, three batches in turn; once with
+the embedded store and once with the submissions in a MongoDB server over the wire."""
 
 import os
 import signal
@@ -12,7 +13,9 @@ import dagster as dg
 import pytest
 
 from numerai_assets.cli.context import Deployment
-from numerai_assets_tests.conftest import REPO
+from numerai_assets.settings import Settings
+from numerai_assets.store import open_database
+from numerai_assets_tests.conftest import REPO, fresh_database_name
 from numerai_assets_tests.pipeline.conftest import evaluate_sensor, launch, seed_round
 from numerai_assets_tests.pipeline.test_scoring_job import outcome
 
@@ -20,8 +23,23 @@ DEADLINE_SECONDS = 240
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
 
+@pytest.fixture(params=["embedded", pytest.param("mongodb", marks=pytest.mark.mongodb)])
+def submissions_store(request, local_env, monkeypatch):
+    """Where the submissions live: the embedded store, or a fresh database at ``MONGO_URL``."""
+    if request.param == "embedded":
+        yield request.param
+        return
+    monkeypatch.setenv("MONGO_URL", request.getfixturevalue("mongo_url"))
+    monkeypatch.setenv("MONGO_DB_NAME", fresh_database_name())
+    database = open_database(Settings.from_env())
+    try:
+        yield request.param
+    finally:
+        database.client.drop_database(database.name)
+
+
 @pytest.fixture
-def daemon(postgres_env, production_home, local_env, tmp_path, monkeypatch):
+def daemon(postgres_env, production_home, submissions_store, tmp_path, monkeypatch):
     """``dagster-daemon run`` in its own process group, ended (group and all) afterwards."""
     for name, value in postgres_env.items():
         monkeypatch.setenv(name, value)
@@ -54,8 +72,10 @@ def daemon(postgres_env, production_home, local_env, tmp_path, monkeypatch):
 
 
 def fault_free_outcomes(home: Path, monkeypatch) -> dict:
-    """The same round scored in one in-process run: what the daemon's runs must reproduce."""
+    """The same round scored in one in-process run on the embedded store: what the daemon's runs
+    must reproduce, whichever store they wrote to."""
     monkeypatch.setenv("NUMERAI_ASSETS_HOME", str(home))
+    monkeypatch.delenv("MONGO_URL", raising=False)
     seeded = seed_round(Deployment.from_env(), 5)
     seeded.submit_demo(8)
     with dg.instance_for_test() as instance:

@@ -163,9 +163,8 @@ def test_workers_share_the_cache_through_its_s3_mirror(
 def test_a_batch_reads_no_file_of_a_later_batch(seeded, instance, file_reads, monkeypatch):
     """In a burst split into batches, the first run must not read the files the next batch
     will read anyway (they are pending, but created after everything in the first batch)."""
-    from numerai_assets.pipeline import sensors
 
-    monkeypatch.setattr(sensors, "BATCH_SIZE", 4)
+    monkeypatch.setenv("NUMERAI_BATCH_SIZE", "4")
     ids = seeded.submit_demo(8)
     tick = evaluate_sensor(instance)
     assert len(tick.run_requests) == 2

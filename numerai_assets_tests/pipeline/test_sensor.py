@@ -60,7 +60,7 @@ def test_materialized_round_is_not_materialized_again(seeded, instance):
 
 
 def test_big_rounds_are_split_into_batches_only_the_first_with_data(seeded, instance, monkeypatch):
-    monkeypatch.setattr(sensors, "BATCH_SIZE", 3)
+    monkeypatch.setenv("NUMERAI_BATCH_SIZE", "3")
     ids = list(seeded.submit_demo(8).values())
     result = evaluate_sensor(instance)
     configs = [r.run_config for r in result.run_requests]

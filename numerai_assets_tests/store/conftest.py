@@ -2,39 +2,24 @@
 
 ``embedded`` is montydb's sqlite store in ``tmp_path``, opened the production way
 (:func:`open_database` with ``MONGO_URL`` unset); ``mongomock`` is in memory; ``mongodb`` is the
-real server at ``MONGO_URL``, skipped when there is none (none can run on the CI machines).
+server at ``MONGO_URL`` over the wire, opened the production way too (pymongo's ``MongoClient``),
+in a fresh database per test. Without a server those are skipped (failed in CI).
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import mongomock
-import pymongo
 import pytest
 
 from numerai_assets.settings import Settings
 from numerai_assets.store import SubmissionStore, open_database
+from numerai_assets_tests.conftest import fresh_database_name
 
-MONGO_URL = os.environ.get("MONGO_URL", "").strip()
-
-BACKENDS = [
-    "embedded",
-    "mongomock",
-    pytest.param(
-        "mongodb",
-        marks=[
-            pytest.mark.mongodb,
-            pytest.mark.skipif(
-                not MONGO_URL.startswith("mongodb"), reason="no MongoDB server at MONGO_URL"
-            ),
-        ],
-    ),
-]
+BACKENDS = ["embedded", "mongomock", pytest.param("mongodb", marks=pytest.mark.mongodb)]
 
 
 def embedded_settings(home: Path) -> Settings:
@@ -48,13 +33,16 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     elif request.param == "mongomock":
         yield mongomock.MongoClient(tz_aware=True)["numerai"]
     else:
-        client = pymongo.MongoClient(MONGO_URL, tz_aware=True, serverSelectionTimeoutMS=5000)
-        name = f"numerai_assets_test_{uuid.uuid4().hex[:12]}"
+        url = request.getfixturevalue("mongo_url")
+        name = fresh_database_name()
+        settings = Settings.from_env(
+            {"NUMERAI_ASSETS_HOME": str(tmp_path), "MONGO_URL": url, "MONGO_DB_NAME": name}
+        )
+        database = open_database(settings)
         try:
-            yield client[name]
+            yield database
         finally:
-            client.drop_database(name)
-            client.close()
+            database.client.drop_database(name)
 
 
 @pytest.fixture

@@ -399,19 +399,78 @@ def test_write_scores_rejects_bad_arguments_and_writes_nothing(
     assert store.get(sid) == before
 
 
+@pytest.mark.parametrize("sync", [True, False])
 def test_writes_to_a_missing_submission_raise_and_write_nothing(
-    store: SubmissionStore, database: Any
+    store: SubmissionStore, database: Any, sync: bool
 ) -> None:
     add(store, "alice", 1)
     before = raw(database)
     missing = ObjectId()
     with pytest.raises(SubmissionNotFound):
-        score(store, missing)
+        store.write_scores(
+            missing,
+            concordance=concordance(),
+            originality=originality(),
+            scored_at=at(9),
+            run_id=RUN,
+            sync_leaderboard=sync,
+        )
     with pytest.raises(SubmissionNotFound):
-        store.mark_pending(str(missing), consistency=1.0, validation_logloss=0.7)
+        store.mark_pending(
+            str(missing), consistency=1.0, validation_logloss=0.7, sync_leaderboard=sync
+        )
     with pytest.raises(SubmissionNotFound):
-        store.mark_invalid(missing, reason="x", at=at(1), run_id=None)
+        store.mark_invalid(missing, reason="x", at=at(1), run_id=None, sync_leaderboard=sync)
     assert raw(database) == before
+
+
+def test_writes_left_to_one_reconcile_end_as_writes_synced_one_by_one(
+    store: SubmissionStore, database: Any
+) -> None:
+    """A batch writes without touching the leaderboard, then reconciles the round once: the
+    documents and the board end as if every write had synced its own entry (round ROUND synced
+    write by write, round ROUND + 1 reconciled once)."""
+
+    def write_round(round: int, sync: bool) -> dict[str, ObjectId]:
+        sid = {user: add(store, user, k, round=round) for k, user in enumerate("abc", 1)}
+        for user, consistency in (("a", 70.0), ("b", 60.0)):
+            store.mark_pending(
+                sid[user], consistency=consistency, validation_logloss=0.69, sync_leaderboard=sync
+            )
+        store.write_scores(
+            sid["a"],
+            concordance=concordance(),
+            originality=originality(False, "similar"),
+            scored_at=at(9),
+            run_id=RUN,
+            sync_leaderboard=sync,
+        )
+        store.mark_invalid(sid["b"], reason="bad", at=at(9), run_id=RUN, sync_leaderboard=sync)
+        if sync:
+            store.sync_leaderboard(round, "c")  # never written: reconcile covers every user
+        return sid
+
+    synced = write_round(ROUND, sync=True)
+    unsynced = write_round(ROUND + 1, sync=False)
+    assert store.leaderboard(ROUND + 1) == []  # not touched until the reconcile
+    store.reconcile_leaderboard(ROUND + 1)
+
+    def same(doc: dict) -> dict:
+        return {k: v for k, v in doc.items() if k not in ("_id", "competition_id")}
+
+    for user in "abc":
+        assert same(store.get(unsynced[user])) == same(store.get(synced[user]))
+
+    def board(round: int, sid: dict[str, ObjectId]) -> list[dict]:
+        """The round's entries by user, each submission named by its user instead of its id."""
+        by_id = {v: k for k, v in sid.items()}
+        entries = [
+            {**e, "submission_id": by_id[e["submission_id"]]} for e in store.leaderboard(round)
+        ]
+        return sorted(entries, key=lambda e: e["username"])
+
+    assert [e["submission_id"] for e in board(ROUND, synced)] == ["a", "c"]
+    assert board(ROUND + 1, unsynced) == board(ROUND, synced)
 
 
 def test_mark_invalid_fails_both_flags_and_drops_the_entry(store: SubmissionStore) -> None:

@@ -1,0 +1,158 @@
+"""``Settings``: every environment variable the project reads, read when asked, in one place."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from numerai_assets.pipeline import sensors
+from numerai_assets.settings import Settings
+from numerai_assets_tests.conftest import REPO
+
+# One distinct value for every variable the project reads.
+EVERY_VARIABLE = {
+    "NUMERAI_ASSETS_HOME": "/srv/numerai",
+    "MONGO_URL": "mongodb://scorer:hunter2@db:27017",
+    "MONGO_DB_NAME": "tourney",
+    "S3_DATASET_BUCKET": "datasets",
+    "S3_UPLOAD_BUCKET": "uploads",
+    "S3_DATASET_KEY_TEMPLATE": "rounds/{round}.zip",
+    "S3_ENDPOINT_URL": "http://s3.local:9000",
+    "S3_ACCESS_KEY": "AKIA-EXAMPLE",
+    "S3_SECRET_KEY": "s3-secret-value",
+    "S3_REGION": "eu-west-1",
+    "AWS_DEFAULT_REGION": "us-east-2",
+    "NUMERAI_PREDICTION_CACHE": "off",
+    "NUMERAI_UPLOAD_KEY_PREFIX": "uploads/{round}/",
+    "DAGSTER_IO_BUCKET": "io",
+    "DAGSTER_IO_PREFIX": "assets",
+    "DAGSTER_HOME": "/srv/dagster",
+    "DAGSTER_WEBSERVER_URL": "http://dagster:3000",
+    "NUMERAI_SENSOR_INTERVAL_SECONDS": "7",
+    "NUMERAI_BATCH_SIZE": "11",
+    "NUMERAI_MAX_SUBMISSIONS_PER_TICK": "13",
+    "NUMERAI_PENDING_RETRY_SECONDS": "17",
+    "NUMERAI_MAX_SCORING_ATTEMPTS": "19",
+    "NUMERAI_RUN_STALE_SECONDS": "23",
+    "API_KEY": "intake-key-value",
+}
+
+
+def test_defaults_with_nothing_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.from_env({})
+
+    assert settings.home == tmp_path / ".numerai_assets"
+    assert (settings.mongo_url, settings.mongo_db_name) == (None, "numerai")
+    assert (settings.dataset_bucket, settings.upload_bucket, settings.use_s3) == (
+        "numerai-datasets",
+        "numerai-submissions",
+        False,
+    )
+    assert settings.prediction_cache == str(tmp_path / ".numerai_assets" / "prediction_cache")
+    assert (settings.io_bucket, settings.io_prefix) == (None, "numerai-assets")
+    assert settings.sensor_interval_seconds == 30
+    assert (settings.batch_size, settings.max_submissions_per_tick) == (500, 5000)
+    assert (
+        settings.pending_retry_seconds,
+        settings.max_scoring_attempts,
+        settings.run_stale_seconds,
+    ) == (600, 3, 1800)
+    assert (settings.api_key, settings.dagster_home) == (None, None)
+    assert settings.webserver_url == "http://127.0.0.1:3000"
+    assert settings.variables_set == frozenset()
+
+
+def test_every_variable_is_read() -> None:
+    settings = Settings.from_env({**EVERY_VARIABLE, "UNRELATED": "x"})
+
+    assert settings.variables_set == set(EVERY_VARIABLE)
+    assert settings.home == Path("/srv/numerai")
+    assert (settings.mongo_url, settings.mongo_db_name) == (EVERY_VARIABLE["MONGO_URL"], "tourney")
+    assert (settings.dataset_bucket, settings.upload_bucket) == ("datasets", "uploads")
+    assert settings.dataset_key_template == "rounds/{round}.zip"
+    assert settings.s3_endpoint_url == "http://s3.local:9000"
+    assert (settings.s3_access_key, settings.s3_secret_key) == ("AKIA-EXAMPLE", "s3-secret-value")
+    assert settings.s3_region == "eu-west-1"  # S3_REGION before AWS_DEFAULT_REGION
+    assert settings.prediction_cache == "off"
+    assert settings.upload_key_prefix == "uploads/{round}/"
+    assert Settings.from_env({"NUMERAI_UPLOAD_KEY_PREFIX": ""}).variables_set == {
+        "NUMERAI_UPLOAD_KEY_PREFIX"
+    }
+    assert (settings.io_bucket, settings.io_prefix) == ("io", "assets")
+    assert (settings.dagster_home, settings.webserver_url) == (
+        "/srv/dagster",
+        "http://dagster:3000",
+    )
+    assert [
+        settings.sensor_interval_seconds,
+        settings.batch_size,
+        settings.max_submissions_per_tick,
+        settings.pending_retry_seconds,
+        settings.max_scoring_attempts,
+        settings.run_stale_seconds,
+    ] == [7, 11, 13, 17, 19, 23]
+    assert settings.api_key == "intake-key-value"
+    assert Settings.from_env({"AWS_DEFAULT_REGION": "us-east-2"}).s3_region == "us-east-2"
+
+
+def test_secrets_are_left_out_of_the_repr() -> None:
+    shown = repr(Settings.from_env(EVERY_VARIABLE))
+    for secret in ("hunter2", "s3-secret-value", "AKIA-EXAMPLE", "intake-key-value"):
+        assert secret not in shown
+    assert "batch_size=11" in shown
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("NUMERAI_BATCH_SIZE", "many", "NUMERAI_BATCH_SIZE must be a whole number, got 'many'"),
+        ("NUMERAI_BATCH_SIZE", "0", "NUMERAI_BATCH_SIZE must be at least 1, got 0"),
+        ("NUMERAI_SENSOR_INTERVAL_SECONDS", "2.5", "must be a whole number, got '2.5'"),
+        ("NUMERAI_MAX_SCORING_ATTEMPTS", "0", "NUMERAI_MAX_SCORING_ATTEMPTS must be at least 1"),
+        ("NUMERAI_RUN_STALE_SECONDS", "-1", "NUMERAI_RUN_STALE_SECONDS must be at least 0"),
+    ],
+)
+def test_a_bad_whole_number_names_its_variable(name: str, value: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Settings.from_env({name: value})
+
+
+def test_zero_delays_are_allowed() -> None:
+    settings = Settings.from_env(
+        {"NUMERAI_PENDING_RETRY_SECONDS": "0", "NUMERAI_RUN_STALE_SECONDS": " 0 "}
+    )
+    assert (settings.pending_retry_seconds, settings.run_stale_seconds) == (0, 0)
+
+
+def test_read_at_call_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A value set after every module was imported is what the next call sees."""
+    monkeypatch.setenv("NUMERAI_PENDING_RETRY_SECONDS", "5")
+    monkeypatch.setenv("NUMERAI_MAX_SCORING_ATTEMPTS", "2")
+    monkeypatch.setenv("NUMERAI_RUN_STALE_SECONDS", "9")
+    assert sensors.RecoveryPolicy.from_env() == sensors.RecoveryPolicy(5, 2, 9)
+    monkeypatch.setenv("NUMERAI_MAX_SCORING_ATTEMPTS", "4")
+    assert sensors.RecoveryPolicy.from_env().max_attempts == 4
+
+
+def test_no_other_module_reads_the_environment() -> None:
+    """One home for every variable: a read anywhere else would drift from it."""
+    read = re.compile(r"os\.environ\s*(\.get\(|\[)|getenv\(|environ\.get\(")
+    offenders = [
+        f"{path.relative_to(REPO)}:{number}"
+        for folder in ("numerai_assets", "benchmarks")
+        for path in sorted((REPO / folder).rglob("*.py"))
+        if path.name != "settings.py"
+        for number, text in enumerate(path.read_text().splitlines(), 1)
+        if read.search(text)
+    ]
+    assert offenders == []
+
+
+def test_the_readme_documents_every_variable() -> None:
+    readme = (REPO / "README.md").read_text()
+    configuration = readme[readme.index("## Configuration") : readme.index("## Deployment")]
+    missing = [name for name in EVERY_VARIABLE if f"`{name}`" not in configuration]
+    assert missing == []
