@@ -7,6 +7,7 @@ database and the buckets are folders under ``NUMERAI_ASSETS_HOME``.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ class Settings:
     s3_region: str | None
     use_s3: bool
     prediction_cache: str  # a folder, or "off" (every run reads earlier files again)
+    scoring_policy: Mapping[str, object]  # overrides of the default ScoringPolicy's fields
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -58,6 +60,7 @@ class Settings:
             s3_region=get("S3_REGION") or get("AWS_DEFAULT_REGION"),
             use_s3=bool(dataset_bucket or upload_bucket),
             prediction_cache=get("NUMERAI_PREDICTION_CACHE") or str(home / "prediction_cache"),
+            scoring_policy=_json_object("NUMERAI_SCORING_POLICY", get("NUMERAI_SCORING_POLICY")),
         )
 
     @property
@@ -69,3 +72,16 @@ class Settings:
     def embedded_store_dir(self) -> Path:
         """Where the embedded (montydb) submissions database lives when MONGO_URL is unset."""
         return self.home / "store"
+
+
+def _json_object(name: str, text: str | None) -> Mapping[str, object]:
+    """A variable holding a JSON object (``{}`` when unset), or a ValueError naming it."""
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{name} is not valid JSON ({error}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a JSON object, got {text!r}")
+    return value

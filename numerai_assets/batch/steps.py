@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -23,17 +23,18 @@ from numerai_assets.batch.files import SubmissionFiles
 from numerai_assets.datasets import RoundDataset
 from numerai_assets.prediction_cache import RoundPredictionCache
 from numerai_assets.scoring import (
-    OriginalityThresholds,
-    RoundClusters,
     SubmissionError,
     concordance,
     consistency,
     correlations,
-    ks_statistics,
 )
+from numerai_assets.scoring.concordance import FittedClusters
+from numerai_assets.scoring.exact import abs_correlation_exceeds
+from numerai_assets.scoring.ks import ks_counts
 from numerai_assets.scoring.originality import decide_originality
+from numerai_assets.scoring.policy import ScoringPolicy, admit
 from numerai_assets.store import SubmissionStore
-from numerai_assets.store.submissions import latest_comparable_per_user
+from numerai_assets.store.documents import comparable, latest_comparable_per_user
 
 # Earlier submissions are compared in chunks of this many rows: about 180 MB of a 45,000-row round
 # mapped at a time, released after each chunk.
@@ -57,6 +58,8 @@ class BatchEntry:
 class PreparedBatch:
     round: int
     entries: list[BatchEntry]  # in (created, _id) order
+    # Read once per batch, so every step of a run decides under the same rules.
+    policy: ScoringPolicy = field(default_factory=ScoringPolicy.from_settings)
 
     def valid(self) -> list[BatchEntry]:
         return [e for e in self.entries if e.invalid_reason is None]
@@ -96,14 +99,18 @@ def prepare_batch(
     round: int,
     submission_ids: Sequence[str],
 ) -> PreparedBatch:
-    """Read each submission's file, record its consistency and pend its scores."""
+    """Read each submission's file, record its consistency and pend its scores.
+
+    A readable file the scoring policy refuses (a constant one) is set aside like a bad file.
+    """
+    policy = ScoringPolicy.from_settings()
     validation = data.validation_rows()
     targets = data.tournament["target"].to_numpy(dtype=float)[validation]
     eras = data.tournament["era"].to_numpy()[validation]
     entries = []
     for doc in select_submissions(store, round, submission_ids):
         try:
-            predictions = files.load(doc)
+            predictions = admit(files.load(doc), policy)
         except SubmissionError as error:
             entries.append(BatchEntry(doc, None, str(error)))
             continue
@@ -116,29 +123,33 @@ def prepare_batch(
         )
         entries.append(BatchEntry(doc, predictions))
     store.reconcile_leaderboard(round)  # one leaderboard write for the whole batch
-    return PreparedBatch(round, entries)
+    return PreparedBatch(round, entries, policy)
 
 
-def score_concordance(batch: PreparedBatch, clusters: RoundClusters) -> dict[str, dict]:
-    """Concordance of every valid submission, as the dict stored next to its flag."""
+def score_concordance(batch: PreparedBatch, fitted: FittedClusters) -> dict[str, dict]:
+    """Concordance of every valid submission, as the dict stored next to its flag.
+
+    Raises ValueError when the round's clusters were fitted under another cluster count or seed
+    than the batch's policy: the decisions would record rules they were not made under.
+    """
+    policy, clusters = batch.policy, fitted.clusters
+    if (clusters.n_clusters, fitted.random_state) != (policy.n_clusters, policy.random_state):
+        raise ValueError(
+            f"round {batch.round}'s clusters were fitted with {clusters.n_clusters} clusters and "
+            f"seed {fitted.random_state}, but the scoring policy {policy.version} says "
+            f"{policy.n_clusters} and {policy.random_state}: refit them "
+            f"(numerai-assets rescore --round {batch.round}, without --scores-only)"
+        )
     groups = clusters.groups()
     results = {}
     for entry in batch.valid():
-        result = concordance(entry.predictions, clusters, groups=groups)
+        result = concordance(entry.predictions, clusters, policy=policy, groups=groups)
         results[entry.id] = {
             "value": result.concordant,
             "score": result.score,
             "clusters": [dataclasses.asdict(c) for c in result.clusters],
         }
     return results
-
-
-def _comparable(doc: Mapping) -> bool:
-    """Could ever be compared against: valid, and original or still pending."""
-    original = doc.get("original") or {}
-    return doc.get("invalid") is None and (
-        original.get("value") is True or original.get("pending") is True
-    )
 
 
 def fill_cache(
@@ -164,7 +175,7 @@ def fill_cache(
     missing = [
         d
         for d in docs
-        if _comparable(d)
+        if comparable(d)
         and _order(d) < last
         and d["_id"] not in in_batch
         and str(d["_id"]) not in cache
@@ -200,7 +211,6 @@ def score_originality(
     store: SubmissionStore,
     files: SubmissionFiles,
     cache: RoundPredictionCache,
-    thresholds: OriginalityThresholds | None = None,
     log: Callable[[str], None] = lambda message: None,
 ) -> dict[str, dict]:
     """Originality of every valid submission, in ``created`` order (see the module docstring).
@@ -224,17 +234,27 @@ def score_originality(
             if candidate["_id"] not in unreadable
         ]
         rows = cache.rows_of(str(c["_id"]) for c in earlier)
-        correlation, ks = np.empty(len(rows)), np.empty(len(rows))
+        correlation = np.empty(len(rows))
+        counts = np.empty(len(rows), dtype=np.int64)
         for start in range(0, len(rows), COMPARE_CHUNK):
             pick = rows[start : start + COMPARE_CHUNK]
             part = slice(start, start + len(pick))
             correlation[part] = correlations(entry.predictions, predictions, rows=pick)
-            ks[part] = ks_statistics(entry.predictions, sorted_rows, earlier_sorted=True, rows=pick)
+            counts[part] = ks_counts(entry.predictions, sorted_rows, earlier_sorted=True, rows=pick)
             cache.release()
-        result = decide_originality(correlation, ks, thresholds)
+        result = decide_originality(
+            correlation,
+            counts,
+            entry.predictions.shape[0],
+            batch.policy,
+            exact_correlated=lambda k, new=entry.predictions, rows=rows: abs_correlation_exceeds(
+                new, predictions[rows[k]], batch.policy.max_correlation
+            ),
+        )
         results[entry.id] = {
             "value": result.original,
             "reason": result.reason,
+            "pairs": result.pairs,
             "matches": [
                 {
                     "submission_id": str(earlier[m.index]["_id"]),
@@ -275,6 +295,7 @@ def write_results(
                 reason=entry.invalid_reason,
                 at=scored_at,
                 run_id=run_id,
+                policy=batch.policy.version,
                 sync_leaderboard=False,
             )
             summary.append({**row, "invalid": entry.invalid_reason})
@@ -287,6 +308,7 @@ def write_results(
             originality=original,
             scored_at=scored_at,
             run_id=run_id,
+            policy=batch.policy.version,
             sync_leaderboard=False,
         )
         summary.append(
@@ -304,9 +326,13 @@ def write_results(
     return summary
 
 
-def summary_markdown(summary: Sequence[Mapping]) -> str:
-    """The run's report as a markdown table: user, concordance, concordant, original, why."""
+def summary_markdown(summary: Sequence[Mapping], policy: ScoringPolicy) -> str:
+    """The run's report: the policy that decided, then a markdown table of the decisions
+    (user, concordance, concordant, original, why)."""
+    rules = ", ".join(f"{name}={value}" for name, value in policy.rules().items())
     lines = [
+        f"Decided under scoring policy **{policy.version}** ({rules}).",
+        "",
         "| user | concordance | concordant | original | why | submission |",
         "| --- | ---: | --- | --- | --- | --- |",
     ]
