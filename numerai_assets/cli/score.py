@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +21,12 @@ from numerai_assets.scoring import (
     SubmissionError,
     concordance,
     consistency,
-    originality,
     read_submission,
     refusal,
 )
+from numerai_assets.scoring.alternatives import RULES, compare_rules, outcome
 from numerai_assets.scoring.concordance import cluster_round
-from numerai_assets.store.documents import latest_comparable_per_user
+from numerai_assets.scoring.sequence import judge_in_order
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -43,6 +42,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="an earlier submission of another user (repeat, oldest first)",
     )
     parser.add_argument("--seed", type=int, help="KMeans random_state (default: the policy's)")
+    parser.add_argument(
+        "--alternatives",
+        action="store_true",
+        help="also show the outcome under the measured alternative rules (they decide nothing)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(run=run)
 
@@ -54,40 +58,6 @@ def _read(path: Path, ids: np.ndarray) -> np.ndarray:
         raise SubmissionError(f"{path}: {error}") from None
 
 
-def _judge_against(
-    earlier: list[np.ndarray], policy: ScoringPolicy
-) -> tuple[list[dict], list[str | None]]:
-    """The ``--against`` files as submission documents of distinct users, oldest first, with
-    the statuses the pipeline would have given them; and each one's refusal, if any."""
-    start = datetime(2000, 1, 1, tzinfo=timezone.utc)
-    docs: list[dict] = []
-    refused = []
-    for k, predictions in enumerate(earlier):
-        doc = {"_id": k, "username": f"against-{k}", "competition_id": 0}
-        doc["created"] = start + timedelta(seconds=k)
-        reason = refusal(predictions, policy)
-        refused.append(reason)
-        if reason is not None:
-            docs.append({**doc, "invalid": {"reason": reason}})
-            continue
-        result = _originality(predictions, doc, docs, earlier, policy)[0]
-        docs.append({**doc, "original": {"pending": False, "value": result.original}})
-    return docs, refused
-
-
-def _originality(
-    predictions: np.ndarray,
-    doc: dict,
-    docs: list[dict],
-    earlier: list[np.ndarray],
-    policy: ScoringPolicy,
-) -> tuple:
-    """``doc``'s originality against what the comparison rule picks from ``docs``."""
-    picked = [d["_id"] for d in latest_comparable_per_user(docs, doc)]
-    rows = np.vstack([earlier[k] for k in picked]) if picked else np.empty((0, len(predictions)))
-    return originality(predictions, rows, policy=policy), picked
-
-
 def score_files(
     dataset: Path,
     submission: Path,
@@ -95,6 +65,7 @@ def score_files(
     *,
     seed: int | None = None,
     policy: ScoringPolicy | None = None,
+    alternatives: bool = False,
 ) -> dict:
     """The three scores of ``submission`` as the JSON-able dict the command prints.
 
@@ -121,17 +92,15 @@ def score_files(
         n_clusters=policy.n_clusters,
     )
     concordance_result = concordance(probabilities, fitted.clusters, policy=policy)
-    docs, refused = _judge_against(earlier, policy)
-    mine = {"_id": len(docs), "username": "me", "competition_id": 0}
-    mine["created"] = datetime(2000, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=len(docs))
-    originality_result, picked = _originality(probabilities, mine, docs, earlier, policy)
+    *judged_against, mine = judge_in_order([*earlier, probabilities], policy)
+    originality_result, picked = mine.result, mine.compared
     validation = data.validation_rows()
     consistency_result = consistency(
         probabilities[validation],
         data.tournament["target"].to_numpy(dtype=float)[validation],
         data.tournament["era"].to_numpy()[validation],
     )
-    return {
+    result = {
         "policy": policy.version,
         "concordance": {
             "score": concordance_result.score,
@@ -147,18 +116,24 @@ def score_files(
                 for m in originality_result.matches
             ],
             "not_compared": [
-                {"file": str(against[d["_id"]]), "why": refused[d["_id"]] or "not original"}
-                for d in docs
-                if d["_id"] not in picked
+                {"file": str(against[k]), "why": judged.refused or "not original"}
+                for k, judged in enumerate(judged_against)
+                if k not in picked
             ],
         },
         "consistency": consistency_result.percent,
         "validation_logloss": consistency_result.validation_logloss,
     }
+    if alternatives:
+        judged = compare_rules([*earlier, probabilities], policy)
+        result["alternatives"] = {rule: outcome(judged[rule][-1]) for rule in RULES}
+    return result
 
 
 def run(args: argparse.Namespace) -> int:
-    result = score_files(args.dataset, args.submission, args.against, seed=args.seed)
+    result = score_files(
+        args.dataset, args.submission, args.against, seed=args.seed, alternatives=args.alternatives
+    )
     if args.json:
         print(json.dumps(result))
         return 0
@@ -173,4 +148,6 @@ def run(args: argparse.Namespace) -> int:
     for skipped in o["not_compared"]:
         print(f"not compared {skipped['file']} ({skipped['why']})")
     print(f"policy       {result['policy']}")
+    for rule, decided in result.get("alternatives", {}).items():
+        print(f"alternative  {rule}: {decided}")
     return 0

@@ -226,3 +226,23 @@ def test_rescore_in_process_scores_the_round(home, tmp_path, monkeypatch, capsys
     scored = [d for d in docs.values() if "invalid" not in d]
     assert len(scored) == 5
     assert all(d["original"]["policy"] == d["concordant"]["policy"] == version for d in scored)
+
+
+def test_alternatives_are_shown_on_request_and_decide_nothing(tmp_path, round_zip, capsys):
+    path, t = round_zip
+    p = model_probabilities(t, seed=1)
+    first = write(tmp_path / "first.csv", t["id"], p)
+    mine = write(tmp_path / "mine.csv", t["id"], np.random.default_rng(1).permutation(p))
+    args = ("--dataset", path, "--submission", mine, "--against", first, "--json")
+    code, out, _ = score(capsys, *args, "--alternatives")
+    assert code == 0
+    result = json.loads(out)
+    # A reordered copy: KS 0 under both KS rules, the smallest AD statistic there is.
+    assert result["alternatives"] == {
+        "policy": "duplicate",
+        "size-aware": "duplicate",
+        "anderson-darling": "similar",
+    }
+    assert result["originality"]["reason"] == "duplicate"
+    code, out, _ = score(capsys, *args)
+    assert "alternatives" not in json.loads(out)
