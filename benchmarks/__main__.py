@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from benchmarks import burst, concordance, kmeans, latency, memory, originality
+from benchmarks import burst, concordance, kmeans, latency, memory, originality, reader
 from benchmarks._timing import parse_quick
 
 
@@ -14,7 +14,7 @@ def main() -> int:
     start = time.perf_counter()
     failed = [
         module.__name__
-        for module in (originality, concordance, kmeans, burst, latency, memory)
+        for module in (originality, concordance, kmeans, reader, burst, latency, memory)
         if not module.main(quick)
     ]
     print(f"\n{'quick ' if quick else ''}benchmarks done in {time.perf_counter() - start:.0f} s")

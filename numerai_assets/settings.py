@@ -18,6 +18,24 @@ LOCAL_UPLOAD_BUCKET = "numerai-submissions"
 DEFAULT_DATASET_KEY = "{round}/numerai_datasets.zip"
 
 
+# The layout the upload service (and ``numerai-assets submit``) writes: a submission's file lies
+# under its own round and user; the pipeline refuses a file anywhere else.
+DEFAULT_UPLOAD_KEY_PREFIX = "{round}/{username}/"
+
+
+def _key_prefix(value: str | None) -> str:
+    """NUMERAI_UPLOAD_KEY_PREFIX: unset means the default layout, "" means any key."""
+    if value is None:
+        return DEFAULT_UPLOAD_KEY_PREFIX
+    try:
+        value.format(round=1, username="u")
+    except (KeyError, IndexError, ValueError) as error:
+        raise ValueError(
+            f"NUMERAI_UPLOAD_KEY_PREFIX {value!r} may use only {{round}} and {{username}} ({error})"
+        ) from None
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Deployment settings; build with :meth:`from_env`."""
@@ -35,6 +53,7 @@ class Settings:
     use_s3: bool
     prediction_cache: str  # a folder, or "off" (every run reads earlier files again)
     scoring_policy: Mapping[str, object]  # overrides of the default ScoringPolicy's fields
+    upload_key_prefix: str  # where a submission's file must lie: {round} and {username} filled in
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -61,6 +80,7 @@ class Settings:
             use_s3=bool(dataset_bucket or upload_bucket),
             prediction_cache=get("NUMERAI_PREDICTION_CACHE") or str(home / "prediction_cache"),
             scoring_policy=_json_object("NUMERAI_SCORING_POLICY", get("NUMERAI_SCORING_POLICY")),
+            upload_key_prefix=_key_prefix(env.get("NUMERAI_UPLOAD_KEY_PREFIX")),
         )
 
     @property

@@ -21,7 +21,9 @@ import numpy as np
 
 from numerai_assets.batch.files import SubmissionFiles
 from numerai_assets.datasets import RoundDataset
+from numerai_assets.files import StorageError
 from numerai_assets.prediction_cache import RoundPredictionCache
+from numerai_assets.report import markdown_cell
 from numerai_assets.scoring import (
     SubmissionError,
     concordance,
@@ -32,8 +34,9 @@ from numerai_assets.scoring.concordance import FittedClusters
 from numerai_assets.scoring.exact import abs_correlation_exceeds
 from numerai_assets.scoring.ks import ks_counts
 from numerai_assets.scoring.originality import decide_originality
-from numerai_assets.scoring.policy import ScoringPolicy, admit
-from numerai_assets.store import SubmissionStore
+from numerai_assets.scoring.policy import ScoringPolicy
+from numerai_assets.scoring.submission_format import counted
+from numerai_assets.store import SubmissionNotFound, SubmissionStore
 from numerai_assets.store.documents import comparable, latest_comparable_per_user
 
 # Earlier submissions are compared in chunks of this many rows: about 180 MB of a 45,000-row round
@@ -45,9 +48,17 @@ PROGRESS_EVERY = 50
 
 @dataclass
 class BatchEntry:
+    """One submission of a batch and what reading its file gave.
+
+    Exactly one of: ``predictions`` (read), ``invalid_reason`` (refused: the participant's file
+    is at fault) or ``failure`` (reading failed for a reason of ours; the submission is left
+    pending, and recovery tries it again on its own).
+    """
+
     submission: dict
-    predictions: np.ndarray | None  # tournament-id order; None when the file was refused
+    predictions: np.ndarray | None  # tournament-id order; None when the file was not read
     invalid_reason: str | None = None
+    failure: str | None = None
 
     @property
     def id(self) -> str:
@@ -62,7 +73,10 @@ class PreparedBatch:
     policy: ScoringPolicy = field(default_factory=ScoringPolicy.from_settings)
 
     def valid(self) -> list[BatchEntry]:
-        return [e for e in self.entries if e.invalid_reason is None]
+        return [e for e in self.entries if e.predictions is not None]
+
+    def failed_ids(self) -> set:
+        return {e.submission["_id"] for e in self.entries if e.failure is not None}
 
 
 def _order(doc: Mapping) -> tuple:
@@ -70,26 +84,54 @@ def _order(doc: Mapping) -> tuple:
 
 
 def select_submissions(
-    store: SubmissionStore, round: int, submission_ids: Sequence[str]
+    store: SubmissionStore,
+    round: int,
+    submission_ids: Sequence[str],
+    log: Callable[[str], None] = lambda message: None,
 ) -> list[dict]:
     """The batch's documents in ``created`` order; no ids means every submission of the round.
 
-    One query for the round rather than one per id (a burst's batch has hundreds).
+    One query for the round rather than one per id (a burst's batch has hundreds). A requested
+    id that is no longer in the round (deleted, or moved since the run was planned) is dropped
+    with a log line: the rest of the batch is scored.
     """
     docs = store.round_submissions(round)
     if not submission_ids:
         return docs
     wanted = set(dict.fromkeys(str(i) for i in submission_ids))
     batch = [d for d in docs if str(d["_id"]) in wanted]
-    if len(batch) < len(wanted):
-        found = {str(d["_id"]) for d in batch}
-        elsewhere = [store.get(i) for i in sorted(wanted - found)]  # SubmissionNotFound if none
-        raise ValueError(
-            "submissions "
-            + ", ".join(f"{d['_id']} (round {d.get('competition_id')})" for d in elsewhere)
-            + f" do not belong to round {round}"
+    gone = sorted(wanted - {str(d["_id"]) for d in batch})
+    if gone:
+        log(
+            f"{counted(len(gone), 'submission')} of this batch no longer in round {round} "
+            f"(deleted or moved since the run was planned), left out: {', '.join(gone[:20])}"
         )
     return batch
+
+
+def read_entry(
+    files: SubmissionFiles, doc: dict, log: Callable[[str], None] = lambda message: None
+) -> BatchEntry:
+    """Read one submission's file; whatever goes wrong stays with this submission.
+
+    A transient storage failure is raised (the step is retried, the batch stays pending).
+    """
+    try:
+        return BatchEntry(doc, files.load(doc))
+    except SubmissionError as error:
+        return BatchEntry(doc, None, str(error))
+    except StorageError as error:
+        if error.transient:
+            raise
+        return BatchEntry(doc, None, str(SubmissionError(f"the file cannot be read ({error})")))
+    except MemoryError:
+        return BatchEntry(
+            doc, None, "the file could not be read within the memory a submission may use"
+        )
+    except Exception as error:  # noqa: BLE001 - a fault of ours on one file fails only that file
+        failure = f"{type(error).__name__}: {error}"[:500]
+        log(f"{doc['_id']}: reading its file failed ({failure}); left pending for recovery")
+        return BatchEntry(doc, None, failure=failure)
 
 
 def prepare_batch(
@@ -98,6 +140,7 @@ def prepare_batch(
     data: RoundDataset,
     round: int,
     submission_ids: Sequence[str],
+    log: Callable[[str], None] = lambda message: None,
 ) -> PreparedBatch:
     """Read each submission's file, record its consistency and pend its scores.
 
@@ -108,20 +151,21 @@ def prepare_batch(
     targets = data.tournament["target"].to_numpy(dtype=float)[validation]
     eras = data.tournament["era"].to_numpy()[validation]
     entries = []
-    for doc in select_submissions(store, round, submission_ids):
-        try:
-            predictions = admit(files.load(doc), policy)
-        except SubmissionError as error:
-            entries.append(BatchEntry(doc, None, str(error)))
-            continue
-        result = consistency(predictions[validation], targets, eras)
-        store.mark_pending(
-            doc["_id"],
-            consistency=result.percent,
-            validation_logloss=result.validation_logloss,
-            sync_leaderboard=False,
-        )
-        entries.append(BatchEntry(doc, predictions))
+    for doc in select_submissions(store, round, submission_ids, log):
+        entry = read_entry(files, doc, log, policy)
+        if entry.predictions is not None:
+            result = consistency(entry.predictions[validation], targets, eras)
+            try:
+                store.mark_pending(
+                    doc["_id"],
+                    consistency=result.percent,
+                    validation_logloss=result.validation_logloss,
+                    sync_leaderboard=False,
+                )
+            except SubmissionNotFound:
+                log(f"{doc['_id']}: deleted while its batch was read; left out")
+                continue
+        entries.append(entry)
     store.reconcile_leaderboard(round)  # one leaderboard write for the whole batch
     return PreparedBatch(round, entries, policy)
 
@@ -190,10 +234,11 @@ def fill_cache(
             if predictions is not None:
                 mirrored.append((str(doc["_id"]), predictions))
                 continue
-            try:
-                parsed.append((str(doc["_id"]), files.load(doc)))
-            except SubmissionError:
+            entry = read_entry(files, doc, log, batch.policy)
+            if entry.predictions is None:
                 unreadable.add(doc["_id"])
+            else:
+                parsed.append((str(doc["_id"]), entry.predictions))
         cache.add(mirrored, mirrored=True)
         cache.add(parsed)
         from_mirror += len(mirrored)
@@ -219,7 +264,7 @@ def score_originality(
     chunks of ``COMPARE_CHUNK`` (no copies, and bounded memory however large the round).
     """
     known = {doc["_id"]: doc for doc in store.round_submissions(batch.round)}
-    unreadable = fill_cache(cache, files, batch, known.values(), log)
+    unreadable = fill_cache(cache, files, batch, known.values(), log) | batch.failed_ids()
     predictions, sorted_rows = cache.matrices()
     results = {}
     started, valid = time.monotonic(), batch.valid()
@@ -227,6 +272,8 @@ def score_originality(
         doc = entry.submission
         if entry.invalid_reason is not None:
             known[doc["_id"]] = {**doc, "invalid": {"reason": entry.invalid_reason}}
+            continue
+        if entry.predictions is None:  # left pending: it is neither scored nor compared
             continue
         earlier = [
             candidate
@@ -283,34 +330,42 @@ def write_results(
     *,
     run_id: str,
     scored_at: datetime,
+    log: Callable[[str], None] = lambda message: None,
 ) -> list[dict]:
     """Write every result back; one summary row per submission for the run's report."""
     summary = []
     for entry in batch.entries:
         doc = entry.submission
         row = {"id": entry.id, "username": doc["username"]}
-        if entry.invalid_reason is not None:
-            store.mark_invalid(
+        if entry.failure is not None:
+            summary.append({**row, "pending": entry.failure})
+            continue
+        try:
+            if entry.invalid_reason is not None:
+                store.mark_invalid(
+                    doc["_id"],
+                    reason=entry.invalid_reason,
+                    at=scored_at,
+                    run_id=run_id,
+                    policy=batch.policy.version,
+                    sync_leaderboard=False,
+                )
+                summary.append({**row, "invalid": entry.invalid_reason})
+                continue
+            concordant = concordance_results[entry.id]
+            original = originality_results[entry.id]
+            store.write_scores(
                 doc["_id"],
-                reason=entry.invalid_reason,
-                at=scored_at,
+                concordance=concordant,
+                originality=original,
+                scored_at=scored_at,
                 run_id=run_id,
                 policy=batch.policy.version,
                 sync_leaderboard=False,
             )
-            summary.append({**row, "invalid": entry.invalid_reason})
+        except SubmissionNotFound:
+            log(f"{doc['_id']}: deleted before its scores were written; left out")
             continue
-        concordant = concordance_results[entry.id]
-        original = originality_results[entry.id]
-        store.write_scores(
-            doc["_id"],
-            concordance=concordant,
-            originality=original,
-            scored_at=scored_at,
-            run_id=run_id,
-            policy=batch.policy.version,
-            sync_leaderboard=False,
-        )
         summary.append(
             {
                 **row,
@@ -328,7 +383,11 @@ def write_results(
 
 def summary_markdown(summary: Sequence[Mapping], policy: ScoringPolicy) -> str:
     """The run's report: the policy that decided, then a markdown table of the decisions
-    (user, concordance, concordant, original, why)."""
+    (user, concordance, concordant, original, why).
+
+    What a participant chose (the user name) or caused (a reason quoting their file) is escaped:
+    it shows as typed and cannot add a link, emphasis or a column.
+    """
     rules = ", ".join(f"{name}={value}" for name, value in policy.rules().items())
     lines = [
         f"Decided under scoring policy **{policy.version}** ({rules}).",
@@ -337,12 +396,17 @@ def summary_markdown(summary: Sequence[Mapping], policy: ScoringPolicy) -> str:
         "| --- | ---: | --- | --- | --- | --- |",
     ]
     for row in summary:
-        if "invalid" in row:
-            why = "invalid: " + row["invalid"].replace("|", "\\|")
-            lines.append(f"| {row['username']} | | | | {why} | {row['id']} |")
+        user = markdown_cell(row["username"])
+        if "invalid" in row or "pending" in row:
+            why = (
+                "invalid: " + row["invalid"]
+                if "invalid" in row
+                else "pending: its file could not be read this time; retried on its own"
+            )
+            lines.append(f"| {user} | | | | {markdown_cell(why, 200)} | {row['id']} |")
             continue
         lines.append(
-            f"| {row['username']} | {row['concordance']:.4f} | "
+            f"| {user} | {row['concordance']:.4f} | "
             f"{'yes' if row['concordant'] else 'no'} | {'yes' if row['original'] else 'no'} | "
             f"{row['reason'] or ''} | {row['id']} |"
         )

@@ -2,7 +2,8 @@
 
 The shared key comes only from ``API_KEY`` (never a flag, which would show in ``ps``). It listens
 on loopback unless told otherwise: the key travels in the body, so anything beyond loopback
-belongs behind a TLS-terminating proxy.
+belongs behind a TLS-terminating proxy. Header size, the time to send headers and body, and
+concurrent connections are bounded (:mod:`numerai_assets.intake.server`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
-    from numerai_assets.intake import create_app
+    from numerai_assets.intake import create_app, server_config
 
     api_key = os.environ.get("API_KEY", "")
     if not api_key.strip():
@@ -47,14 +48,13 @@ def run(args: argparse.Namespace) -> int:
     log_config["loggers"][LOGGER] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     store = redact_url(settings.mongo_url) if settings.mongo_url else settings.embedded_store_dir
     print(f"intake: flagging submissions in {store}", flush=True)
-    config = uvicorn.Config(
+    config = server_config(
         create_app(api_key, stores),
         host=args.host,
         port=args.port,
         log_level="info",
         log_config=log_config,
         access_log=False,
-        server_header=False,
     )
     uvicorn.Server(config).run()
     return 0

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import numbers
+import sys
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
-from bson import ObjectId
+from bson import ObjectId, json_util
 
 from numerai_assets.cli.context import Deployment
+from numerai_assets.report import DISPLAY_LIMIT, one_line
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -52,47 +55,104 @@ def run_submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _jsonable(value: object) -> object:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, ObjectId):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-def _flag(status: dict | None) -> str:
-    status = status or {}
-    if status.get("pending"):
-        return "pending"
-    return {True: "yes", False: "no"}.get(status.get("value"), "-")
+# Columns of the status table: title, right-aligned, at most this many characters shown.
+COLUMNS = (
+    ("round", True, 12),
+    ("submission", False, DISPLAY_LIMIT),
+    ("user", False, DISPLAY_LIMIT),
+    ("concordance", True, 11),
+    ("concordant", False, 10),
+    ("original", False, 8),
+    ("why", False, 240),
+)
 
 
 def run_status(args: argparse.Namespace) -> int:
     store = Deployment.from_env().store
-    rounds = [args.round] if args.round is not None else store.rounds()
-    docs = [doc for r in rounds for doc in store.round_submissions(r)]
+    if args.round is not None:
+        docs = store.round_submissions(args.round)
+    else:  # every document, whatever its round holds (a string, nothing) from another system
+        docs = sorted(store.submissions_after(None), key=_round_order)
     if args.json:
-        print(json.dumps(_jsonable(docs), indent=1))
+        print(json.dumps(docs, indent=1, default=_json_default))
         return 0
     if not docs:
         print("no submissions" + (f" in round {args.round}" if args.round is not None else ""))
         return 0
-    print(
-        f"{'round':>5}  {'submission':24}  {'user':12}  {'concordance':>11}  "
-        f"{'concordant':10}  {'original':8}  why"
-    )
-    for doc in docs:
-        concordant, original = doc.get("concordant") or {}, doc.get("original") or {}
-        score = concordant.get("score")
-        why = (doc.get("invalid") or {}).get("reason") and f"invalid: {doc['invalid']['reason']}"
-        why = why or original.get("reason") or ""
-        print(
-            f"{doc['competition_id']:>5}  {str(doc['_id']):24}  {doc['username'][:12]:12}  "
-            f"{'' if score is None else f'{score:.4f}':>11}  {_flag(concordant):10}  "
-            f"{_flag(original):8}  {why}"
-        )
+    for line in _table([_row(doc) for doc in docs]):
+        print(line)
     return 0
+
+
+def _table(rows: list[list]) -> list[str]:
+    """The lines of the status table: every cell on one line and cut to its column's limit; the
+    columns as wide as their widest cell (the last one unpadded)."""
+    shown = [[title for title, *_ in COLUMNS]]
+    for row in rows:
+        shown.append(
+            [one_line(cell, limit) for cell, (*_, limit) in zip(row, COLUMNS, strict=True)]
+        )
+    widths = [max(len(row[column]) for row in shown) for column in range(len(COLUMNS))]
+    lines = []
+    for row in shown:
+        padded = [
+            cell.rjust(width) if right else cell.ljust(width)
+            for cell, width, (_, right, _) in zip(row, widths, COLUMNS, strict=True)
+        ]
+        lines.append("  ".join(padded[:-1] + [row[-1]]))
+    return lines
+
+
+def _row(doc: dict) -> list:
+    """The status table's cells of one stored document, any of whose fields may be missing or of
+    another type (documents from other systems)."""
+    concordant, original = _status(doc.get("concordant")), _status(doc.get("original"))
+    score = concordant.get("score")
+    if isinstance(score, numbers.Real) and not isinstance(score, bool):
+        score = f"{score:.4f}"
+    invalid = doc.get("invalid")
+    why = original.get("reason") or ""
+    if invalid:
+        reason = invalid.get("reason") if isinstance(invalid, dict) else invalid
+        why = f"invalid: {one_line(reason, COLUMNS[-1][2])}"
+    return [
+        doc.get("competition_id"),
+        doc.get("_id"),
+        doc.get("username"),
+        score,
+        _flag(concordant),
+        _flag(original),
+        why,
+    ]
+
+
+def _status(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _flag(status: dict) -> str:
+    if status.get("pending") is True:
+        return "pending"
+    value = status.get("value")  # anything, from another system: only a bool is a verdict
+    return "yes" if value is True else "no" if value is False else "-"
+
+
+def _round_order(doc: dict) -> tuple:
+    """Rounds ascending, then documents whose round is not a number (stable: created order)."""
+    round = doc.get("competition_id")
+    if isinstance(round, numbers.Real) and not isinstance(round, bool) and round == round:
+        return (0, round, "")
+    return (1, 0, one_line(round))
+
+
+def _json_default(value: object) -> object:
+    """JSON for what ``json`` cannot write: ids as strings, datetimes in ISO 8601, other BSON
+    types in MongoDB's extended JSON, anything else as its ``str``."""
+    if isinstance(value, ObjectId):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    try:
+        return json_util.default(value)
+    except TypeError:
+        return one_line(value, limit=sys.maxsize)

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from numerai_assets.files._atomic import atomic_path
 from numerai_assets.files._exists import ExistsBySize
-from numerai_assets.files.errors import ObjectNotFound, ObjectTooLarge
+from numerai_assets.files.errors import (
+    ObjectNotFound,
+    ObjectRefused,
+    ObjectTooLarge,
+    StorageError,
+)
+
+# Errors that say the key itself can never be read; any other OSError may pass (a full disk, an
+# unmounted share) and is reported as transient.
+_REFUSING_ERRNOS = {
+    errno.ENAMETOOLONG,
+    errno.EACCES,
+    errno.EPERM,
+    errno.ELOOP,
+    errno.EISDIR,
+    errno.ENOTDIR,
+    errno.EINVAL,
+}
 
 
 class LocalBuckets(ExistsBySize):
@@ -32,14 +52,37 @@ class LocalBuckets(ExistsBySize):
         """The file backing ``bucket``/``key``; refuses keys that could leave the root."""
         bucket_dir = self._bucket_dir(bucket)
         parts = key.split("/")
-        if "\\" in key or "\x00" in key or any(part in {"", ".", ".."} for part in parts):
+        if (
+            not isinstance(key, str)
+            or "\\" in key
+            or "\x00" in key
+            or any(part in {"", ".", ".."} for part in parts)
+        ):
             # Covers "", absolute keys ("/..."), trailing or doubled "/" and any "." or "..".
-            raise ValueError(f"refusing object key {key!r}: not a plain relative '/' path")
+            raise ObjectRefused(f"refusing object key {key!r:.80}: not a plain relative '/' path")
         return bucket_dir.joinpath(*parts)
+
+    @contextlib.contextmanager
+    def _errors(self, bucket: str, key: str) -> Iterator[None]:
+        """OS errors as storage errors: refused for good, or transient."""
+        try:
+            yield
+        except OSError as error:
+            if isinstance(error, StorageError):
+                raise
+            where = f"bucket {bucket!r}, key {key!r:.80}"
+            if error.errno in _REFUSING_ERRNOS:
+                raise ObjectRefused(f"cannot read {where}: {error.strerror}") from None
+            raise StorageError(f"reading {where} failed: {error}") from error
 
     def _existing(self, bucket: str, key: str) -> Path:
         path = self.path(bucket, key)
-        if path.is_file():
+        with self._errors(bucket, key):
+            is_file = path.is_file()
+            # A link may point anywhere on the machine: never serve what lies outside the bucket.
+            if is_file and not path.resolve().is_relative_to(self._bucket_dir(bucket).resolve()):
+                raise ObjectRefused(f"refusing object key {key!r:.80}: it leads outside its bucket")
+        if is_file:
             return path
         if not self._bucket_dir(bucket).is_dir():
             raise ObjectNotFound(
@@ -60,13 +103,14 @@ class LocalBuckets(ExistsBySize):
 
     def read_bytes(self, bucket: str, key: str, *, max_bytes: int | None = None) -> bytes:
         path = self._existing(bucket, key)
-        if max_bytes is None:
-            return path.read_bytes()
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise ObjectTooLarge(bucket, key, size, max_bytes, str(path))
-        with path.open("rb") as f:
-            data = f.read(max_bytes + 1)
+        with self._errors(bucket, key):
+            if max_bytes is None:
+                return path.read_bytes()
+            size = path.stat().st_size
+            if size > max_bytes:
+                raise ObjectTooLarge(bucket, key, size, max_bytes, str(path))
+            with path.open("rb") as f:
+                data = f.read(max_bytes + 1)
         if len(data) > max_bytes:  # grew since the stat
             raise ObjectTooLarge(bucket, key, len(data), max_bytes, str(path))
         return data

@@ -14,12 +14,17 @@ from typing import Any
 import boto3
 from boto3.exceptions import Boto3Error
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from s3transfer.exceptions import RetriesExceededError as TransferRetriesExceededError
 
 from numerai_assets.files._atomic import atomic_path
 from numerai_assets.files._exists import ExistsBySize
-from numerai_assets.files.errors import ObjectNotFound, ObjectTooLarge, StorageError
+from numerai_assets.files.errors import (
+    ObjectNotFound,
+    ObjectRefused,
+    ObjectTooLarge,
+    StorageError,
+)
 
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
 
@@ -60,6 +65,11 @@ def make_s3_client(
     return session.client("s3", endpoint_url=endpoint_url or None, config=Config(**options))
 
 
+def _transient(status: object) -> bool:
+    """A client error (4xx) will fail again, except a timeout (408) and throttling (429)."""
+    return not (isinstance(status, int) and 400 <= status < 500 and status not in (408, 429))
+
+
 class S3Buckets(ExistsBySize):
     """Objects in S3 through a boto3 client; errors become :mod:`~numerai_assets.files.errors`."""
 
@@ -88,10 +98,14 @@ class S3Buckets(ExistsBySize):
                     bucket, key, bucket_missing=not self._bucket_exists(bucket)
                 ) from exc
             message = exc.response.get("Error", {}).get("Message", "")
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             raise StorageError(
                 f"{action} {self.describe(bucket, key)} failed: {code or 'unknown error'}"
-                + (f": {message}" if message else "")
+                + (f": {message}" if message else ""),
+                transient=_transient(status),
             ) from exc
+        except ParamValidationError as exc:  # e.g. an empty key: no request was even sent
+            raise ObjectRefused(f"{action} {self.describe(bucket, key)}: {exc}") from exc
         except (BotoCoreError, Boto3Error, TransferRetriesExceededError) as exc:
             raise StorageError(f"{action} {self.describe(bucket, key)} failed: {exc}") from exc
 

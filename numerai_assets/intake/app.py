@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+import anyio
 from bson import ObjectId
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -30,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from numerai_assets.store import SubmissionNotFound, SubmissionStore
 
 MAX_BODY_BYTES = 4096
+BODY_TIMEOUT_SECONDS = 10.0
 OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
 
 logger = logging.getLogger(__name__)
@@ -56,7 +58,8 @@ def create_app(api_key: str, store_factory: Callable[[], SubmissionStore]) -> St
             oid = _authorized_id(await _read_body(request), expected)
             await run_in_threadpool(_flag, store_factory, oid)
         except _Reject as reject:
-            headers = {"connection": "close"} if reject.status == 413 else None
+            # The rest of a refused body is not read: the connection cannot carry another request.
+            headers = {"connection": "close"} if reject.status in (408, 413) else None
             return JSONResponse({"error": reject.message}, reject.status, headers=headers)
         return JSONResponse({"status": "accepted", "submission_id": str(oid)}, 202)
 
@@ -72,8 +75,9 @@ def create_app(api_key: str, store_factory: Callable[[], SubmissionStore]) -> St
 
 
 async def _read_body(request: Request) -> bytes:
-    """The body, refused past :data:`MAX_BODY_BYTES`: by ``Content-Length`` before reading, and
-    while reading, so a chunked body (which has none) cannot grow past it either."""
+    """The body, refused past :data:`MAX_BODY_BYTES` (413): by ``Content-Length`` before reading,
+    and while reading, so a chunked body (which has none) cannot grow past it either; and refused
+    (408) when it is not all there :data:`BODY_TIMEOUT_SECONDS` after the headers."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not (declared.isascii() and declared.isdigit()):
@@ -82,10 +86,13 @@ async def _read_body(request: Request) -> bytes:
             raise _Reject(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
     body = bytearray()
     try:
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                raise _Reject(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+        with anyio.fail_after(BODY_TIMEOUT_SECONDS):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_BODY_BYTES:
+                    raise _Reject(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+    except TimeoutError:
+        raise _Reject(408, f"the body was not received within {BODY_TIMEOUT_SECONDS:g} s") from None
     except ClientDisconnect:  # nobody is listening for the answer: no traceback for it
         raise _Reject(400, "the client disconnected before sending the body") from None
     return bytes(body)

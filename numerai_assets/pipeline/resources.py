@@ -22,6 +22,7 @@ from numerai_assets.files import Buckets, LocalBuckets, S3Buckets
 from numerai_assets.prediction_cache import PredictionMirror, RoundPredictionCache
 from numerai_assets.settings import (
     DEFAULT_DATASET_KEY,
+    DEFAULT_UPLOAD_KEY_PREFIX,
     LOCAL_DATASET_BUCKET,
     LOCAL_UPLOAD_BUCKET,
     Settings,
@@ -61,6 +62,11 @@ class FilesResource(dg.ConfigurableResource):
     dataset_key_template: str = DEFAULT_DATASET_KEY
     local_root: str = Field(default=".numerai_assets/s3", description="folders standing in for S3")
     s3: S3Resource | None = None
+    upload_key_prefix: str = Field(
+        default=DEFAULT_UPLOAD_KEY_PREFIX,
+        description="where a submission's file must lie: {round} and {username} filled in "
+        "(NUMERAI_UPLOAD_KEY_PREFIX; empty: anywhere in the bucket)",
+    )
     prediction_cache: str = Field(
         default=".numerai_assets/prediction_cache",
         description="per-round prediction cache folder, or 'off' (NUMERAI_PREDICTION_CACHE)",
@@ -117,6 +123,7 @@ def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, objec
         dataset_key_template=settings.dataset_key_template,
         local_root=str(settings.local_buckets_dir),
         s3=s3,
+        upload_key_prefix=settings.upload_key_prefix,
         prediction_cache=settings.prediction_cache,
         prediction_mirror_bucket=_env("DAGSTER_IO_BUCKET", None, env) if s3 is not None else None,
     )

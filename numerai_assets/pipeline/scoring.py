@@ -39,7 +39,12 @@ class BatchConfig(dg.Config):
 
 
 def _files(files: FilesResource, data: RoundDataset) -> SubmissionFiles:
-    return SubmissionFiles(files.get_buckets(), files.upload_bucket, data.tournament_ids)
+    return SubmissionFiles(
+        files.get_buckets(),
+        files.upload_bucket,
+        data.tournament_ids,
+        key_prefix=files.upload_key_prefix,
+    )
 
 
 @dg.op(out=IN_MEMORY, retry_policy=IO_RETRY)
@@ -53,8 +58,15 @@ def prepare_submissions(
     """Read the batch's files, record consistency and pend the scores (the leaderboard step)."""
     round = round_of(context)
     reader = _files(files, competition_data)
-    batch = prepare_batch(store.get_store(), reader, competition_data, round, config.submission_ids)
-    invalid = len(batch.entries) - len(batch.valid())
+    batch = prepare_batch(
+        store.get_store(),
+        reader,
+        competition_data,
+        round,
+        config.submission_ids,
+        log=context.log.warning,
+    )
+    invalid = sum(entry.invalid_reason is not None for entry in batch.entries)
     context.log.info(
         f"round {round}: {len(batch.entries)} submissions to score"
         + (" (every submission: a rescore)" if not config.submission_ids else "")
@@ -108,14 +120,16 @@ def write_scores(
         originality,
         run_id=context.run_id,
         scored_at=datetime.now(timezone.utc),
+        log=context.log.warning,
     )
     context.add_output_metadata(
         {
             "scores": dg.MetadataValue.md(summary_markdown(summary, batch.policy)),
             "policy": batch.policy.version,
             "policy_rules": dg.MetadataValue.json(batch.policy.rules()),
-            "scored": sum("invalid" not in row for row in summary),
+            "scored": sum("concordance" in row for row in summary),
             "invalid": sum("invalid" in row for row in summary),
+            "left_pending": sum("pending" in row for row in summary),
             "not_original": sum(row.get("original") is False for row in summary),
             "not_concordant": sum(row.get("concordant") is False for row in summary),
         }

@@ -21,6 +21,7 @@ queue behind it under the per-round limit.
 import hashlib
 import json
 import os
+import reprlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -36,6 +37,8 @@ from numerai_assets.pipeline.scoring import submission_scores
 from numerai_assets.store import SubmissionStore, cursor_of, decode_cursor, encode_cursor
 
 DEFAULT_INTERVAL_SECONDS = 30
+_SHOWN = reprlib.Repr()  # a foreign _id in a log line: repr, long ones cut
+_SHOWN.maxstring = _SHOWN.maxother = 64
 ROUND_DATA_KEYS = [a.key for a in ROUND_ASSETS]
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
@@ -179,14 +182,11 @@ class _Planner:
 def _set_aside_unscorable(
     store: SubmissionStore, files: FilesResource, docs: list[dict], known_rounds: set[str]
 ) -> tuple[list[dict], list[str]]:
-    """Drop (and mark) malformed documents and submissions to rounds without a dataset."""
+    """Drop (and mark) malformed documents, wherever they are in the store, and submissions to
+    rounds without a dataset."""
     now = datetime.now(timezone.utc)
-    notes = []
-    malformed = store.malformed(docs)
-    for submission_id, reason in malformed.items():
-        store.mark_malformed(submission_id, reason=reason, at=now)
-        notes.append(f"{submission_id}: {reason}")
-    scorable = [d for d in docs if d.get("_id") not in malformed]
+    scorable, set_aside = store.set_aside_malformed([*store.mistyped_submissions(), *docs], at=now)
+    notes = [f"{_SHOWN.repr(raw_id)}: {reason}" for raw_id, reason in set_aside]
     buckets = files.get_buckets()
     missing: dict[int, str] = {}
     for round in sorted({d["competition_id"] for d in scorable} - {int(r) for r in known_rounds}):
@@ -240,7 +240,9 @@ def new_submissions(
     # Recovery: stuck submissions of rounds with no run in flight.
     stuck_before = now - timedelta(seconds=policy.pending_seconds)
     busy = _rounds_in_flight(context.instance, timedelta(seconds=policy.stale_run_seconds))
-    stuck = [d for d in submissions.pending(created_before=stuck_before) if d["_id"] not in seen]
+    pending = [d for d in submissions.pending(created_before=stuck_before) if d["_id"] not in seen]
+    stuck, set_aside = submissions.set_aside_malformed(pending, at=now)
+    notes += [f"{_SHOWN.repr(raw_id)}: {reason}" for raw_id, reason in set_aside]
     state.attempts = {
         k: v for k, v in state.attempts.items() if k in {str(d["_id"]) for d in stuck}
     }
@@ -259,8 +261,10 @@ def new_submissions(
             continue
         state.attempts[str(doc["_id"])] = attempts
         retry.append((attempts, doc))
-    for attempts, docs in groupby(sorted(retry, key=lambda x: x[0]), key=lambda x: x[0]):
-        plan.add("retry", [d for _, d in docs], key_suffix=f"-attempt-{attempts}")
+    for attempts, doc in retry:
+        # One run each: a submission that fails its run (a file that kills the process) can
+        # then only fail itself, never an honest neighbour.
+        plan.add("retry", [doc], key_suffix=f"-attempt-{attempts}")
 
     for note in notes:
         context.log.warning(f"not scored: {note}")

@@ -15,7 +15,12 @@ from numerai_assets.scoring.correlation import correlations
 from numerai_assets.scoring.ks import ks_statistic, ks_statistics
 from numerai_assets.scoring.originality import OriginalityResult, originality
 from numerai_assets.scoring.policy import ScoringPolicy, refusal
-from numerai_assets.scoring.submission import SubmissionError, read_submission
+from numerai_assets.scoring.submission import (
+    SubmissionError,
+    SubmissionReader,
+    read_submission,
+    size_limit,
+)
 
 __all__ = [
     "ConcordanceResult",
@@ -24,6 +29,7 @@ __all__ = [
     "RoundClusters",
     "ScoringPolicy",
     "SubmissionError",
+    "SubmissionReader",
     "concordance",
     "consistency",
     "correlations",
@@ -33,4 +39,5 @@ __all__ = [
     "originality",
     "read_submission",
     "refusal",
+    "size_limit",
 ]

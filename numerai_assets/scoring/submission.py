@@ -1,167 +1,166 @@
 """Reading a participant's submission file and refusing it with a reason they can act on.
 
-A submission is a CSV ``id,probability`` with exactly one row per tournament id of the round.
-Everything wrong with a file is reported at once (missing, unknown and repeated ids with counts
+A submission is a CSV ``id,probability`` with exactly one row per tournament id of the round. The
+bytes are first turned into checked CSV text (:mod:`.submission_format`: format, size, encoding,
+header, fields per line); only then does pyarrow's CSV reader parse them, with a fixed schema.
+Everything wrong with the rows is reported at once (missing, unknown and repeated ids with counts
 and examples; bad probabilities with line numbers), so a participant fixes it in one go.
 """
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import io
-import zlib
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 
-COLUMNS = ("id", "probability")
-EXAMPLES = 5
+from numerai_assets.scoring.submission_format import (
+    HEADER,
+    CsvText,
+    SubmissionError,
+    at_lines,
+    counted,
+    csv_text,
+    examples,
+    size_limit,
+)
 
-
-class SubmissionError(ValueError):
-    """The submission file cannot be scored; ``str(error)`` is meant for the participant."""
-
-    def __init__(self, problems: list[str] | str) -> None:
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
-        super().__init__("; ".join(self.problems))
-
-
-def _examples(values: object) -> str:
-    items = [str(v) for v in list(values)[:EXAMPLES]]
-    return ", ".join(items) + (", ..." if len(list(values)) > EXAMPLES else "")
-
-
-def _decompress(raw: bytes) -> bytes:
-    """Undo gzip or bzip2 compression, recognised by magic bytes rather than file names."""
-    try:
-        if raw[:2] == b"\x1f\x8b":
-            return gzip.decompress(raw)
-        if raw[:3] == b"BZh":
-            return bz2.decompress(raw)
-    except (OSError, EOFError, ValueError, zlib.error) as error:
-        raise SubmissionError(
-            f"the file is compressed but cannot be decompressed ({error})"
-        ) from None
-    return raw
-
-
-def _load_bytes(source: str | Path | bytes | BinaryIO, max_bytes: int | None) -> bytes:
-    if isinstance(source, bytes):
-        raw = source
-    elif isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(f"submission file {path} does not exist")
-        if max_bytes is not None and path.stat().st_size > max_bytes:
-            raise SubmissionError(
-                f"the file is {path.stat().st_size:,} bytes, more than the {max_bytes:,} "
-                "bytes a submission for this round can take"
-            )
-        raw = path.read_bytes()
-    else:
-        raw = source.read()
-    if max_bytes is not None and len(raw) > max_bytes:
-        raise SubmissionError(
-            f"the file is {len(raw):,} bytes, more than the {max_bytes:,} bytes a submission "
-            "for this round can take"
-        )
-    return raw
-
-
-def _parse_frame(raw: bytes) -> pd.DataFrame:
-    text = _decompress(raw)
-    if not text.strip():
-        raise SubmissionError("the file is empty")
-    if b"\x00" in text[:65536]:
-        raise SubmissionError("the file is not a text CSV file (it contains binary data)")
-    try:
-        decoded = text.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise SubmissionError(f"the file is not UTF-8 text ({error.reason})") from None
-    try:
-        frame = pd.read_csv(
-            io.StringIO(decoded), dtype=str, keep_default_na=False, skipinitialspace=True
-        )
-    except pd.errors.ParserError as error:
-        raise SubmissionError(f"the file is not a valid CSV file ({error})".strip()) from None
-    header = [str(c).strip().lower() for c in frame.columns]
-    if header != list(COLUMNS):
-        raise SubmissionError(
-            "the header must be exactly 'id,probability', "
-            f"found '{','.join(map(str, frame.columns))}'"
-        )
-    frame.columns = list(COLUMNS)
-    if frame.empty:
-        raise SubmissionError("the file has a header but no rows")
-    return frame
-
+__all__ = ["SubmissionError", "SubmissionReader", "read_submission", "size_limit"]
 
 NON_FINITE_WORDS = {"nan", "inf", "-inf", "+inf", "infinity", "-infinity", "+infinity"}
 
+_PARSE = pcsv.ParseOptions(ignore_empty_lines=False)
 
-def validate_submission(frame: pd.DataFrame, tournament_ids: np.ndarray) -> np.ndarray:
-    """Probabilities of a parsed ``id,probability`` frame, in ``tournament_ids`` order.
 
-    Raises :class:`SubmissionError` listing every problem found. Ids are matched through one
-    hash lookup (``get_indexer``) on plain object arrays: pandas' Arrow-string ``isin`` walks the
-    values in Python and took 0.3 s on a 45,000-row round.
-    """
-    problems: list[str] = []
-    ids = np.array([str(v).strip() for v in frame["id"].to_numpy(dtype=object)], dtype=object)
-    line_numbers = np.arange(len(frame)) + 2  # 1-based, after the header
-
-    repeated = pd.unique(ids[pd.Index(ids).duplicated()])
-    if len(repeated):
-        problems.append(f"{len(repeated)} ids appear more than once (e.g. {_examples(repeated)})")
-
-    expected = pd.Index(np.asarray(tournament_ids).astype(str).astype(object))
-    position = (
-        expected.get_indexer(pd.Index(ids).unique())
-        if len(repeated)
-        else (expected.get_indexer(ids))
+def _convert(probability: pa.DataType) -> pcsv.ConvertOptions:
+    # No value is ever null: an empty field stays "" and is reported as not a number.
+    return pcsv.ConvertOptions(
+        column_types={"id": pa.string(), "probability": probability},
+        null_values=[],
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
     )
-    unique_ids = pd.Index(ids).unique() if len(repeated) else ids
-    unknown = np.asarray(unique_ids)[position < 0]
-    if len(unknown):
-        problems.append(f"{len(unknown)} ids are not in this round (e.g. {_examples(unknown)})")
-    seen = np.zeros(len(expected), dtype=bool)
-    seen[position[position >= 0]] = True
-    missing = expected[~seen]
-    if len(missing):
-        problems.append(f"{len(missing)} ids of this round are missing (e.g. {_examples(missing)})")
 
-    text = frame["probability"].to_numpy(dtype=object)
-    values = pd.to_numeric(pd.Series(text, dtype=object), errors="coerce").to_numpy(np.float64)
-    failed = np.flatnonzero(np.isnan(values))  # usually none: only these are looked at again
-    words = {int(k): str(text[k]).strip().lower() for k in failed}
-    not_numeric = np.zeros(len(values), dtype=bool)
-    not_numeric[[k for k, w in words.items() if w not in NON_FINITE_WORDS]] = True
-    if not_numeric.any():
-        problems.append(
-            f"{int(not_numeric.sum())} probabilities are not numbers (lines "
-            f"{_examples(line_numbers[not_numeric])})"
+
+_AS_FLOATS, _AS_TEXT = _convert(pa.float64()), _convert(pa.string())
+
+
+def _parse(text: CsvText, options: pcsv.ConvertOptions) -> pa.Table:
+    try:
+        # One block for the whole body: pyarrow's default 1 MiB blocks cost a 45,000-row file
+        # twice the time (measured in benchmarks/reader.py).
+        read = pcsv.ReadOptions(column_names=list(HEADER), block_size=len(text.body) + 1)
+        return pcsv.read_csv(
+            io.BytesIO(text.body),
+            read_options=read,
+            parse_options=_PARSE,
+            convert_options=options,
         )
-    not_finite = ~np.isfinite(values) & ~not_numeric
-    if not_finite.any():
-        problems.append(
-            f"{int(not_finite.sum())} probabilities are NaN or infinite (lines "
-            f"{_examples(line_numbers[not_finite])})"
-        )
+    except pa.ArrowInvalid as error:
+        if options is _AS_FLOATS and "conversion error" in str(error):
+            raise  # a probability that is not a number: read again as text to name them all
+        raise SubmissionError(f"the file is not a valid CSV file ({error})") from None
+
+
+def _probabilities(text: CsvText) -> tuple[pa.Table, np.ndarray, list[str]]:
+    """The parsed rows, their probabilities (NaN where not a number) and the problems found."""
+    try:
+        table = _parse(text, _AS_FLOATS)
+    except pa.ArrowInvalid:
+        table = None
+    if table is not None:
+        values = table["probability"].to_numpy()
+        not_numeric = np.zeros(len(values), dtype=bool)
+    else:  # the slow path, only for files with a value that is not a plain number
+        table = _parse(text, _AS_TEXT)
+        words = pc.utf8_trim_whitespace(table["probability"]).to_numpy(zero_copy_only=False)
+        values = pd.to_numeric(pd.Series(words, dtype=object), errors="coerce").to_numpy(np.float64)
+        failed = np.flatnonzero(np.isnan(values))
+        not_numeric = np.zeros(len(values), dtype=bool)
+        not_numeric[[k for k in failed if str(words[k]).lower() not in NON_FINITE_WORDS]] = True
+    lines = np.arange(len(values)) + 2  # 1-based file lines, after the header
     with np.errstate(invalid="ignore"):
-        outside = np.isfinite(values) & ((values < 0.0) | (values > 1.0))
-    if outside.any():
-        problems.append(
-            f"{int(outside.sum())} probabilities are outside [0, 1] (lines "
-            f"{_examples(line_numbers[outside])})"
+        checks = (
+            (not_numeric, "not a number"),
+            (~np.isfinite(values) & ~not_numeric, "NaN or infinite"),
+            (np.isfinite(values) & ((values < 0.0) | (values > 1.0)), "outside [0, 1]"),
         )
-    if problems:
-        raise SubmissionError(problems)
-    aligned = np.empty(len(expected))
-    aligned[expected.get_indexer(ids)] = values  # every id known and present exactly once
-    return aligned
+    problems = [
+        f"{counted(int(bad.sum()), 'probability is', 'probabilities are')} {what} "
+        f"({at_lines(lines[bad])})"
+        for bad, what in checks
+        if bad.any()
+    ]
+    return table, values, problems
+
+
+class SubmissionReader:
+    """Reads submission files of one round: its tournament ids and its size limit, prepared once.
+
+    ``tournament_ids``: the round's ids, shape ``(n,)``, in the order predictions are returned.
+    ``max_bytes``: the size limit for the stored file and for its decompressed content; by
+    default :func:`size_limit` of the round.
+    """
+
+    def __init__(self, tournament_ids: np.ndarray, *, max_bytes: int | None = None) -> None:
+        self.tournament_ids = np.asarray(tournament_ids).astype(str)
+        self._expected = pa.array(self.tournament_ids, type=pa.string())
+        self.max_bytes = size_limit(len(self.tournament_ids)) if max_bytes is None else max_bytes
+
+    def read(self, raw: bytes) -> np.ndarray:
+        """The probabilities of the file ``raw``, shape ``(n,)``, in tournament-id order.
+
+        Raises :class:`SubmissionError` naming every problem of the rows, or the first problem
+        of the file's format or structure.
+        """
+        table, values, problems = _probabilities(csv_text(raw, self.max_bytes))
+        ids = pc.utf8_trim_whitespace(table["id"]).combine_chunks()
+        n = len(self._expected)
+        if len(ids) == n and pc.all(pc.equal(ids, self._expected)).as_py():
+            position = np.arange(n)  # the usual case: rows in the tournament file's order
+        else:
+            found = pc.index_in(ids, value_set=self._expected)
+            position = pc.fill_null(found, -1).to_numpy().astype(np.int64)
+        known = position >= 0
+        empty = (pc.utf8_length(ids).to_numpy() == 0) & ~known
+        if empty.any():
+            problems.insert(
+                0,
+                f"{counted(int(empty.sum()), 'id is', 'ids are')} empty "
+                f"({at_lines(np.flatnonzero(empty) + 2)})",
+            )
+        times = np.bincount(position[known], minlength=n)
+        repeated = np.flatnonzero(times > 1)
+        if len(repeated):
+            problems.insert(
+                0,
+                f"{counted(len(repeated), 'id appears', 'ids appear')} more than once "
+                f"(e.g. {examples(self.tournament_ids[repeated])})",
+            )
+        if not (known | empty).all():
+            unknown = pc.unique(ids.filter(pa.array(~known & ~empty))).to_pylist()
+            problems.insert(
+                int(empty.any()) + int(len(repeated) > 0),
+                f"{counted(len(unknown), 'id is', 'ids are')} not in this round "
+                f"(e.g. {examples(unknown)})",
+            )
+        missing = np.flatnonzero(times == 0)
+        if len(missing):
+            problems.append(
+                f"{counted(len(missing), 'id', 'ids')} of this round "
+                f"{'is' if len(missing) == 1 else 'are'} missing "
+                f"(e.g. {examples(self.tournament_ids[missing])})"
+            )
+        if problems:
+            raise SubmissionError(problems)
+        aligned = np.empty(n)
+        aligned[position] = values  # every id known and present exactly once
+        return aligned
 
 
 def read_submission(
@@ -172,7 +171,24 @@ def read_submission(
 ) -> np.ndarray:
     """Read and validate a submission; its probabilities in the round's tournament-id order.
 
-    ``source`` is a path, the file's bytes or a binary file object; gzip and bzip2 compression is
-    recognised from the content. ``max_bytes`` refuses an oversized file before parsing it.
+    ``source`` is a path, the file's bytes or a binary file object. ``max_bytes`` (by default
+    the round's :func:`size_limit`) refuses a larger file, or one that decompresses to more,
+    before parsing it. For many files of one round, make one :class:`SubmissionReader`.
     """
-    return validate_submission(_parse_frame(_load_bytes(source, max_bytes)), tournament_ids)
+    reader = SubmissionReader(tournament_ids, max_bytes=max_bytes)
+    if isinstance(source, bytes):
+        raw = source
+    elif isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"submission file {path} does not exist")
+        size = path.stat().st_size
+        if size > reader.max_bytes:
+            raise SubmissionError(
+                f"the file is {size:,} bytes, more than the {reader.max_bytes:,} bytes a "
+                "submission for this round can take"
+            )
+        raw = path.read_bytes()
+    else:
+        raw = source.read(reader.max_bytes + 1)  # over the limit: refused without reading it all
+    return reader.read(raw)

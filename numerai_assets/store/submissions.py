@@ -14,6 +14,7 @@ write.
 from __future__ import annotations
 
 import random
+import reprlib
 import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
@@ -99,19 +100,37 @@ class SubmissionStore:
         return from_storage(doc)
 
     def submissions_after(self, cursor: Cursor | None, *, limit: int | None = None) -> list[dict]:
-        """Submissions strictly after ``cursor`` in (``created``, ``_id``) order, oldest first."""
+        """Submissions strictly after ``cursor`` in (``created``, ``_id``) order, oldest first.
+
+        Only documents with an ObjectId ``_id`` and a date ``created`` have a place in that
+        order; the others are found by :meth:`mistyped_submissions`.
+        """
         if limit is not None and (
             isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
         ):
             raise ValueError(f"limit must be a positive int or None, got {limit!r}")
-        query: dict = {}
+        query: dict = {"_id": {"$type": "objectId"}, "created": {"$type": "date"}}
         if cursor is not None:
             created, oid = _check_cursor(cursor)
             created = self._when(created)
             later = {"created": {"$gt": created}}
             tied_later = {"created": created, "_id": {"$gt": oid}}
-            query = {"$or": [later, tied_later]}
+            query["$or"] = [later, tied_later]
         return self._find(query, limit=limit)
+
+    def mistyped_submissions(self, *, limit: int = 1000) -> list[dict]:
+        """Documents not yet set aside whose fields have the wrong BSON type (or are missing).
+
+        They may sort anywhere (a string ``created`` is never after a date cursor), so a query
+        by type finds them, however old. At most ``limit`` documents a call.
+        """
+        # {"$type": [...]} would say it in one, but mongomock takes one type name at a time.
+        wrong = [
+            {"$and": [{field: {"$not": {"$type": kind}}} for kind in kinds]}
+            for field, kinds in DOCUMENT_TYPES.items()
+        ]
+        cursor = self._submissions.find({**NOT_INVALID, "$or": wrong}).limit(limit)
+        return [from_storage(doc) for doc in cursor]
 
     def pending(
         self, *, round: int | None = None, created_before: datetime | None = None
@@ -155,24 +174,35 @@ class SubmissionStore:
 
     def scoring_requested_after(self, after: datetime | None) -> list[dict]:
         """Submissions someone asked to (re)score after ``after``, in the order they asked."""
-        query: dict = {"rescore_requested": {"$ne": None, "$exists": True}}
+        # Only dates: another system's value of another type would have no place in the order.
+        query: dict = {"rescore_requested": {"$type": "date"}}
         if after is not None:
-            query["rescore_requested"] = {"$gt": self._when(utc(after, "after"))}
+            query["rescore_requested"]["$gt"] = self._when(utc(after, "after"))
         cursor = self._submissions.find(query).sort([("rescore_requested", 1), ("_id", 1)])
         return [from_storage(doc) for doc in cursor]
 
-    def malformed(self, docs: Iterable[Mapping]) -> dict[Any, str]:
-        """Which of ``docs`` cannot be scored as stored, with the reason (by ``_id``).
+    def set_aside_malformed(
+        self, docs: Iterable[Mapping], *, at: datetime
+    ) -> tuple[list[dict], list[tuple[Any, str]]]:
+        """Set aside, as invalid with the reason, every malformed document among ``docs``
+        (:func:`malformed_reason`; pass :meth:`mistyped_submissions` too, to find them all).
 
         Documents written by other systems may miss a field or carry the wrong type; scoring
-        them would fail on every attempt, so they are set aside with a reason instead.
+        them would fail on every attempt. Returns the well-formed ``docs`` and the
+        ``(raw _id, reason)`` of each document set aside.
         """
-        problems = {}
+        well_formed, set_aside, seen = [], [], set()
         for doc in docs:
-            problem = malformed_reason(doc)
-            if problem:
-                problems[doc.get("_id")] = problem
-        return problems
+            reason = malformed_reason(doc)
+            if reason is None:
+                well_formed.append(dict(doc))
+                continue
+            key = repr(doc.get("_id"))  # any BSON value, hashable or not
+            if key not in seen:
+                seen.add(key)
+                self.mark_malformed(doc.get("_id"), reason=reason, at=at)
+                set_aside.append((doc.get("_id"), reason))
+        return well_formed, set_aside
 
     def leaderboard(self, round: int) -> list[dict]:
         """The round's leaderboard entries as stored (``[]`` for a round without one)."""
@@ -297,7 +327,7 @@ class SubmissionStore:
         failed = {"pending": False, "value": False}
         invalid = {"reason": check_text("reason", reason), "run_id": None, "at": utc(at, "at")}
         with write_lock(self._database):
-            self._submissions.update_one(
+            self._submissions.update_one(  # by the raw _id: it may be no ObjectId
                 {"_id": submission_id},
                 to_storage(
                     {"$set": {"invalid": invalid, "concordant": failed, "original": failed}}
@@ -408,22 +438,65 @@ class SubmissionStore:
         return query_datetime(value, aware=self._aware)
 
 
+# What every field the pipeline relies on must be, as BSON types (for the query that finds foreign
+# documents wherever they sort) and as Python checks (for the values a type cannot express).
+DOCUMENT_TYPES = {
+    "_id": ("objectId",),
+    "created": ("date",),
+    "username": ("string",),
+    "competition_id": ("int", "long"),
+    "filename": ("string",),
+}
+MAX_USERNAME_CHARS = 100
+MAX_FILENAME_BYTES = 1024  # S3's limit on a key
+
+# Values shown in a reason: repr, with long strings cut in the middle (a 200 MB field makes a
+# short reason).
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = _SHOWN.maxlong = 64
+
+
 def malformed_reason(doc: Mapping) -> str | None:
-    """Why ``doc`` is not a submission the pipeline can score, or None when it is."""
+    """Why ``doc`` is not a submission the pipeline can score, or None when it is.
+
+    Checks every field the pipeline relies on: ``_id`` (an ObjectId), ``created`` (a date and
+    time), ``username`` (text of at most 100 characters), ``competition_id`` (a whole round number,
+    not negative) and ``filename`` (text of at most 1,024 UTF-8 bytes, no NUL). Values are quoted
+    cut to 64 characters, so a huge field makes a short reason.
+    """
     expected = {
         "username": (str, "a user name"),
         "competition_id": (int, "a round number"),
         "filename": (str, "a file name"),
         "created": (datetime, "a date and time"),
     }
+    if not isinstance(doc.get("_id"), ObjectId):
+        value = doc.get("_id")
+        return (
+            f"the submission record's _id is {_SHOWN.repr(value)} ({type(value).__name__}), "
+            "not an ObjectId"
+        )
     for field, (kind, what) in expected.items():
         value = doc.get(field)
         if value is None or value == "":
             return f"the submission record has no {field}"
         if not isinstance(value, kind) or isinstance(value, bool):
             return (
-                f"the submission record's {field} is {value!r} ({type(value).__name__}), not {what}"
+                f"the submission record's {field} is {_SHOWN.repr(value)} "
+                f"({type(value).__name__}), not {what}"
             )
+    if len(doc["username"]) > MAX_USERNAME_CHARS:
+        return f"the submission record's username is longer than {MAX_USERNAME_CHARS} characters"
+    if doc["competition_id"] < 0:
+        return (
+            f"the submission record's competition_id is {doc['competition_id']}, not a round number"
+        )
+    filename = doc["filename"]
+    if "\x00" in filename or len(filename.encode("utf-8", "replace")) > MAX_FILENAME_BYTES:
+        return (
+            f"the submission record's filename {_SHOWN.repr(filename)} is not a valid object key "
+            f"(a NUL character, or longer than {MAX_FILENAME_BYTES} bytes)"
+        )
     return None
 
 

@@ -5,7 +5,6 @@ from bson import ObjectId
 
 from numerai_assets.batch.steps import select_submissions
 from numerai_assets.cli.context import Deployment
-from numerai_assets.store import SubmissionNotFound
 
 T0 = datetime(2025, 3, 1, tzinfo=timezone.utc)
 
@@ -34,12 +33,13 @@ def test_batches_come_back_in_created_order(store):
     assert [str(d["_id"]) for d in chosen] == [early, late]
 
 
-def test_a_submission_of_another_round_or_none_at_all_is_refused(store):
-    add(store, "a", 1)
+def test_a_vanished_submission_or_one_of_another_round_is_left_out_with_a_log_line(store):
+    kept = add(store, "a", 1)
     other = add(store, "x", 0, round=8)
-    with pytest.raises(
-        ValueError, match=f"submissions {other} \\(round 8\\) do not belong to round 7"
-    ):
-        select_submissions(store, 7, [other])
-    with pytest.raises(SubmissionNotFound):
-        select_submissions(store, 7, [str(ObjectId())])
+    gone = str(ObjectId())
+    logged = []
+    chosen = select_submissions(store, 7, [other, kept, gone], logged.append)
+    assert [str(d["_id"]) for d in chosen] == [kept]
+    (line,) = logged
+    assert "2 submissions of this batch no longer in round 7" in line
+    assert other in line and gone in line

@@ -138,7 +138,7 @@ def test_a_missing_id_is_named_with_exit_status_2(tmp_path, round_zip, capsys):
     code, out, err = score(capsys, "--dataset", path, "--submission", mine)
     assert code == 2 and out == ""
     assert err.strip() == (
-        f"numerai-assets score: {mine}: 1 ids of this round are missing (e.g. {t['id'][0]})"
+        f"numerai-assets score: {mine}: 1 id of this round is missing (e.g. '{t['id'][0]}')"
     )
 
 

@@ -8,8 +8,6 @@ import json
 import logging
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,9 +20,10 @@ from bson import ObjectId
 
 from numerai_assets.cli import main
 from numerai_assets.cli.intake import store_factory
-from numerai_assets.intake import MAX_BODY_BYTES, create_app
+from numerai_assets.intake import MAX_BODY_BYTES, create_app, server_config
 from numerai_assets.settings import Settings
 from numerai_assets.store import SubmissionStore, open_database
+from numerai_assets_tests.intake.command import running_intake
 
 KEY = "k3y-of-the-intake-Ω-7f3a9c"
 WRONG = "not-the-key-5e1d"
@@ -44,7 +43,7 @@ def submission(store) -> ObjectId:
 @contextlib.contextmanager
 def serving(app, log_level: str = "warning") -> Iterator[int]:
     """``app`` under uvicorn in a thread on a free loopback port; yields the port."""
-    config = uvicorn.Config(
+    config = server_config(
         app, host="127.0.0.1", port=0, log_level=log_level, log_config=None, access_log=False
     )
     server = uvicorn.Server(config)
@@ -336,37 +335,16 @@ def test_the_command_refuses_to_start_without_api_key(home, monkeypatch, capsys,
     ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_the_real_command_serves_and_flags(home, store, submission):
-    port = free_port()
-    env = {**os.environ, "API_KEY": KEY, "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "numerai_assets.cli.main", "intake", "--port", str(port)]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 30  # a cold interpreter on a busy machine
-        while True:
-            assert proc.poll() is None, proc.communicate()[1].decode()
-            assert time.monotonic() < deadline, "the intake command did not start listening"
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        assert post(port, {"submission_id": str(submission), "api_key": KEY}) == (
+    with running_intake({**os.environ, "API_KEY": KEY}) as intake:
+        assert post(intake.port, {"submission_id": str(submission), "api_key": KEY}) == (
             202,
             {"status": "accepted", "submission_id": str(submission)},
         )
-        assert post(port, {"submission_id": str(submission), "api_key": WRONG})[0] == 401
-    finally:
-        proc.terminate()
-        out, err = (stream.decode() for stream in proc.communicate(timeout=10))
+        assert post(intake.port, {"submission_id": str(submission), "api_key": WRONG})[0] == 401
+    out, err = intake.output["out"], intake.output["err"]
     assert flagged(store) == [submission]
-    assert f"Uvicorn running on http://127.0.0.1:{port}" in err
+    assert f"Uvicorn running on http://127.0.0.1:{intake.port}" in err
     assert '"POST /" 202' in err and '"POST /" 401' in err
     assert str(home / "store") in out
     assert KEY not in out + err and WRONG not in out + err

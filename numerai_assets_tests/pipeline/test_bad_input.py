@@ -22,24 +22,24 @@ def bad_files(ids: np.ndarray) -> dict[str, tuple[bytes, str]]:
     lines = csv.decode().splitlines()
     return {
         "wrong_header": (csv.replace(b"id,probability", b"id,prediction", 1), "header must be"),
-        "no_header": ("\n".join(lines[1:]).encode(), "header must be exactly"),
+        "no_header": ("\n".join(lines[1:]).encode(), "the file has no header line"),
         "extra_column": (
             "\n".join([lines[0] + ",x", *[line + ",1" for line in lines[1:]]]).encode(),
             "found 'id,probability,x'",
         ),
-        "repeated_id": ("\n".join([*lines, lines[1]]).encode(), "1 ids appear more than once"),
-        "missing_id": ("\n".join(lines[:-1]).encode(), "1 ids of this round are missing"),
-        "unknown_id": ("\n".join([*lines, "zz999,0.5"]).encode(), "1 ids are not in this round"),
+        "repeated_id": ("\n".join([*lines, lines[1]]).encode(), "1 id appears more than once"),
+        "missing_id": ("\n".join(lines[:-1]).encode(), "1 id of this round is missing"),
+        "unknown_id": ("\n".join([*lines, "zz999,0.5"]).encode(), "1 id is not in this round"),
         "nan": (csv.replace(lines[3].split(",")[1].encode(), b"nan", 1), "NaN or infinite"),
         "outside": (
             "\n".join([lines[0], *[ln.split(",")[0] + ",1.5" for ln in lines[1:]]]).encode(),
             "outside [0, 1]",
         ),
-        "not_numeric": (csv.replace(lines[2].split(",")[1].encode(), b"high", 1), "not numbers"),
+        "not_numeric": (csv.replace(lines[2].split(",")[1].encode(), b"high", 1), "not a number"),
         "empty": (b"", "the file is empty"),
         "header_only": (b"id,probability\n", "header but no rows"),
-        "truncated_gzip": (gzip.compress(csv)[:200], "cannot be decompressed"),
-        "truncated_bz2": (bz2.compress(csv)[:200], "cannot be decompressed"),
+        "truncated_gzip": (gzip.compress(csv)[:200], "the gzip file is truncated"),
+        "truncated_bz2": (bz2.compress(csv)[:200], "the bzip2 file is truncated"),
         "binary": (bytes(range(256)) * 4, "binary data"),
         "huge": (csv + b"#" * (2 << 20), "bytes a submission for this round can take"),
     }

@@ -42,7 +42,7 @@ def test_sensor_runs_score_and_write_back_every_submission(seeded, instance):
         not d["concordant"]["pending"] and not d["original"]["pending"] for d in docs.values()
     )
 
-    assert "1 ids of this round are missing" in docs["grace"]["invalid"]["reason"]
+    assert "1 id of this round is missing" in docs["grace"]["invalid"]["reason"]
     assert docs["grace"]["original"]["value"] is False
     version = ScoringPolicy().version
     for user in ("erin", "frank"):  # constant files: refused by the policy, with its version
@@ -74,7 +74,9 @@ def test_sensor_runs_score_and_write_back_every_submission(seeded, instance):
 
     materialization = result.asset_materializations_for_node("submission_scores")[0]
     table = materialization.metadata["scores"].value
-    assert "| carol |" in table and "duplicate" in table and "invalid: 1 ids" in table
+    assert (
+        "| carol |" in table and "duplicate" in table and "1 id of this round is missing" in table
+    )
     assert f"Decided under scoring policy **{version}**" in table
     assert materialization.metadata["policy"].value == version
     assert materialization.metadata["invalid"].value == 3
@@ -123,14 +125,14 @@ def test_invalid_files_do_not_stop_the_batch(seeded, instance):
     )
     seeded.submit("bob", b"\x00\x01binary")
     seeded.submit("carol", b"")
-    seeded.deployment.store.insert_submission(username="dan", round=7, filename="7/missing.csv")
+    seeded.deployment.store.insert_submission(username="dan", round=7, filename="7/dan/missing.csv")
     (result,) = launch(instance, evaluate_sensor(instance))
     assert result.success
     docs = seeded.by_user()
     assert docs["alice"]["original"]["value"] is True and str(docs["alice"]["_id"]) == good
     assert "binary" in docs["bob"]["invalid"]["reason"]
     assert "empty" in docs["carol"]["invalid"]["reason"]
-    assert "7/missing.csv was not found" in docs["dan"]["invalid"]["reason"]
+    assert "'7/dan/missing.csv' was not found" in docs["dan"]["invalid"]["reason"]
 
 
 def test_scoring_against_s3(s3_server, s3_client, tmp_path, monkeypatch, instance):

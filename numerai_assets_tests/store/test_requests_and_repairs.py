@@ -28,9 +28,15 @@ def test_scoring_requests_come_back_in_the_order_they_were_made(store):
     [
         ({"competition_id": "abc"}, "competition_id is 'abc' (str), not a round number"),
         ({"competition_id": True}, "competition_id is True (bool), not a round number"),
+        ({"competition_id": -3}, "competition_id is -3, not a round number"),
         ({"username": None}, "has no username"),
+        ({"username": 7}, "username is 7 (int), not a user name"),
+        ({"username": "u" * 101}, "username is longer than 100 characters"),
         ({"filename": 42}, "filename is 42 (int), not a file name"),
+        ({"filename": "a\x00b"}, "is not a valid object key"),
+        ({"filename": "k" * 1025}, "is not a valid object key"),
         ({"created": "yesterday"}, "created is 'yesterday' (str), not a date and time"),
+        ({"created": None}, "has no created"),
     ],
 )
 def test_malformed_documents_are_named_and_set_aside(store, database, change, reason):
@@ -38,13 +44,40 @@ def test_malformed_documents_are_named_and_set_aside(store, database, change, re
     bad = add(store, "broken", 2)
     database["submissions"].update_one({"_id": bad}, {"$set": change})
     docs = list(database["submissions"].find())
-    problems = store.malformed(docs)
-    assert list(problems) == [bad] and reason in problems[bad]
-    store.mark_malformed(bad, reason=problems[bad], at=at(5))
+    well_formed, set_aside = store.set_aside_malformed(docs, at=at(5))
+    assert [d["_id"] for d in well_formed] == [good]
+    ((raw_id, problem),) = set_aside
+    assert raw_id == bad and reason in problem and len(problem) < 300
     stored = database["submissions"].find_one({"_id": bad})
-    assert stored["invalid"]["reason"] == problems[bad]
+    assert stored["invalid"]["reason"] == problem
     assert stored["original"] == {"pending": False, "value": False}
     assert store.get(good)["original"]["pending"] is True
+    # Set aside once: the store's query no longer finds it.
+    assert store.mistyped_submissions() == []
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"_id": "legacy-17", "username": "old", "competition_id": 7, "filename": "7/old/a.csv"},
+        {"_id": {"legacy": 17}, "competition_id": 7},
+        {"_id": 17, "created": "2024-01-01"},
+        {"username": "null-created", "competition_id": 7, "filename": "7/x/a.csv", "created": None},
+        {"username": "no-created", "competition_id": 7, "filename": "7/x/a.csv", "created": ...},
+    ],
+)
+def test_mistyped_documents_are_found_by_query_wherever_they_sort(store, database, document):
+    """A foreign document never reached by the (created, _id) cursor is still set aside."""
+    good = add(store, "fine", 1)
+    document = {"created": at(3), **document}
+    if document["created"] is ...:
+        del document["created"]
+    database["submissions"].insert_one(document)
+    assert [d["_id"] for d in store.submissions_after(None)] == [good]
+    _, set_aside = store.set_aside_malformed(store.mistyped_submissions(), at=at(5))
+    assert len(set_aside) == 1 and set_aside[0][1].startswith("the submission record")
+    assert store.mistyped_submissions() == []
+    assert [d["_id"] for d in store.pending()] == [good]
 
 
 def test_reconcile_completes_an_interrupted_write(store, database):

@@ -1,0 +1,277 @@
+"""The batch steps as plain functions: every way one submission's file can fail fails only it."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import datetime
+from pathlib import Path
+
+import boto3
+import numpy as np
+import pytest
+from botocore.config import Config
+
+from numerai_assets.batch.files import SubmissionFiles
+from numerai_assets.batch.steps import (
+    prepare_batch,
+    score_concordance,
+    score_originality,
+    write_results,
+)
+from numerai_assets.cli.context import Deployment
+from numerai_assets.datasets import load_round_dataset
+from numerai_assets.datasets.hostile import hostile_files, unlucky_files
+from numerai_assets.datasets.synthetic import (
+    make_round,
+    model_probabilities,
+    submission_csv,
+    write_round_zip,
+)
+from numerai_assets.files import LocalBuckets, S3Buckets, StorageError
+from numerai_assets.prediction_cache import RoundPredictionCache
+from numerai_assets.scoring.concordance import cluster_round
+from numerai_assets.scoring.submission_format import REASON_CHARS
+
+ROUND = 7
+
+
+@pytest.fixture(scope="module")
+def round_data(tmp_path_factory):
+    training, tournament = make_round(
+        training_rows=1500, validation_rows=600, test_rows=600, live_rows=300, eras=6, seed=3
+    )
+    path = write_round_zip(training, tournament, tmp_path_factory.mktemp("round") / "r.zip")
+    data = load_round_dataset(path)
+    columns = list(data.features)
+    clusters = cluster_round(
+        data.all_features(),
+        data.tournament[columns].to_numpy(),
+        data.data_types,
+        data.tournament_ids,
+    )
+    return data, clusters
+
+
+@pytest.fixture
+def deployment(local_env: Path) -> Deployment:
+    return Deployment.from_env()
+
+
+def upload(deployment: Deployment, user: str, data: bytes, *, filename: str | None = None) -> str:
+    key = filename or f"{ROUND}/{user}/predictions.csv"
+    if filename is None:
+        deployment.buckets.put_bytes(deployment.settings.upload_bucket, key, data)
+    return str(deployment.store.insert_submission(username=user, round=ROUND, filename=key))
+
+
+def files_for(deployment: Deployment, data, buckets=None) -> SubmissionFiles:
+    return SubmissionFiles(
+        buckets or deployment.buckets, deployment.settings.upload_bucket, data.tournament_ids
+    )
+
+
+def run_steps(deployment, files, round_data, cache_dir, ids=(), log=None):
+    data, clusters = round_data
+    log = log if log is not None else (lambda message: None)
+    batch = prepare_batch(deployment.store, files, data, ROUND, list(ids), log)
+    concordance = score_concordance(batch, clusters.clusters)
+    cache = RoundPredictionCache(cache_dir, ROUND, data.tournament_ids)
+    originality = score_originality(batch, deployment.store, files, cache, log=log)
+    summary = write_results(
+        deployment.store,
+        batch,
+        concordance,
+        originality,
+        run_id="run-1",
+        scored_at=datetime(2025, 1, 1),
+        log=log,
+    )
+    return batch, summary
+
+
+def honest(deployment, data, users=("alice", "bob", "carol")) -> dict[str, str]:
+    return {
+        user: upload(
+            deployment,
+            user,
+            submission_csv(data.tournament_ids, model_probabilities(data.tournament, seed=k)),
+        )
+        for k, user in enumerate(users)
+    }
+
+
+def test_every_hostile_file_is_refused_and_its_neighbours_scored(deployment, round_data, tmp_path):
+    data, _ = round_data
+    good = honest(deployment, data)
+    probabilities = model_probabilities(data.tournament, seed=99)
+    unlucky = {
+        name: upload(deployment, f"u-{name}", content)
+        for name, content in unlucky_files(data.tournament_ids, probabilities).items()
+    }
+    hostile = {
+        name: (upload(deployment, f"h-{name}", content), reason)
+        for name, (content, reason) in hostile_files(data.tournament_ids).items()
+    }
+    batch, summary = run_steps(deployment, files_for(deployment, data), round_data, tmp_path)
+    docs = {str(d["_id"]): d for d in deployment.store.round_submissions(ROUND)}
+    for name, (submission_id, reason) in hostile.items():
+        stored = docs[submission_id]["invalid"]["reason"]
+        assert reason in stored, name
+        assert len(stored) <= REASON_CHARS and "\n" not in stored
+    for submission_id in [*good.values(), *unlucky.values()]:
+        assert "invalid" not in docs[submission_id]
+        assert docs[submission_id]["original"]["pending"] is False
+    # The unlucky encodings are the same predictions: each is read exactly as the plain file.
+    read = {entry.id: entry.predictions for entry in batch.entries}
+    for submission_id in unlucky.values():
+        np.testing.assert_array_equal(read[submission_id], probabilities)
+    assert len(summary) == len(docs)
+
+
+def keys_the_store_refuses(deployment: Deployment, tmp_path: Path) -> dict[str, str]:
+    bucket = deployment.settings.local_buckets_dir / deployment.settings.upload_bucket
+    (bucket / str(ROUND) / "eve").mkdir(parents=True, exist_ok=True)
+    secret = tmp_path / "secret.csv"
+    secret.write_text("id,probability\n")
+    (bucket / str(ROUND) / "eve" / "link.csv").symlink_to(secret)
+    return {
+        f"{ROUND}/eve/../../x": "not a plain relative '/' path",
+        f"{ROUND}/eve/" + "a" * 300: "cannot be read",
+        "../x": "does not lie under '7/eve/'",
+        "6/eve/predictions.csv": "does not lie under '7/eve/'",
+        f"{ROUND}/mallory/predictions.csv": "does not lie under '7/eve/'",
+        f"{ROUND}/eve/link.csv": "it leads outside its bucket",
+        f"{ROUND}/eve/missing.csv": "'7/eve/missing.csv' was not found",
+    }
+
+
+def test_a_key_the_store_refuses_fails_only_its_submission(deployment, round_data, tmp_path):
+    data, _ = round_data
+    good = honest(deployment, data)
+    refused = {
+        upload(deployment, "eve", b"", filename=key): reason
+        for key, reason in keys_the_store_refuses(deployment, tmp_path).items()
+    }
+    run_steps(deployment, files_for(deployment, data), round_data, tmp_path / "cache")
+    docs = {str(d["_id"]): d for d in deployment.store.round_submissions(ROUND)}
+    for submission_id, reason in refused.items():
+        assert reason in docs[submission_id]["invalid"]["reason"]
+    assert all(docs[i]["original"]["value"] is not None for i in good.values())
+    assert docs[good["alice"]]["original"]["value"] is True
+
+
+def test_a_missing_upload_bucket_fails_the_step_rather_than_every_submission(
+    deployment, round_data, tmp_path
+):
+    data, _ = round_data
+    honest(deployment, data)
+    elsewhere = LocalBuckets(tmp_path / "no-buckets-here")
+    with pytest.raises(StorageError, match="does not exist"):
+        prepare_batch(deployment.store, files_for(deployment, data, elsewhere), data, ROUND, [])
+    assert all(d["original"]["pending"] for d in deployment.store.round_submissions(ROUND))
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when this returns: nothing listens there
+
+
+def test_a_transient_storage_failure_is_raised_and_nothing_is_marked(deployment, round_data):
+    data, _ = round_data
+    honest(deployment, data)
+    client = boto3.session.Session(
+        aws_access_key_id="k", aws_secret_access_key="s", region_name="us-east-1"
+    ).client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{closed_port()}",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )
+    with pytest.raises(StorageError) as error:
+        prepare_batch(
+            deployment.store, files_for(deployment, data, S3Buckets(client)), data, ROUND, []
+        )
+    assert error.value.transient
+    docs = deployment.store.round_submissions(ROUND)
+    assert all(d["original"]["pending"] and "invalid" not in d for d in docs)
+
+
+class FaultyBuckets(LocalBuckets):
+    """Local buckets whose read of one key fails with an error nobody planned for."""
+
+    def __init__(self, root: Path, faulty_key: str) -> None:
+        super().__init__(root)
+        self.faulty_key = faulty_key
+
+    def read_bytes(self, bucket: str, key: str, *, max_bytes: int | None = None) -> bytes:
+        if key == self.faulty_key:
+            raise RuntimeError("a fault in reading this one file")
+        return super().read_bytes(bucket, key, max_bytes=max_bytes)
+
+
+def test_an_unexpected_failure_leaves_only_that_submission_pending(
+    deployment, round_data, tmp_path
+):
+    data, _ = round_data
+    good = honest(deployment, data, ("alice", "bob", "carol", "dave"))
+    faulty_key = deployment.store.get(good["bob"])["filename"]
+    buckets = FaultyBuckets(deployment.settings.local_buckets_dir, faulty_key)
+    logged: list[str] = []
+    _, summary = run_steps(
+        deployment, files_for(deployment, data, buckets), round_data, tmp_path, log=logged.append
+    )
+    docs = {str(d["_id"]): d for d in deployment.store.round_submissions(ROUND)}
+    assert docs[good["bob"]]["original"] == {"pending": True, "value": None}
+    assert "invalid" not in docs[good["bob"]]
+    assert any("RuntimeError: a fault in reading this one file" in line for line in logged)
+    assert {row["id"]: "pending" in row for row in summary}[good["bob"]]
+    for user in ("alice", "carol", "dave"):
+        assert docs[good[user]]["original"]["pending"] is False
+
+
+def test_a_submission_deleted_mid_batch_is_left_out_and_the_rest_written(
+    deployment, round_data, tmp_path
+):
+    data, clusters = round_data
+    good = honest(deployment, data)
+    files = files_for(deployment, data)
+    logged: list[str] = []
+    batch = prepare_batch(deployment.store, files, data, ROUND, [], logged.append)
+    concordance = score_concordance(batch, clusters.clusters)
+    cache = RoundPredictionCache(tmp_path, ROUND, data.tournament_ids)
+    originality = score_originality(batch, deployment.store, files, cache)
+    database = deployment.store._database
+    database["submissions"].delete_one({"_id": deployment.store.get(good["bob"])["_id"]})
+    summary = write_results(
+        deployment.store,
+        batch,
+        concordance,
+        originality,
+        run_id="r",
+        scored_at=datetime(2025, 1, 1),
+        log=logged.append,
+    )
+    assert [row["id"] for row in summary] == [good["alice"], good["carol"]]
+    assert any(good["bob"] in line and "deleted" in line for line in logged)
+    docs = deployment.store.round_submissions(ROUND)
+    assert [d["original"]["pending"] for d in docs] == [False, False]
+
+
+def test_reading_is_never_given_more_than_the_limit(deployment, round_data, tmp_path):
+    """A stored file over the round's limit is refused from its size, unread."""
+    data, _ = round_data
+    files = files_for(deployment, data)
+    path = tmp_path / "huge"
+    with path.open("wb") as f:
+        f.truncate(files.max_bytes + 1)  # sparse: no disk used
+    key = f"{ROUND}/zed/huge.csv"
+    deployment.buckets.upload_file(path, deployment.settings.upload_bucket, key)
+    submission_id = upload(deployment, "zed", b"", filename=key)
+    run_steps(deployment, files, round_data, tmp_path / "cache")
+    reason = deployment.store.get(submission_id)["invalid"]["reason"]
+    assert reason == (
+        f"the file is {files.max_bytes + 1:,} bytes, more than the {files.max_bytes:,} bytes a "
+        "submission for this round can take"
+    )
+    assert os.path.getsize(path) == files.max_bytes + 1

@@ -1,0 +1,180 @@
+"""One round holding every hostile input beside honest submissions, through the real sensor and job.
+
+Each honest submission must be scored exactly as in a round without the hostile ones; each hostile
+one ends invalid with a short reason naming its problem; the sensor keeps ticking and scores a
+later upload; and the run's process stays under 1 GiB of peak memory (the scenario runs in a
+process of its own, as the daemon would launch it, so the figure is the run's alone).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+from bson import ObjectId
+
+from numerai_assets.cli.context import Deployment
+from numerai_assets.datasets.hostile import hostile_files, unlucky_files
+from numerai_assets.datasets.synthetic import model_probabilities, submission_csv
+from numerai_assets.scoring.submission_format import REASON_CHARS
+
+from .conftest import evaluate_sensor, launch, seed_round
+
+ROUND = 7
+PEAK_RSS_LIMIT = 1 << 30
+HONEST_USERS = ("alice", "bob", "carol", "dave")
+MARKDOWN_USER = "[evil](javascript:x) | **bold** <b>x</b>"
+T0 = datetime(2026, 1, 5, tzinfo=timezone.utc)
+
+# Documents another system could write, and the reason each must be set aside with.
+FOREIGN_DOCUMENTS = {
+    "string _id": (
+        {"_id": "legacy-0042", "username": "old", "filename": "7/old/p.csv"},
+        "_id is 'legacy-0042' (str), not an ObjectId",
+    ),
+    "string created": ({"created": "2026-01-05T10:00:00"}, "created is '2026-01-05T10:00:00'"),
+    "no created": ({"created": ...}, "has no created"),
+    "integer username": ({"username": 12345}, "username is 12345 (int), not a user name"),
+    "huge username": ({"username": "u" * 10_000}, "username is longer than 100 characters"),
+    "NUL in filename": ({"filename": "7/nul/a\x00b.csv"}, "is not a valid object key"),
+}
+# Keys the bucket refuses, or that lie outside their owner's folder.
+REFUSED_KEYS = {
+    "7/eve/../../x": "not a plain relative '/' path",
+    "7/eve/" + "a" * 300: "7/eve/" + "a" * 50,  # not found, or a name too long: named, cut
+    "../x": "does not lie under '7/eve/'",
+}
+
+
+def honest_files(ids: np.ndarray, tournament) -> dict[str, bytes]:
+    files = {
+        user: submission_csv(ids, model_probabilities(tournament, seed=k))
+        for k, user in enumerate(HONEST_USERS)
+    }
+    probabilities = model_probabilities(tournament, seed=40)
+    files.update({f"u-{name}": data for name, data in unlucky_files(ids, probabilities).items()})
+    files[MARKDOWN_USER] = submission_csv(ids, model_probabilities(tournament, seed=41))
+    return files
+
+
+def _insert_raw(deployment: Deployment, k: int, fields: dict) -> None:
+    doc = {
+        "_id": ObjectId(),
+        "username": f"foreign-{k}",
+        "competition_id": ROUND,
+        "filename": f"7/foreign-{k}/p.csv",
+        "created": T0,
+        "concordant": {"pending": True, "value": None},
+        "original": {"pending": True, "value": None},
+        **fields,
+    }
+    if doc["created"] is ...:
+        del doc["created"]
+    deployment.store._database["submissions"].insert_one(doc)
+
+
+def scenario(home: str, hostile: bool) -> dict:
+    """Seed a round, upload, tick, run; return the stored documents and this process's peak RSS.
+
+    Runs in a process of its own (``spawn``): the peak is what scoring this round cost.
+    """
+    os.environ["NUMERAI_ASSETS_HOME"] = home
+    deployment = Deployment.from_env()
+    seeded = seed_round(deployment, ROUND)
+    ids = seeded.ids
+    expected: dict[str, str] = {}
+    for user, data in honest_files(ids, seeded.tournament).items():
+        seeded.submit(user, data)
+        if hostile and user == "bob":  # hostile files sit between the honest ones
+            for name, (content, reason) in hostile_files(ids).items():
+                expected[seeded.submit(f"h-{name}", content)] = reason
+            for key, reason in REFUSED_KEYS.items():
+                refused = deployment.store.insert_submission(
+                    username="eve", round=ROUND, filename=key
+                )
+                expected[str(refused)] = reason
+            vanishing = seeded.submit("vanishing", data)
+    if hostile:
+        for k, (fields, _) in enumerate(FOREIGN_DOCUMENTS.values()):
+            _insert_raw(deployment, k, fields)
+    with dg.instance_for_test() as instance:
+        tick = evaluate_sensor(instance)
+        if hostile:  # deleted while its run is queued
+            deployment.store._database["submissions"].delete_one({"_id": ObjectId(vanishing)})
+        runs = launch(instance, tick)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        late = seeded.submit(
+            "late", submission_csv(ids, model_probabilities(seeded.tournament, seed=77))
+        )
+        later_tick = evaluate_sensor(instance, tick.cursor)
+        later_runs = launch(instance, later_tick)
+        reports = [
+            r.get_asset_materialization_events()[-1].materialization.metadata["scores"].value
+            for r in runs
+        ]
+    return {
+        "docs": list(deployment.store._database["submissions"].find()),
+        "expected": expected,
+        "late": late,
+        "runs_succeeded": [r.success for r in [*runs, *later_runs]],
+        "peak_rss": peak,
+        "reports": reports,
+    }
+
+
+def run_apart(home: Path, hostile: bool) -> dict:
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(scenario, (str(home), hostile))
+
+
+def scores(doc: dict) -> tuple:
+    return (
+        doc.get("consistency"),
+        doc["concordant"].get("score"),
+        doc["concordant"]["value"],
+        doc["original"]["value"],
+        doc["original"].get("reason"),
+        [(m["username"], m["correlation"], m["ks"]) for m in doc["original"].get("matches", [])],
+    )
+
+
+def test_hostile_inputs_fail_only_themselves(local_env, tmp_path):
+    attacked = run_apart(tmp_path / "attacked", hostile=True)
+    clean = run_apart(tmp_path / "clean", hostile=False)
+
+    assert all(attacked["runs_succeeded"]) and attacked["runs_succeeded"]
+    assert attacked["peak_rss"] < PEAK_RSS_LIMIT, f"peak RSS {attacked['peak_rss'] >> 20} MiB"
+
+    docs = {str(d["_id"]): d for d in attacked["docs"]}
+    for submission_id, reason in attacked["expected"].items():
+        stored = docs[submission_id]["invalid"]["reason"]
+        assert reason in stored and len(stored) <= REASON_CHARS and "\n" not in stored
+        assert docs[submission_id]["original"] == {"pending": False, "value": False}
+    by_user = {d["username"]: d for d in attacked["docs"] if isinstance(d["username"], str)}
+    for _, reason in FOREIGN_DOCUMENTS.values():
+        matching = [
+            d for d in attacked["docs"] if reason in (d.get("invalid") or {}).get("reason", "")
+        ]
+        assert len(matching) == 1, reason
+        assert len(matching[0]["invalid"]["reason"]) < 300
+    assert "vanishing" not in by_user
+
+    # Honest submissions: scored exactly as in the round without the hostile ones.
+    clean_by_user = {d["username"]: d for d in clean["docs"]}
+    for user, clean_doc in clean_by_user.items():
+        assert "invalid" not in by_user[user], user
+        assert scores(by_user[user]) == scores(clean_doc), user
+    # The sensor kept ticking: the later upload was scored.
+    assert docs[attacked["late"]]["original"]["pending"] is False
+
+    # The user-supplied name cannot rewrite the run's report table.
+    (report,) = attacked["reports"]
+    rows = [line for line in report.splitlines() if line.startswith("|")]
+    header_cells = rows[0].count("|")
+    assert all(row.count("|") - row.count("\\|") == header_cells for row in rows)
+    assert "](javascript" not in report and "<b>" not in report
