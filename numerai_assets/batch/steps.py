@@ -34,7 +34,7 @@ from numerai_assets.scoring.concordance import FittedClusters
 from numerai_assets.scoring.exact import abs_correlation_exceeds
 from numerai_assets.scoring.ks import ks_counts
 from numerai_assets.scoring.originality import decide_originality
-from numerai_assets.scoring.policy import ScoringPolicy
+from numerai_assets.scoring.policy import ScoringPolicy, admit
 from numerai_assets.scoring.submission_format import counted
 from numerai_assets.store import SubmissionNotFound, SubmissionStore
 from numerai_assets.store.documents import comparable, latest_comparable_per_user
@@ -110,14 +110,19 @@ def select_submissions(
 
 
 def read_entry(
-    files: SubmissionFiles, doc: dict, log: Callable[[str], None] = lambda message: None
+    files: SubmissionFiles,
+    doc: dict,
+    log: Callable[[str], None] = lambda message: None,
+    policy: ScoringPolicy | None = None,
 ) -> BatchEntry:
     """Read one submission's file; whatever goes wrong stays with this submission.
+
+    A readable file the scoring policy refuses (a constant one) is invalid like a bad file.
 
     A transient storage failure is raised (the step is retried, the batch stays pending).
     """
     try:
-        return BatchEntry(doc, files.load(doc))
+        return BatchEntry(doc, admit(files.load(doc), policy or ScoringPolicy.from_settings()))
     except SubmissionError as error:
         return BatchEntry(doc, None, str(error))
     except StorageError as error:
