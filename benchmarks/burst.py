@@ -79,7 +79,7 @@ IO = (
 )
 COMPUTE = (
     "concordance (score_concordance)",
-    "originality (correlations, ks_statistics)",
+    "originality (correlations, ks_counts)",
     "KMeans fit (cluster_round)",
 )
 OTHER = (
@@ -125,7 +125,7 @@ def metered_functions() -> list[tuple[str, object, str]]:
         (dataset, round_assets_module, "load_round_dataset"),
         (concord, scoring_module, "score_concordance"),
         (kernels, steps_module, "correlations"),
-        (kernels, steps_module, "ks_statistics"),
+        (kernels, steps_module, "ks_counts"),
         (kmeans, round_assets_module, "cluster_round"),
         (consist, steps_module, "consistency"),
         (comparable, steps_module, "latest_comparable_per_user"),

@@ -25,12 +25,12 @@ from scipy.stats import ks_2samp
 from benchmarks._timing import Checks, best_of, header, line, ratio, run_one, seconds
 from numerai_assets.datasets.synthetic import make_round, model_probabilities
 from numerai_assets.scoring.concordance import (
-    CONCORDANCE_THRESHOLD,
     SPLITS,
     RoundClusters,
     concordance,
     fit_clusters,
 )
+from numerai_assets.scoring.policy import ScoringPolicy
 
 ROWS = {
     "training_rows": 20_000,  # only fed to the clustering
@@ -76,7 +76,7 @@ def baseline_split_score(merged: pd.DataFrame) -> dict:
         if measured:
             maxima.append(max(measured))
     score = float(np.mean(maxima))
-    return {"score": score, "concordant": score < CONCORDANCE_THRESHOLD, **out}
+    return {"score": score, "concordant": score < ScoringPolicy().concordance_threshold, **out}
 
 
 def agree(fast: dict, baseline: dict) -> bool:

@@ -13,7 +13,10 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from benchmarks._timing import best_of, header, line, ratio, run_one, seconds
-from numerai_assets.scoring.concordance import DEFAULT_SEED, N_CLUSTERS, fit_clusters
+from numerai_assets.scoring.concordance import fit_clusters
+from numerai_assets.scoring.policy import ScoringPolicy
+
+POLICY = ScoringPolicy()
 
 ROWS, QUICK_ROWS = 741_000, 100_000
 FEATURES = 21
@@ -26,12 +29,14 @@ def features(rows: int, seed: int = 0) -> np.ndarray:
 
 
 def baseline_fit(x: np.ndarray) -> KMeans:
-    return KMeans(n_clusters=N_CLUSTERS, n_init=1, random_state=DEFAULT_SEED).fit(x)
+    return KMeans(n_clusters=POLICY.n_clusters, n_init=1, random_state=POLICY.random_state).fit(x)
 
 
 def main(quick: bool = False) -> bool:
     x = features(QUICK_ROWS if quick else ROWS)
-    header(f"clustering: fit {N_CLUSTERS} clusters on {x.shape[0]:,} x {x.shape[1]} features")
+    header(
+        f"clustering: fit {POLICY.n_clusters} clusters on {x.shape[0]:,} x {x.shape[1]} features"
+    )
     # Warm up both on a slice (imports, thread pools) rather than with a full fit each.
     fit_clusters(x[:20_000])
     baseline_fit(x[:20_000])

@@ -24,13 +24,14 @@ import numpy as np
 from benchmarks._timing import Checks, best_of, header, line, ratio, run_one, seconds
 from numerai_assets.scoring.correlation import correlations
 from numerai_assets.scoring.ks import ks_statistics
-from numerai_assets.scoring.originality import OriginalityThresholds, originality
+from numerai_assets.scoring.originality import originality
+from numerai_assets.scoring.policy import ScoringPolicy
 
 N_PREDICTIONS = 45_000
 SIZES = (1_000, 5_000)
 QUICK_SIZES = (200, 1_000)
 BASELINE_ROWS = 200  # the baseline is timed on this many rows and scaled linearly to N
-RULES = OriginalityThresholds()
+RULES = ScoringPolicy()
 # Beta(a, b) shapes of the earlier submissions: centred, skewed, peaked, U-shaped...
 SHAPES = ((2.0, 3.0), (3.0, 3.0), (5.0, 5.0), (0.8, 0.8), (8.0, 6.0), (1.5, 4.0))
 # Planted rows: a noisy copy (correlated), a reordered copy (duplicate), and two reordered copies
@@ -95,7 +96,7 @@ def decide(ks: np.ndarray, r: np.ndarray) -> tuple[bool, str | None, tuple[int, 
     for reason in ("correlated", "duplicate"):
         if rows[reason].any():
             return False, reason, tuple(np.flatnonzero(rows[reason]).tolist())
-    if rows["similar"].sum() >= RULES.max_similar:
+    if rows["similar"].sum() >= RULES.min_similar:
         return False, "similar", tuple(np.flatnonzero(rows["similar"]).tolist())
     return True, None, ()
 

@@ -12,7 +12,7 @@ from numerai_assets.pipeline.round_assets import (
     every_cluster_in_every_split,
     kmeans_clusters,
 )
-from numerai_assets.pipeline.scoring import submission_scores
+from numerai_assets.pipeline.scoring import ks_false_alarm_rate, submission_scores
 from numerai_assets.pipeline.sensors import new_submissions
 
 
@@ -20,7 +20,7 @@ def build_definitions(environ: Mapping[str, str] | None = None) -> dg.Definition
     """The definitions, with resources chosen by the environment (``os.environ`` by default)."""
     return dg.Definitions(
         assets=[competition_data, kmeans_clusters, submission_scores],
-        asset_checks=[competition_data_is_valid, every_cluster_in_every_split],
+        asset_checks=[competition_data_is_valid, every_cluster_in_every_split, ks_false_alarm_rate],
         jobs=[score_round],
         sensors=[new_submissions],
         resources=build_resources(environ),

@@ -9,6 +9,7 @@ environment (a test, a daemon restarted with new values) is seen by the next cal
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -94,6 +95,7 @@ class Settings:
     api_key: str | None = field(repr=False)  # the intake's shared key
     webserver_url: str  # DAGSTER_WEBSERVER_URL: where `rescore` queues runs
     dagster_home: str | None  # Dagster's own DAGSTER_HOME (the instance), if set
+    scoring_policy: Mapping[str, object]  # overrides of the default ScoringPolicy's fields
     upload_key_prefix: str  # where a submission's file must lie: {round} and {username} filled in
     variables_set: frozenset[str] = field(repr=False)  # the variables above given a value
 
@@ -161,6 +163,7 @@ class Settings:
             api_key=get("API_KEY"),
             webserver_url=get("DAGSTER_WEBSERVER_URL") or DEFAULT_WEBSERVER_URL,
             dagster_home=get("DAGSTER_HOME"),
+            scoring_policy=_json_object("NUMERAI_SCORING_POLICY", get("NUMERAI_SCORING_POLICY")),
         )
         return cls(**values, variables_set=frozenset(given))
 
@@ -173,3 +176,16 @@ class Settings:
     def embedded_store_dir(self) -> Path:
         """Where the embedded (montydb) submissions database lives when MONGO_URL is unset."""
         return self.home / "store"
+
+
+def _json_object(name: str, text: str | None) -> Mapping[str, object]:
+    """A variable holding a JSON object (``{}`` when unset), or a ValueError naming it."""
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{name} is not valid JSON ({error}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a JSON object, got {text!r}")
+    return value

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -25,18 +25,20 @@ from numerai_assets.files import StorageError
 from numerai_assets.prediction_cache import RoundPredictionCache
 from numerai_assets.report import markdown_cell
 from numerai_assets.scoring import (
-    OriginalityThresholds,
-    RoundClusters,
     SubmissionError,
     concordance,
     consistency,
     correlations,
-    ks_statistics,
 )
+from numerai_assets.scoring.concordance import FittedClusters
+from numerai_assets.scoring.exact import abs_correlation_exceeds
+from numerai_assets.scoring.ks import ks_counts
 from numerai_assets.scoring.originality import decide_originality
+from numerai_assets.scoring.policy import ScoringPolicy, admit
 from numerai_assets.scoring.submission_format import counted
 from numerai_assets.store import SubmissionNotFound, SubmissionStore
-from numerai_assets.store.submissions import latest_comparable_per_user, malformed_reason
+from numerai_assets.store.documents import comparable, latest_comparable_per_user
+from numerai_assets.store.submissions import malformed_reason
 
 # Earlier submissions are compared in chunks of this many rows: about 180 MB of a 45,000-row round
 # mapped at a time, released after each chunk.
@@ -73,6 +75,8 @@ class BatchEntry:
 class PreparedBatch:
     round: int
     entries: list[BatchEntry]  # in (created, _id) order
+    # Read once per batch, so every step of a run decides under the same rules.
+    policy: ScoringPolicy = field(default_factory=ScoringPolicy.from_settings)
 
     def valid(self) -> list[BatchEntry]:
         return [e for e in self.entries if e.predictions is not None]
@@ -149,15 +153,21 @@ def with_later_decisions(batch: Sequence[Mapping], round_docs: Sequence[Mapping]
 
 
 def read_entry(
-    files: SubmissionFiles, doc: dict, log: Callable[[str], None] = lambda message: None
+    files: SubmissionFiles,
+    doc: dict,
+    log: Callable[[str], None] = lambda message: None,
+    policy: ScoringPolicy | None = None,
 ) -> BatchEntry:
     """Read one submission's file; whatever goes wrong stays with this submission.
+
+    A readable file the scoring policy refuses (a constant one) is invalid like a bad file.
 
     A transient storage failure is raised (the step is retried, the batch stays pending).
     """
     try:
         read = files.load(doc)
-        return BatchEntry(doc, read.predictions, digest=read.digest)
+        predictions = admit(read.predictions, policy or ScoringPolicy.from_settings())
+        return BatchEntry(doc, predictions, digest=read.digest)
     except SubmissionError as error:
         return BatchEntry(doc, None, str(error))
     except StorageError as error:
@@ -187,14 +197,16 @@ def prepare_batch(
     """Read each submission's file, record its consistency and pend its scores.
 
     With ``run_id``, each submission is recorded as claimed by that run (the sensor does not
-    plan it again while the run is under way; recovery finds it if the run dies).
+    plan it again while the run is under way; recovery finds it if the run dies). A readable
+    file the scoring policy refuses (a constant one) is set aside like a bad file.
     """
+    policy = ScoringPolicy.from_settings()
     validation = data.validation_rows()
     targets = data.tournament["target"].to_numpy(dtype=float)[validation]
     eras = data.tournament["era"].to_numpy()[validation]
     entries = []
     for doc in select_submissions(store, round, submission_ids, log):
-        entry = read_entry(files, doc, log)
+        entry = read_entry(files, doc, log, policy)
         if entry.predictions is not None:
             result = consistency(entry.predictions[validation], targets, eras)
             try:
@@ -211,29 +223,33 @@ def prepare_batch(
                 continue
         entries.append(entry)
     store.reconcile_leaderboard(round)  # one leaderboard write for the whole batch
-    return PreparedBatch(round, entries)
+    return PreparedBatch(round, entries, policy)
 
 
-def score_concordance(batch: PreparedBatch, clusters: RoundClusters) -> dict[str, dict]:
-    """Concordance of every valid submission, as the dict stored next to its flag."""
+def score_concordance(batch: PreparedBatch, fitted: FittedClusters) -> dict[str, dict]:
+    """Concordance of every valid submission, as the dict stored next to its flag.
+
+    Raises ValueError when the round's clusters were fitted under another cluster count or seed
+    than the batch's policy: the decisions would record rules they were not made under.
+    """
+    policy, clusters = batch.policy, fitted.clusters
+    if (clusters.n_clusters, fitted.random_state) != (policy.n_clusters, policy.random_state):
+        raise ValueError(
+            f"round {batch.round}'s clusters were fitted with {clusters.n_clusters} clusters and "
+            f"seed {fitted.random_state}, but the scoring policy {policy.version} says "
+            f"{policy.n_clusters} and {policy.random_state}: refit them "
+            f"(numerai-assets rescore --round {batch.round}, without --scores-only)"
+        )
     groups = clusters.groups()
     results = {}
     for entry in batch.valid():
-        result = concordance(entry.predictions, clusters, groups=groups)
+        result = concordance(entry.predictions, clusters, policy=policy, groups=groups)
         results[entry.id] = {
             "value": result.concordant,
             "score": result.score,
             "clusters": [dataclasses.asdict(c) for c in result.clusters],
         }
     return results
-
-
-def _comparable(doc: Mapping) -> bool:
-    """Could ever be compared against: valid, and original or still pending."""
-    original = doc.get("original") or {}
-    return doc.get("invalid") is None and (
-        original.get("value") is True or original.get("pending") is True
-    )
 
 
 def fill_cache(
@@ -260,7 +276,7 @@ def fill_cache(
     in_batch = {entry.submission["_id"] for entry in batch.entries}  # read already, or refused
     missing = []
     for d in docs:
-        if not _comparable(d) or _order(d) >= last or d["_id"] in in_batch:
+        if not comparable(d) or _order(d) >= last or d["_id"] in in_batch:
             continue
         key = cache_key(d["_id"], d.get("file_digest"))
         if key in cache:
@@ -278,7 +294,7 @@ def fill_cache(
                 mirrored.append((key, predictions))
                 keys[doc["_id"]] = key
                 continue
-            entry = read_entry(files, doc, log)
+            entry = read_entry(files, doc, log, batch.policy)
             if entry.predictions is not None:
                 parsed.append((entry.cache_key, entry.predictions))
                 keys[doc["_id"]] = entry.cache_key
@@ -299,7 +315,6 @@ def score_originality(
     store: SubmissionStore,
     files: SubmissionFiles,
     cache: RoundPredictionCache,
-    thresholds: OriginalityThresholds | None = None,
     log: Callable[[str], None] = lambda message: None,
 ) -> dict[str, dict]:
     """Originality of every valid submission, in ``created`` order (see the module docstring).
@@ -329,17 +344,27 @@ def score_originality(
             if candidate["_id"] in keys  # its file was read
         ]
         rows = cache.rows_of(keys[c["_id"]] for c in earlier)
-        correlation, ks = np.empty(len(rows)), np.empty(len(rows))
+        correlation = np.empty(len(rows))
+        counts = np.empty(len(rows), dtype=np.int64)
         for start in range(0, len(rows), COMPARE_CHUNK):
             pick = rows[start : start + COMPARE_CHUNK]
             part = slice(start, start + len(pick))
             correlation[part] = correlations(entry.predictions, predictions, rows=pick)
-            ks[part] = ks_statistics(entry.predictions, sorted_rows, earlier_sorted=True, rows=pick)
+            counts[part] = ks_counts(entry.predictions, sorted_rows, earlier_sorted=True, rows=pick)
             cache.release()
-        result = decide_originality(correlation, ks, thresholds)
+        result = decide_originality(
+            correlation,
+            counts,
+            entry.predictions.shape[0],
+            batch.policy,
+            exact_correlated=lambda k, new=entry.predictions, rows=rows: abs_correlation_exceeds(
+                new, predictions[rows[k]], batch.policy.max_correlation
+            ),
+        )
         results[entry.id] = {
             "value": result.original,
             "reason": result.reason,
+            "pairs": result.pairs,
             "matches": [
                 {
                     "submission_id": str(earlier[m.index]["_id"]),
@@ -385,6 +410,7 @@ def write_results(
                     reason=entry.invalid_reason,
                     at=scored_at,
                     run_id=run_id,
+                    policy=batch.policy.version,
                     sync_leaderboard=False,
                 )
                 summary.append({**row, "invalid": entry.invalid_reason})
@@ -397,6 +423,7 @@ def write_results(
                 originality=original,
                 scored_at=scored_at,
                 run_id=run_id,
+                policy=batch.policy.version,
                 sync_leaderboard=False,
             )
         except SubmissionNotFound:
@@ -417,13 +444,17 @@ def write_results(
     return summary
 
 
-def summary_markdown(summary: Sequence[Mapping]) -> str:
-    """The run's report as a markdown table: user, concordance, concordant, original, why.
+def summary_markdown(summary: Sequence[Mapping], policy: ScoringPolicy) -> str:
+    """The run's report: the policy that decided, then a markdown table of the decisions
+    (user, concordance, concordant, original, why).
 
     What a participant chose (the user name) or caused (a reason quoting their file) is escaped:
     it shows as typed and cannot add a link, emphasis or a column.
     """
+    rules = ", ".join(f"{name}={value}" for name, value in policy.rules().items())
     lines = [
+        f"Decided under scoring policy **{policy.version}** ({rules}).",
+        "",
         "| user | concordance | concordant | original | why | submission |",
         "| --- | ---: | --- | --- | --- | --- |",
     ]

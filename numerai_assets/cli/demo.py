@@ -33,7 +33,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def demo_submissions(ids: np.ndarray, tournament, count: int, seed: int) -> list[tuple[str, bytes]]:
-    """(user, file) pairs, oldest first: originals, copies, a constant, a file missing an id."""
+    """(user, file) pairs, oldest first: originals, copies, constants, a file missing an id."""
     rng = np.random.default_rng(seed)
     # Different skills give differently spread predictions: originals are not "similar".
     alice = model_probabilities(tournament, seed=seed + 1, skill=0.5)
@@ -43,8 +43,8 @@ def demo_submissions(ids: np.ndarray, tournament, count: int, seed: int) -> list
         ("bob", submission_csv(ids, bob)),  # original
         ("carol", submission_csv(ids, rng.permutation(alice))),  # duplicate of alice
         ("dave", submission_csv(ids, np.clip(bob + rng.normal(0, 1e-3, len(bob)), 0, 1))),
-        ("erin", submission_csv(ids, np.full(len(ids), 0.5))),  # constant, original
-        ("frank", submission_csv(ids, np.full(len(ids), 0.5))),  # duplicate of erin
+        ("erin", submission_csv(ids, np.full(len(ids), 0.5))),  # constant: refused, invalid
+        ("frank", submission_csv(ids, np.full(len(ids), 0.5))),  # the same: refused
         ("grace", submission_csv(ids[1:], alice[1:])),  # missing an id: invalid
         ("heidi", submission_csv(ids, model_probabilities(tournament, seed=seed + 3, skill=0.25))),
     ]

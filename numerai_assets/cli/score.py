@@ -1,6 +1,9 @@
 """``numerai-assets score``: score one submission file offline, without Dagster or a database.
 
-How people check a file by hand, and how the math is checked end to end on real files.
+How people check a file by hand, and how the math is checked end to end on real files. The
+deployment's scoring policy applies (``NUMERAI_SCORING_POLICY``), and the ``--against`` files
+are judged as the pipeline would judge them: in order, each by the same comparison rule, so an
+earlier file that is itself a copy (or refused) is not compared against.
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ import numpy as np
 
 from numerai_assets.datasets import load_round_dataset
 from numerai_assets.scoring import (
+    ScoringPolicy,
     SubmissionError,
     concordance,
     consistency,
-    originality,
     read_submission,
+    refusal,
 )
-from numerai_assets.scoring.concordance import DEFAULT_SEED, cluster_round
+from numerai_assets.scoring.alternatives import RULES, compare_rules, outcome
+from numerai_assets.scoring.concordance import cluster_round
+from numerai_assets.scoring.sequence import judge_in_order
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -35,7 +41,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="an earlier submission of another user (repeat, oldest first)",
     )
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="KMeans random_state")
+    parser.add_argument("--seed", type=int, help="KMeans random_state (default: the policy's)")
+    parser.add_argument(
+        "--alternatives",
+        action="store_true",
+        help="also show the outcome under the measured alternative rules (they decide nothing)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(run=run)
 
@@ -48,30 +59,49 @@ def _read(path: Path, ids: np.ndarray) -> np.ndarray:
 
 
 def score_files(
-    dataset: Path, submission: Path, against: list[Path], *, seed: int = DEFAULT_SEED
+    dataset: Path,
+    submission: Path,
+    against: list[Path],
+    *,
+    seed: int | None = None,
+    policy: ScoringPolicy | None = None,
+    alternatives: bool = False,
 ) -> dict:
-    """The three scores of ``submission`` as the JSON-able dict the command prints."""
+    """The three scores of ``submission`` as the JSON-able dict the command prints.
+
+    Raises :class:`SubmissionError` when a file cannot be read or the policy refuses
+    ``submission``; an ``--against`` file the policy refuses is reported and not compared.
+    """
+    policy = ScoringPolicy.from_settings() if policy is None else policy
+    if seed is not None:
+        policy = dataclasses.replace(policy, random_state=seed)
     data = load_round_dataset(dataset)
     ids = data.tournament_ids
     probabilities = _read(submission, ids)
-    earlier = np.vstack([_read(p, ids) for p in against]) if against else np.empty((0, len(ids)))
+    reason = refusal(probabilities, policy)
+    if reason is not None:
+        raise SubmissionError(f"{submission}: {reason}")
+    earlier = [_read(p, ids) for p in against]
 
     fitted = cluster_round(
         data.all_features(),
         data.tournament[list(data.features)].to_numpy(),
         data.data_types,
         ids,
-        random_state=seed,
+        random_state=policy.random_state,
+        n_clusters=policy.n_clusters,
     )
-    concordance_result = concordance(probabilities, fitted.clusters)
-    originality_result = originality(probabilities, earlier)
+    concordance_result = concordance(probabilities, fitted.clusters, policy=policy)
+    *judged_against, mine = judge_in_order([*earlier, probabilities], policy)
+    originality_result, picked = mine.result, mine.compared
     validation = data.validation_rows()
     consistency_result = consistency(
         probabilities[validation],
         data.tournament["target"].to_numpy(dtype=float)[validation],
         data.tournament["era"].to_numpy()[validation],
     )
-    return {
+    result = {
+        "policy": policy.version,
         "concordance": {
             "score": concordance_result.score,
             "concordant": concordance_result.concordant,
@@ -82,17 +112,28 @@ def score_files(
             "reason": originality_result.reason,
             "compared": originality_result.compared,
             "matches": [
-                {"file": str(against[m.index]), "correlation": m.correlation, "ks": m.ks}
+                {"file": str(against[picked[m.index]]), "correlation": m.correlation, "ks": m.ks}
                 for m in originality_result.matches
+            ],
+            "not_compared": [
+                {"file": str(against[k]), "why": judged.refused or "not original"}
+                for k, judged in enumerate(judged_against)
+                if k not in picked
             ],
         },
         "consistency": consistency_result.percent,
         "validation_logloss": consistency_result.validation_logloss,
     }
+    if alternatives:
+        judged = compare_rules([*earlier, probabilities], policy)
+        result["alternatives"] = {rule: outcome(judged[rule][-1]) for rule in RULES}
+    return result
 
 
 def run(args: argparse.Namespace) -> int:
-    result = score_files(args.dataset, args.submission, args.against, seed=args.seed)
+    result = score_files(
+        args.dataset, args.submission, args.against, seed=args.seed, alternatives=args.alternatives
+    )
     if args.json:
         print(json.dumps(result))
         return 0
@@ -104,4 +145,9 @@ def run(args: argparse.Namespace) -> int:
         f"consistency  {result['consistency']:.1f}%  (validation logloss "
         f"{result['validation_logloss']:.5f})"
     )
+    for skipped in o["not_compared"]:
+        print(f"not compared {skipped['file']} ({skipped['why']})")
+    print(f"policy       {result['policy']}")
+    for rule, decided in result.get("alternatives", {}).items():
+        print(f"alternative  {rule}: {decided}")
     return 0

@@ -12,13 +12,8 @@ from numerai_assets.files import dataset_key, fetch_round_dataset
 from numerai_assets.pipeline.partitions import round_of, rounds
 from numerai_assets.pipeline.resources import FilesResource
 from numerai_assets.pipeline.retries import IO_RETRY
-from numerai_assets.scoring.concordance import (
-    DEFAULT_SEED,
-    N_CLUSTERS,
-    SPLITS,
-    FittedClusters,
-    cluster_round,
-)
+from numerai_assets.scoring.concordance import SPLITS, FittedClusters, cluster_round
+from numerai_assets.scoring.policy import ScoringPolicy
 
 # One group, so the lineage page opens on competition_data → kmeans_clusters → submission_scores.
 ROUND_GROUP = "rounds"
@@ -49,8 +44,11 @@ def competition_data(context: dg.AssetExecutionContext, files: FilesResource) ->
 
 
 class ClusteringConfig(dg.Config):
-    random_state: int = DEFAULT_SEED
-    n_clusters: int = N_CLUSTERS
+    """Unset fields come from the scoring policy (``NUMERAI_SCORING_POLICY``); scoring refuses
+    clusters fitted otherwise than its policy says, so an override here goes with a policy."""
+
+    random_state: int | None = None
+    n_clusters: int | None = None
 
 
 @dg.asset(partitions_def=rounds, group_name=ROUND_GROUP, kinds={"scikitlearn"})
@@ -58,23 +56,26 @@ def kmeans_clusters(
     context: dg.AssetExecutionContext, config: ClusteringConfig, competition_data: RoundDataset
 ) -> FittedClusters:
     """KMeans fitted on the round's training + tournament features, seeded for reproducibility."""
+    policy = ScoringPolicy.from_settings()
+    n_clusters = policy.n_clusters if config.n_clusters is None else config.n_clusters
+    random_state = policy.random_state if config.random_state is None else config.random_state
     features = list(competition_data.features)
     all_features = competition_data.all_features()
-    context.log.info(f"fitting {config.n_clusters} clusters on {len(all_features):,} rows")
+    context.log.info(f"fitting {n_clusters} clusters on {len(all_features):,} rows")
     fitted = cluster_round(
         all_features,
         competition_data.tournament[features].to_numpy(),
         competition_data.data_types,
         competition_data.tournament_ids,
-        random_state=config.random_state,
-        n_clusters=config.n_clusters,
+        random_state=random_state,
+        n_clusters=n_clusters,
     )
     context.add_output_metadata(
         {
             "cluster_sizes": dg.MetadataValue.md(_sizes_table(fitted)),
             "inertia": fitted.inertia,
-            "random_state": config.random_state,
-            "clusters": config.n_clusters,
+            "random_state": random_state,
+            "clusters": n_clusters,
         }
     )
     return fitted

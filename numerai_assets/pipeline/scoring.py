@@ -28,6 +28,8 @@ from numerai_assets.pipeline.resources import FilesResource, StoreResource
 from numerai_assets.pipeline.retries import IO_RETRY
 from numerai_assets.pipeline.round_assets import ROUND_GROUP
 from numerai_assets.scoring.concordance import FittedClusters
+from numerai_assets.scoring.false_alarm import false_alarm_rates, observed_flag_rates
+from numerai_assets.scoring.policy import ScoringPolicy
 from numerai_assets.store import SubmissionStore
 
 IN_MEMORY = dg.Out(io_manager_key="op_values")
@@ -141,7 +143,7 @@ def prepare_submissions(
 def concordance_scores(
     context: dg.OpExecutionContext, batch: PreparedBatch, kmeans_clusters: FittedClusters
 ) -> dict:
-    results = score_concordance(batch, kmeans_clusters.clusters)
+    results = score_concordance(batch, kmeans_clusters)
     context.log.info(f"concordance of {len(results)} submissions")
     return results
 
@@ -191,7 +193,9 @@ def write_scores(
     submissions.release_round(batch.round, owner=context.run_id)
     context.add_output_metadata(
         {
-            "scores": dg.MetadataValue.md(summary_markdown(summary)),
+            "scores": dg.MetadataValue.md(summary_markdown(summary, batch.policy)),
+            "policy": batch.policy.version,
+            "policy_rules": dg.MetadataValue.json(batch.policy.rules()),
             "scored": sum("concordance" in row for row in summary),
             "invalid": sum("invalid" in row for row in summary),
             "left_pending": sum("pending" in row for row in summary),
@@ -210,4 +214,51 @@ def submission_scores(competition_data: RoundDataset, kmeans_clusters: FittedClu
         batch,
         concordance_scores(batch, kmeans_clusters),
         originality_scores(batch, competition_data),
+    )
+
+
+@dg.asset_check(
+    asset=submission_scores,
+    partitions_def=rounds,
+    additional_ins={"kmeans_clusters": dg.AssetIn("kmeans_clusters")},
+)
+def ks_false_alarm_rate(
+    context: dg.AssetCheckExecutionContext, store: StoreResource, kmeans_clusters: FittedClusters
+) -> dg.AssetCheckResult:
+    """Warns when the policy's KS thresholds call two independent submissions with the same
+    distribution ``duplicate`` or ``similar`` with a probability above its false-alarm level
+    at this round's size; records those probabilities and the share of pairs actually flagged."""
+    policy = ScoringPolicy.from_settings()
+    rows = int(kmeans_clusters.clusters.labels.shape[0])
+    rates = false_alarm_rates(policy, rows)
+    docs = store.get_store().round_submissions(round_of(context))
+    scored = [d["original"] for d in docs if not d.get("invalid") and "pairs" in d["original"]]
+    observed = observed_flag_rates([o["pairs"] for o in scored])
+    summary = (
+        f"at {rows:,} rows, two independent submissions with the same distribution are called "
+        f"duplicate (KS < {rates.duplicate_ks:.6g}) with probability {rates.p_duplicate:.3f} and "
+        f"similar (KS <= {rates.similar_ks:.6g}) with probability {rates.p_similar:.3f}; "
+        f"level {rates.level:g}: KS < {rates.holding_duplicate_ks:.6g} and "
+        f"KS <= {rates.holding_similar_ks:.6g} would hold it at this size"
+    )
+    return dg.AssetCheckResult(
+        passed=not rates.above_level,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=summary,
+        metadata={
+            "summary": summary,
+            "policy": policy.version,
+            "rows": rows,
+            "method": rates.method,
+            "level": rates.level,
+            "duplicate_ks": rates.duplicate_ks,
+            "similar_ks": rates.similar_ks,
+            "p_duplicate": rates.p_duplicate,
+            "p_similar": rates.p_similar,
+            "holding_duplicate_ks": rates.holding_duplicate_ks,
+            "holding_similar_ks": rates.holding_similar_ks,
+            **observed,
+            # More than one version means part of the round awaits a rescore under the policy.
+            "policies_in_round": ", ".join(sorted({o.get("policy", "none") for o in scored})),
+        },
     )

@@ -13,11 +13,8 @@ from numerai_assets.scoring.concordance import (
 from numerai_assets.scoring.consistency import ConsistencyResult, consistency
 from numerai_assets.scoring.correlation import correlations
 from numerai_assets.scoring.ks import ks_statistic, ks_statistics
-from numerai_assets.scoring.originality import (
-    OriginalityResult,
-    OriginalityThresholds,
-    originality,
-)
+from numerai_assets.scoring.originality import OriginalityResult, originality
+from numerai_assets.scoring.policy import ScoringPolicy, refusal
 from numerai_assets.scoring.submission import (
     SubmissionError,
     SubmissionReader,
@@ -29,8 +26,8 @@ __all__ = [
     "ConcordanceResult",
     "ConsistencyResult",
     "OriginalityResult",
-    "OriginalityThresholds",
     "RoundClusters",
+    "ScoringPolicy",
     "SubmissionError",
     "SubmissionReader",
     "concordance",
@@ -41,5 +38,6 @@ __all__ = [
     "ks_statistics",
     "originality",
     "read_submission",
+    "refusal",
     "size_limit",
 ]

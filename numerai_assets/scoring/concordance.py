@@ -4,7 +4,9 @@ The round's feature space is cut into clusters (KMeans, fitted once per round on
 tournament features). Within a cluster, rows are alike, so an honest model's probabilities
 should be distributed alike on its validation, test and live rows; a model that memorised the
 validation rows is not. Per cluster we take the largest of the three pairwise KS statistics;
-the score is their mean over clusters, and a submission is concordant when it is below 0.12.
+the score is their mean over clusters, and a submission is concordant when it is below the
+policy's ``concordance_threshold`` (0.12). Every KS is an exact rational (an integer count over
+``n_a * n_b``), and so is their mean: the comparison with the threshold is exact.
 
 Empty splits: a pair is only compared when both of its splits have rows in the cluster. A
 cluster whose rows fall in fewer than two splits has nothing to compare and is left out of
@@ -15,22 +17,26 @@ scored: :func:`concordance` raises ``ValueError``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from itertools import combinations
 
 import numpy as np
 from sklearn.cluster import MiniBatchKMeans
 
 from numerai_assets.scoring._arrays import as_vector
+from numerai_assets.scoring.exact import as_written
 from numerai_assets.scoring.ks import _ks_count
+from numerai_assets.scoring.policy import ScoringPolicy
 
 SPLITS = ("validation", "test", "live")
-N_CLUSTERS = 5
-DEFAULT_SEED = 1337
-CONCORDANCE_THRESHOLD = 0.12
+_DEFAULT = ScoringPolicy()
 
 
 def fit_clusters(
-    features: np.ndarray, *, n_clusters: int = N_CLUSTERS, random_state: int = DEFAULT_SEED
+    features: np.ndarray,
+    *,
+    n_clusters: int = _DEFAULT.n_clusters,
+    random_state: int = _DEFAULT.random_state,
 ) -> MiniBatchKMeans:
     """Fit the round's KMeans on its training + tournament features (shape ``(m, k)``).
 
@@ -67,7 +73,7 @@ class RoundClusters:
 
     @classmethod
     def from_data_types(
-        cls, labels: np.ndarray, data_types: np.ndarray, n_clusters: int = N_CLUSTERS
+        cls, labels: np.ndarray, data_types: np.ndarray, n_clusters: int = _DEFAULT.n_clusters
     ) -> RoundClusters:
         """From each row's cluster label and its ``data_type`` (validation/test/live)."""
         data_types = np.asarray(data_types).astype(str)
@@ -114,13 +120,15 @@ def concordance(
     probabilities: np.ndarray,
     clusters: RoundClusters,
     *,
-    threshold: float = CONCORDANCE_THRESHOLD,
+    policy: ScoringPolicy | None = None,
     groups: list[list[np.ndarray]] | None = None,
 ) -> ConcordanceResult:
     """Concordance of a submission whose ``probabilities`` follow the tournament-id order.
 
     ``groups`` is ``clusters.groups()``; pass it when scoring many submissions of one round.
+    The score is reported as a float; the decision is taken on its exact rational value.
     """
+    rules = policy or _DEFAULT
     p = as_vector(probabilities, "probabilities")
     if p.shape != clusters.labels.shape:
         raise ValueError(
@@ -128,27 +136,32 @@ def concordance(
             f"{clusters.labels.shape[0]} tournament rows"
         )
     groups = clusters.groups() if groups is None else groups
-    details = []
+    details, scored = [], []
     for c, cluster in enumerate(groups):
         samples = [np.sort(p[idx]) for idx in cluster]
-        ks: dict[str, float | None] = {}
+        ks: dict[str, Fraction | None] = {}
         for (i, a), (j, b) in combinations(enumerate(samples), 2):
             name = f"{SPLITS[i]}/{SPLITS[j]}"
-            ks[name] = _ks_count(a, b) / (a.size * b.size) if a.size and b.size else None
+            ks[name] = Fraction(_ks_count(a, b), a.size * b.size) if a.size and b.size else None
         measured = [v for v in ks.values() if v is not None]
+        if measured:
+            scored.append(max(measured))
         details.append(
             ClusterConcordance(
                 cluster=c,
                 sizes={name: int(s.size) for name, s in zip(SPLITS, samples, strict=True)},
-                ks=ks,
-                max_ks=max(measured) if measured else None,
+                ks={name: None if v is None else float(v) for name, v in ks.items()},
+                max_ks=float(max(measured)) if measured else None,
             )
         )
-    scored = [d.max_ks for d in details if d.max_ks is not None]
     if not scored:
         raise ValueError("no cluster has rows in two splits; concordance cannot be measured")
-    score = float(np.mean(scored))
-    return ConcordanceResult(score=score, concordant=score < threshold, clusters=tuple(details))
+    score = sum(scored, Fraction(0)) / len(scored)
+    return ConcordanceResult(
+        score=float(score),
+        concordant=score < as_written(rules.concordance_threshold),
+        clusters=tuple(details),
+    )
 
 
 @dataclass(frozen=True)
@@ -174,8 +187,8 @@ def cluster_round(
     data_types: np.ndarray,
     tournament_ids: np.ndarray,
     *,
-    random_state: int = DEFAULT_SEED,
-    n_clusters: int = N_CLUSTERS,
+    random_state: int = _DEFAULT.random_state,
+    n_clusters: int = _DEFAULT.n_clusters,
 ) -> FittedClusters:
     """Fit the round's clusters on all its features and assign each tournament row."""
     model = fit_clusters(all_features, n_clusters=n_clusters, random_state=random_state)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -23,6 +23,9 @@ COMPETITIONS = "competitions"
 COLLECTIONS = (SUBMISSIONS, COMPETITIONS)
 
 ORIGINALITY_REASONS = ("correlated", "duplicate", "similar")
+
+# The name recorded in the scoring policy for the rule of :func:`latest_comparable_per_user`.
+COMPARISON_RULE = "latest-original-or-pending-per-other-user"
 
 # (created, _id): the one order of submissions everywhere; `_id` breaks ties of equal `created`.
 Cursor = tuple[datetime, ObjectId]
@@ -115,6 +118,12 @@ def check_number(name: str, value: Any) -> float:
     return value
 
 
+def check_count(name: str, value: Any) -> int:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+    return int(value)
+
+
 def check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, bool | np.bool_):
         raise ValueError(f"{name} must be a bool, got {value!r}")
@@ -160,7 +169,7 @@ def new_submission(
     }
 
 
-def concordant_status(concordance: Any, scored_at: datetime, run_id: str) -> dict:
+def concordant_status(concordance: Any, scored_at: datetime, run_id: str, policy: str) -> dict:
     concordance = _check_keys("concordance", concordance, ("value", "score", "clusters"))
     return {
         "pending": False,
@@ -169,11 +178,16 @@ def concordant_status(concordance: Any, scored_at: datetime, run_id: str) -> dic
         "clusters": check_list("concordance['clusters']", concordance["clusters"]),
         "scored_at": scored_at,
         "run_id": run_id,
+        "policy": check_text("policy", policy),
     }
 
 
-def original_status(originality: Any, scored_at: datetime, run_id: str) -> dict:
-    originality = _check_keys("originality", originality, ("value", "reason", "matches"))
+PAIR_COUNTS = ("compared", "correlated", "duplicate", "similar")
+
+
+def original_status(originality: Any, scored_at: datetime, run_id: str, policy: str) -> dict:
+    originality = _check_keys("originality", originality, ("value", "reason", "matches", "pairs"))
+    pairs = _check_keys("originality['pairs']", originality["pairs"], PAIR_COUNTS)
     reason = originality["reason"]
     if reason is not None and reason not in ORIGINALITY_REASONS:
         raise ValueError(
@@ -185,8 +199,11 @@ def original_status(originality: Any, scored_at: datetime, run_id: str) -> dict:
         "value": check_bool("originality['value']", originality["value"]),
         "reason": reason,
         "matches": check_list("originality['matches']", originality["matches"]),
+        # How many of the compared pairs met each test: the round's observed flag rates.
+        "pairs": {key: check_count(f"pairs['{key}']", pairs[key]) for key in PAIR_COUNTS},
         "scored_at": scored_at,
         "run_id": run_id,
+        "policy": check_text("policy", policy),
     }
 
 
@@ -212,3 +229,36 @@ def _flags(status: Mapping | None) -> dict:
 def order_key(doc: Mapping) -> Cursor:
     """Where ``doc`` sits in the (``created``, ``_id``) order; naive or aware ``created`` alike."""
     return utc(doc["created"], "created"), doc["_id"]
+
+
+def comparable(doc: Mapping) -> bool:
+    """Could ever be compared against: not invalid, and original or still pending."""
+    original = doc.get("original") or {}
+    return doc.get("invalid") is None and (
+        original.get("value") is True or original.get("pending") is True
+    )
+
+
+def latest_comparable_per_user(docs: Iterable[Mapping], submission: Mapping) -> list[dict]:
+    """What ``submission``'s originality is compared against: the comparison rule, in one place.
+
+    For each other user of ``submission``'s round, their latest :func:`comparable` submission
+    before it in (``created``, ``_id``) order; so a user whose latest one was not original is
+    represented by their latest original one. Pure, so the pipeline applies it to documents whose
+    statuses it has just decided in memory, the store to what it read, and the ``score`` command
+    to its files. Oldest first.
+    """
+    key = order_key(submission)
+    latest: dict[str, Mapping] = {}
+    for doc in docs:
+        if (
+            doc.get("competition_id") != submission["competition_id"]
+            or doc.get("username") == submission["username"]
+            or not comparable(doc)
+            or not order_key(doc) < key
+        ):
+            continue
+        best = latest.get(doc["username"])
+        if best is None or order_key(best) < order_key(doc):
+            latest[doc["username"]] = doc
+    return [dict(doc) for doc in sorted(latest.values(), key=order_key)]

@@ -37,6 +37,7 @@ from numerai_assets.store.documents import (
     check_text,
     concordant_status,
     from_storage,
+    latest_comparable_per_user,
     leaderboard_entry,
     new_submission,
     order_key,
@@ -237,16 +238,18 @@ class SubmissionStore:
         return sorted(self._submissions.distinct("competition_id"))
 
     def earlier_submissions(self, submission: Mapping) -> list[dict]:
-        """What ``submission``'s originality is compared against; the rules are in
-        :func:`latest_comparable_per_user`, applied here after a ``find`` that narrows the docs."""
+        """What ``submission``'s originality is compared against.
+
+        The query only narrows to other users' submissions of the round up to its time; which of
+        them count is :func:`~numerai_assets.store.documents.latest_comparable_per_user`, the one
+        home of the comparison rule.
+        """
         created = self._when(utc(submission["created"], "submission['created']"))
         docs = self._find(
             {
                 "competition_id": submission["competition_id"],
                 "username": {"$ne": submission["username"]},
                 "created": {"$lte": created},
-                **NOT_INVALID,
-                "$or": [{"original.value": True}, {"original.pending": True}],
             }
         )
         return latest_comparable_per_user(docs, submission)
@@ -348,17 +351,21 @@ class SubmissionStore:
         originality: Mapping,
         scored_at: datetime,
         run_id: str,
+        policy: str,
         sync_leaderboard: bool = True,
     ) -> None:
-        """Record both scores and clear any invalid mark, in one atomic update. Idempotent."""
+        """Record both scores and clear any invalid mark, in one atomic update. Idempotent.
+
+        ``policy`` is the version of the scoring policy that decided them, kept on each.
+        """
         scored_at = utc(scored_at, "scored_at")
         run_id = check_text("run_id", run_id)
         self._update(
             submission_id,
             {
                 "$set": {
-                    "concordant": concordant_status(concordance, scored_at, run_id),
-                    "original": original_status(originality, scored_at, run_id),
+                    "concordant": concordant_status(concordance, scored_at, run_id, policy),
+                    "original": original_status(originality, scored_at, run_id, policy),
                 },
                 "$unset": {"invalid": "", "queued": ""},
             },
@@ -372,12 +379,18 @@ class SubmissionStore:
         reason: str,
         at: datetime,
         run_id: str | None,
+        policy: str | None = None,
         sync_leaderboard: bool = True,
     ) -> None:
-        """Mark a submission that cannot be scored; it drops off the leaderboard."""
+        """Mark a submission that cannot be scored; it drops off the leaderboard.
+
+        ``policy``: the version of the scoring policy, when a scoring run decided it.
+        """
         if run_id is not None:
             check_text("run_id", run_id)
         invalid = {"reason": check_text("reason", reason), "run_id": run_id, "at": utc(at, "at")}
+        if policy is not None:
+            invalid["policy"] = check_text("policy", policy)
         failed = {"pending": False, "value": False}
         self._update(
             submission_id,
@@ -594,32 +607,6 @@ class SubmissionStore:
 
     def _when(self, value: datetime) -> datetime:
         return query_datetime(value, aware=self._aware)
-
-
-def latest_comparable_per_user(docs: Iterable[Mapping], submission: Mapping) -> list[dict]:
-    """For each other user of ``submission``'s round, their latest submission before it.
-
-    "Before" is in (``created``, ``_id``) order. Only submissions that are not invalid and are
-    original or still pending count, so a user whose latest one was not original is represented by
-    their latest original one. Pure, so the pipeline can apply it to documents whose statuses it
-    has updated in memory. Oldest first.
-    """
-    key = order_key(submission)
-    latest: dict[str, Mapping] = {}
-    for doc in docs:
-        original = doc.get("original") or {}
-        if (
-            doc.get("competition_id") != submission["competition_id"]
-            or doc.get("username") == submission["username"]
-            or doc.get("invalid") is not None
-            or not (original.get("value") is True or original.get("pending") is True)
-            or not order_key(doc) < key
-        ):
-            continue
-        best = latest.get(doc["username"])
-        if best is None or order_key(best) < order_key(doc):
-            latest[doc["username"]] = doc
-    return [dict(doc) for doc in sorted(latest.values(), key=order_key)]
 
 
 # What every field the pipeline relies on must be, as BSON types (for the query that finds foreign

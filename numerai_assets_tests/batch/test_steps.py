@@ -75,7 +75,7 @@ def run_steps(deployment, files, round_data, cache_dir, ids=(), log=None):
     data, clusters = round_data
     log = log if log is not None else (lambda message: None)
     batch = prepare_batch(deployment.store, files, data, ROUND, list(ids), log)
-    concordance = score_concordance(batch, clusters.clusters)
+    concordance = score_concordance(batch, clusters)
     cache = RoundPredictionCache(cache_dir, ROUND, data.tournament_ids)
     originality = score_originality(batch, deployment.store, files, cache, log=log)
     summary = write_results(
@@ -238,7 +238,7 @@ def test_a_submission_deleted_mid_batch_is_left_out_and_the_rest_written(
     files = files_for(deployment, data)
     logged: list[str] = []
     batch = prepare_batch(deployment.store, files, data, ROUND, [], logged.append)
-    concordance = score_concordance(batch, clusters.clusters)
+    concordance = score_concordance(batch, clusters)
     cache = RoundPredictionCache(tmp_path, ROUND, data.tournament_ids)
     originality = score_originality(batch, deployment.store, files, cache)
     database = deployment.store._database

@@ -10,6 +10,7 @@ import pytest
 
 from numerai_assets.cli import main
 from numerai_assets.datasets.synthetic import make_round, model_probabilities, write_round_zip
+from numerai_assets.scoring.policy import ScoringPolicy
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +36,9 @@ def score(capsys, *args):
 def test_shuffled_copy_of_itself_is_a_duplicate(tmp_path, round_zip, capsys):
     path, t = round_zip
     p = model_probabilities(t, seed=1)
+    shuffled = np.random.default_rng(0).permutation(p)
     mine = write(tmp_path / "mine.csv", t["id"], p)
-    copy = write(tmp_path / "copy.csv", t["id"], np.random.default_rng(0).permutation(p))
+    copy = write(tmp_path / "copy.csv", t["id"], shuffled)
     code, out, _ = score(
         capsys, "--dataset", path, "--submission", mine, "--against", copy, "--json"
     )
@@ -44,20 +46,41 @@ def test_shuffled_copy_of_itself_is_a_duplicate(tmp_path, round_zip, capsys):
     result = json.loads(out)
     assert result["originality"]["original"] is False
     assert result["originality"]["reason"] == "duplicate"
+    # Both files hold the same values (written with 6 decimals), so KS is 0; their correlation
+    # is that of a series with its own permutation, computed here by numpy.
+    expected_r = np.corrcoef(p, shuffled)[0, 1]
+    assert abs(expected_r) < 0.1
     assert result["originality"]["matches"] == [
-        {
-            "file": copy,
-            "correlation": pytest.approx(result["originality"]["matches"][0]["correlation"]),
-            "ks": 0.0,
-        }
+        {"file": copy, "correlation": pytest.approx(expected_r, abs=1e-12), "ks": 0.0}
     ]
-    assert set(result) == {"concordance", "originality", "consistency", "validation_logloss"}
+    assert set(result) == {
+        "policy",
+        "concordance",
+        "originality",
+        "consistency",
+        "validation_logloss",
+    }
+    assert result["policy"] == ScoringPolicy().version
     assert len(result["concordance"]["clusters"]) == 5
     assert result["concordance"]["concordant"] == (result["concordance"]["score"] < 0.12)
     assert 0 <= result["consistency"] <= 100
 
 
-def test_identical_constant_files_are_not_original(tmp_path, round_zip, capsys):
+def test_a_constant_file_is_refused_with_exit_status_2(tmp_path, round_zip, capsys):
+    path, t = round_zip
+    constant = write(tmp_path / "a.csv", t["id"], np.full(len(t), 0.5))
+    code, out, err = score(capsys, "--dataset", path, "--submission", constant)
+    assert code == 2 and out == ""
+    assert err.strip() == (
+        f"numerai-assets score: {constant}: every probability is 0.5: "
+        "a constant file carries no prediction"
+    )
+
+
+def test_identical_constant_files_are_duplicates_when_the_policy_allows_them(
+    tmp_path, round_zip, capsys, monkeypatch
+):
+    monkeypatch.setenv("NUMERAI_SCORING_POLICY", '{"refuse_constant": false}')
     path, t = round_zip
     first = write(tmp_path / "a.csv", t["id"], np.full(len(t), 0.5))
     second = write(tmp_path / "b.csv", t["id"], np.full(len(t), 0.5))
@@ -65,6 +88,35 @@ def test_identical_constant_files_are_not_original(tmp_path, round_zip, capsys):
     assert code == 0
     assert "NOT original (duplicate" in out
     assert "concordance  0.0000  concordant" in out
+    assert "consistency  0.0%" in out  # every era's logloss is exactly ln 2: no era beats it
+    assert f"policy       {ScoringPolicy(refuse_constant=False).version}" in out
+
+
+def test_against_files_are_judged_by_the_comparison_rule(tmp_path, round_zip, capsys):
+    path, t = round_zip
+    p = model_probabilities(t, seed=1)
+    rng = np.random.default_rng(3)
+    first = write(tmp_path / "first.csv", t["id"], p)
+    # A shuffled copy of the first file: not original itself, so nothing is compared with it.
+    copy = write(tmp_path / "copy.csv", t["id"], rng.permutation(p))
+    constant = write(tmp_path / "constant.csv", t["id"], np.full(len(t), 0.25))
+    mine = write(tmp_path / "mine.csv", t["id"], rng.permutation(p))
+    code, out, _ = score(
+        capsys,
+        *("--dataset", path, "--submission", mine, "--json"),
+        *("--against", first, "--against", copy, "--against", constant),
+    )
+    assert code == 0
+    result = json.loads(out)["originality"]
+    assert (result["reason"], result["compared"]) == ("duplicate", 1)
+    assert [m["file"] for m in result["matches"]] == [first]
+    assert result["not_compared"] == [
+        {"file": copy, "why": "not original"},
+        {
+            "file": constant,
+            "why": "every probability is 0.25: a constant file carries no prediction",
+        },
+    ]
 
 
 def test_an_honest_file_alone_is_original(tmp_path, round_zip, capsys):
@@ -76,6 +128,7 @@ def test_an_honest_file_alone_is_original(tmp_path, round_zip, capsys):
         "reason": None,
         "compared": 0,
         "matches": [],
+        "not_compared": [],
     }
 
 
@@ -164,4 +217,32 @@ def test_rescore_in_process_scores_the_round(home, tmp_path, monkeypatch, capsys
     main(["status", "--json"])
     docs = {d["username"]: d for d in json.loads(capsys.readouterr().out)}
     assert all(not d["original"]["pending"] for d in docs.values())
-    assert docs["frank"]["original"]["reason"] == "duplicate"
+    assert docs["carol"]["original"]["reason"] == "duplicate"
+    version = ScoringPolicy().version
+    assert docs["frank"]["invalid"]["reason"] == (
+        "every probability is 0.5: a constant file carries no prediction"
+    )
+    assert docs["frank"]["invalid"]["policy"] == docs["erin"]["invalid"]["policy"] == version
+    scored = [d for d in docs.values() if "invalid" not in d]
+    assert len(scored) == 5
+    assert all(d["original"]["policy"] == d["concordant"]["policy"] == version for d in scored)
+
+
+def test_alternatives_are_shown_on_request_and_decide_nothing(tmp_path, round_zip, capsys):
+    path, t = round_zip
+    p = model_probabilities(t, seed=1)
+    first = write(tmp_path / "first.csv", t["id"], p)
+    mine = write(tmp_path / "mine.csv", t["id"], np.random.default_rng(1).permutation(p))
+    args = ("--dataset", path, "--submission", mine, "--against", first, "--json")
+    code, out, _ = score(capsys, *args, "--alternatives")
+    assert code == 0
+    result = json.loads(out)
+    # A reordered copy: KS 0 under both KS rules, the smallest AD statistic there is.
+    assert result["alternatives"] == {
+        "policy": "duplicate",
+        "size-aware": "duplicate",
+        "anderson-darling": "similar",
+    }
+    assert result["originality"]["reason"] == "duplicate"
+    code, out, _ = score(capsys, *args)
+    assert "alternatives" not in json.loads(out)

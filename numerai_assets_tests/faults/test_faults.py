@@ -66,7 +66,8 @@ def assert_scored_once_as_reference(seeded, reference, instance):
         ).records:
             materialization = event.event_log_entry.asset_materialization
             if materialization.asset_key == dg.AssetKey("submission_scores"):
-                rows = materialization.metadata["scores"].value.splitlines()[2:]
+                report = materialization.metadata["scores"].value.splitlines()
+                rows = [line for line in report if line.startswith("|")][2:]  # after the header
                 reported += [(row.split("|")[-2].strip(), run_id) for row in rows]
     assert len({sid for sid, _ in reported}) == len(reported)
     by_id = {str(d["_id"]): d for d in docs.values()}

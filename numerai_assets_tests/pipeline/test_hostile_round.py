@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import resource
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
@@ -106,6 +105,15 @@ def upload_round(home: Path, hostile: bool) -> tuple[dict[str, str], str | None,
     return expected, vanishing, late
 
 
+def _peak_rss() -> int:
+    """This process's peak resident memory in bytes (``VmHWM``). Not ``ru_maxrss``: that one
+    survives ``exec``, so a child spawned from a large test process would report the parent's."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def score_round(home: str, vanishing: str | None, late_file: bytes) -> dict:
     """Tick, run, upload once more, tick and run again; return the stored documents and the
     peak RSS of this process, which only scores (the files were made and uploaded elsewhere)."""
@@ -116,7 +124,7 @@ def score_round(home: str, vanishing: str | None, late_file: bytes) -> dict:
         if vanishing:  # deleted while its run is queued
             deployment.store._database["submissions"].delete_one({"_id": ObjectId(vanishing)})
         runs = launch(instance, tick)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        peak = _peak_rss()
         late = str(upload_submission(deployment, round=ROUND, user="late", data=late_file))
         later_runs = launch(instance, evaluate_sensor(instance))
         reports = [

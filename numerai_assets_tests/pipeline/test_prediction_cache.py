@@ -51,8 +51,9 @@ def test_a_run_reads_only_the_new_files(seeded, instance, file_reads, monkeypatc
         assert sorted(file_reads) == sorted(
             seeded.deployment.store.get(i)["filename"] for i in late
         )
-    else:  # every earlier original (or pending) submission is read again
-        assert {"alice", "bob", "erin", "heidi"} <= read_ids
+    else:  # every earlier original (or pending) submission is read again; invalid ones not
+        assert {"alice", "bob", "heidi"} <= read_ids
+        assert not {"erin", "frank", "grace"} & read_ids
 
 
 def test_a_rebuilt_cache_gives_identical_scores(seeded, instance):
@@ -136,7 +137,7 @@ def test_workers_share_the_cache_through_its_s3_mirror(
     first = evaluate_sensor(instance)
     assert all(r.success for r in launch(instance, first))
     mirrored = s3_client.list_objects_v2(Bucket="io-m", Prefix="prediction_cache/round-7/")
-    assert mirrored["KeyCount"] == 7  # every valid submission
+    assert mirrored["KeyCount"] == 5  # every valid submission (the two constant ones are not)
     assert s3_client.list_objects_v2(Bucket="io-m", Prefix="numerai-assets/")["KeyCount"] >= 3
 
     monkeypatch.setenv("NUMERAI_PREDICTION_CACHE", str(tmp_path / "worker-b"))
@@ -156,7 +157,7 @@ def test_workers_share_the_cache_through_its_s3_mirror(
     assert all(r.success for r in launch(instance, evaluate_sensor(instance, first.cursor)))
     csv_reads = [k for k in reads if not k.endswith(".f64")]
     assert csv_reads == [seeded.deployment.store.get(late)["filename"]]
-    assert len([k for k in reads if k.endswith(".f64")]) == 4  # the earlier originals
+    assert len([k for k in reads if k.endswith(".f64")]) == 3  # alice, bob and heidi
     assert seeded.by_user()["late"]["original"]["reason"] == "correlated"  # a copy of heidi
 
 

@@ -6,6 +6,7 @@ from numerai_assets.cli.context import Deployment
 from numerai_assets.datasets.synthetic import submission_csv
 from numerai_assets.definitions import build_definitions
 from numerai_assets.pipeline.jobs import batch_run_config
+from numerai_assets.scoring.policy import ScoringPolicy
 
 from .conftest import evaluate_sensor, launch, seed_round
 
@@ -29,8 +30,13 @@ def test_sensor_runs_score_and_write_back_every_submission(seeded, instance):
     ids = seeded.submit_demo(8)
     (result,) = launch(instance, evaluate_sensor(instance))
     assert result.success
-    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"competition_data_is_valid": True, "every_cluster_in_every_split": True}
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert {name: e.passed for name, e in evaluations.items()} == {
+        "competition_data_is_valid": True,
+        "every_cluster_in_every_split": True,
+        # 2,000 rows: P(KS <= 0.03) for independent same-distribution submissions is ~0.69.
+        "ks_false_alarm_rate": False,
+    }
     docs = seeded.by_user()
     assert all(
         not d["concordant"]["pending"] and not d["original"]["pending"] for d in docs.values()
@@ -38,15 +44,22 @@ def test_sensor_runs_score_and_write_back_every_submission(seeded, instance):
 
     assert "1 id of this round is missing" in docs["grace"]["invalid"]["reason"]
     assert docs["grace"]["original"]["value"] is False
+    version = ScoringPolicy().version
+    for user in ("erin", "frank"):  # constant files: refused by the policy, with its version
+        assert docs[user]["invalid"]["reason"] == (
+            "every probability is 0.5: a constant file carries no prediction"
+        )
+        assert docs[user]["invalid"]["policy"] == version
     for user, reason, culprit in [
         ("carol", "duplicate", "alice"),
         ("dave", "correlated", "bob"),
-        ("frank", "duplicate", "erin"),
     ]:
         original = docs[user]["original"]
         assert (original["value"], original["reason"]) == (False, reason)
         assert [m["submission_id"] for m in original["matches"]] == [ids[culprit]]
-    for user in ("alice", "bob", "erin", "heidi"):
+    for user in ("alice", "bob", "carol", "dave", "heidi"):
+        assert docs[user]["original"]["policy"] == docs[user]["concordant"]["policy"] == version
+    for user in ("alice", "bob", "heidi"):
         assert docs[user]["original"] == {**docs[user]["original"], "value": True, "reason": None}
         concordant = docs[user]["concordant"]
         assert concordant["value"] is (concordant["score"] < 0.12)
@@ -64,7 +77,9 @@ def test_sensor_runs_score_and_write_back_every_submission(seeded, instance):
     assert (
         "| carol |" in table and "duplicate" in table and "1 id of this round is missing" in table
     )
-    assert materialization.metadata["invalid"].value == 1
+    assert f"Decided under scoring policy **{version}**" in table
+    assert materialization.metadata["policy"].value == version
+    assert materialization.metadata["invalid"].value == 3
 
 
 def test_results_do_not_depend_on_batching(tmp_path, monkeypatch, instance):

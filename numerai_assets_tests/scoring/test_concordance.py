@@ -10,6 +10,7 @@ from numerai_assets.scoring.concordance import (
     concordance,
     fit_clusters,
 )
+from numerai_assets.scoring.policy import ScoringPolicy
 
 
 def clusters_of(labels, data_types, n_clusters=2):
@@ -49,7 +50,11 @@ def test_threshold_is_strict():
     types = ["validation"] * 10 + ["test"] * 10
     p = np.r_[np.arange(10) / 10, np.arange(10) / 10]
     p[10] = 5 / 10 + 0.05  # one test value moves: KS = 0.1
-    result = concordance(np.clip(p, 0, 1), clusters_of(labels, types, 1), threshold=0.1)
+    result = concordance(
+        np.clip(p, 0, 1),
+        clusters_of(labels, types, 1),
+        policy=ScoringPolicy(concordance_threshold=0.1),
+    )
     assert result.score == pytest.approx(0.1) and not result.concordant
 
 

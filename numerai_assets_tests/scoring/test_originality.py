@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from numerai_assets.scoring.originality import OriginalityThresholds, originality
+from numerai_assets.scoring.originality import originality
+from numerai_assets.scoring.policy import ScoringPolicy
 
 N = 2000
 
@@ -77,14 +78,14 @@ def test_thresholds_are_exact(rng, gap, original, reason):
         assert result.matches[0].ks == gap / N
 
 
-def test_similar_needs_max_similar_matches(rng):
+def test_similar_needs_min_similar_matches(rng):
     new = rng.random(N)
     earlier = np.vstack([with_ks_gap(new, rng, 40), rng.random(N) ** 2])
     assert originality(new, earlier).reason == "similar"
-    loose = OriginalityThresholds(max_similar=2)
-    assert originality(new, earlier, thresholds=loose).original
+    loose = ScoringPolicy(min_similar=2)
+    assert originality(new, earlier, policy=loose).original
     two_similar = np.vstack([earlier, with_ks_gap(new, rng, 50)])
-    result = originality(new, two_similar, thresholds=loose)
+    result = originality(new, two_similar, policy=loose)
     assert result.reason == "similar" and [m.index for m in result.matches] == [0, 2]
 
 
@@ -100,11 +101,11 @@ def test_presorted_rows_give_the_same_decision(rng):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"max_correlation": 1.5}, {"duplicate_ks": 0.05, "similar_ks": 0.03}, {"max_similar": 0}],
+    [{"max_correlation": 1.5}, {"duplicate_ks": 0.05, "similar_ks": 0.03}, {"min_similar": 0}],
 )
 def test_bad_thresholds_are_refused(kwargs):
     with pytest.raises(ValueError):
-        OriginalityThresholds(**kwargs)
+        ScoringPolicy(**kwargs)
 
 
 def test_picking_rows_equals_slicing_them(rng):

@@ -20,6 +20,8 @@ def at(seconds: float) -> datetime:
 
 ROUND = 7
 RUN = "run-1"
+POLICY = "tournament-test"
+PAIRS = {"compared": 3, "correlated": 0, "duplicate": 0, "similar": 1}
 
 
 def add(store: SubmissionStore, user: str, seconds: float, round: int = ROUND) -> ObjectId:
@@ -34,7 +36,7 @@ def concordance(value: Any = True, score: Any = 0.12) -> dict:
 
 def originality(value: Any = True, reason: str | None = None) -> dict:
     matches = [{"submission_id": "x", "username": "b", "correlation": 0.5, "ks": 0.1}]
-    return {"value": value, "reason": reason, "matches": matches if reason else []}
+    return {"value": value, "reason": reason, "matches": matches if reason else [], "pairs": PAIRS}
 
 
 def score(store: SubmissionStore, sid: ObjectId, *, original: bool = True, when: float = 100):
@@ -44,6 +46,7 @@ def score(store: SubmissionStore, sid: ObjectId, *, original: bool = True, when:
         originality=originality(original, None if original else "similar"),
         scored_at=at(when),
         run_id=RUN,
+        policy=POLICY,
     )
 
 

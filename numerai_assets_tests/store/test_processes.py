@@ -14,6 +14,7 @@ from typing import Any
 
 from numerai_assets.settings import Settings
 from numerai_assets.store import SubmissionStore, open_database, write_lock
+from numerai_assets_tests.store.helpers import PAIRS, POLICY
 
 COUNT = 150
 ROUND = 11
@@ -65,19 +66,20 @@ def submit_and_score(home: str, index: int, start: Any) -> None:
         user = f"p{index}-u{k % USERS_PER_PROCESS}"
         sid = store.insert_submission(username=user, round=ROUND, filename=f"{user}/{k}.csv")
         store.mark_pending(sid, consistency=float(k), validation_logloss=0.69)
-        originality = {"value": k % 2 == 0, "reason": None, "matches": []}
-        scored_at = store.get(sid)["created"]
-        store.write_scores(
-            sid, concordance=SCORED, originality=originality, scored_at=scored_at, run_id="r"
-        )
+        scores = {
+            "concordance": SCORED,
+            "originality": {"value": k % 2 == 0, "reason": None, "matches": [], "pairs": PAIRS},
+            "scored_at": store.get(sid)["created"],
+            "run_id": "r",
+            "policy": POLICY,
+        }
+        store.write_scores(sid, **scores)
         store.sync_leaderboard(ROUND, f"p{1 - index}-u{k % USERS_PER_PROCESS}")  # the other's
         written.append(str(sid))
     start.wait()  # overlap the phase that contends the most
     for k in range(RESCORES):
         store.mark_pending(sid, consistency=100.0 + k, validation_logloss=0.5)
-    store.write_scores(
-        sid, concordance=SCORED, originality=originality, scored_at=scored_at, run_id="r"
-    )
+    store.write_scores(sid, **scores)
     (Path(home) / f"written-{index}.json").write_text(json.dumps(written))
 
 

@@ -5,7 +5,7 @@ from bson import ObjectId
 
 from numerai_assets.store import SubmissionNotFound
 
-from .helpers import ROUND, add, at, concordance, originality
+from .helpers import POLICY, ROUND, add, at, concordance, originality
 
 
 def test_scoring_requests_come_back_in_the_order_they_were_made(store):
@@ -84,7 +84,12 @@ def test_reconcile_completes_an_interrupted_write(store, database):
     first = add(store, "ann", 1)
     add(store, "bob", 2)
     store.write_scores(
-        first, concordance=concordance(), originality=originality(), scored_at=at(9), run_id="r1"
+        first,
+        concordance=concordance(),
+        originality=originality(),
+        scored_at=at(9),
+        run_id="r1",
+        policy=POLICY,
     )
     # The submission changed but the process died before the leaderboard caught up:
     database["submissions"].update_one({"_id": first}, {"$set": {"original.value": False}})

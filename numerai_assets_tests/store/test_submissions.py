@@ -23,6 +23,7 @@ from numerai_assets.store import (
     open_database,
 )
 from numerai_assets_tests.store.helpers import (
+    POLICY,
     ROUND,
     RUN,
     add,
@@ -308,6 +309,7 @@ def test_write_scores_records_both_scores_and_updates_the_entry(store: Submissio
         originality=originality(False, "correlated"),
         scored_at=at(100),
         run_id=RUN,
+        policy=POLICY,
     )
 
     doc = store.get(sid)
@@ -318,14 +320,17 @@ def test_write_scores_records_both_scores_and_updates_the_entry(store: Submissio
         "clusters": [{"cluster": 0, "ks": 0.05}],
         "scored_at": at(100),
         "run_id": RUN,
+        "policy": POLICY,
     }
     assert doc["original"] == {
         "pending": False,
         "value": False,
         "reason": "correlated",
         "matches": [{"submission_id": "x", "username": "b", "correlation": 0.5, "ks": 0.1}],
+        "pairs": {"compared": 3, "correlated": 0, "duplicate": 0, "similar": 1},
         "scored_at": at(100),
         "run_id": RUN,
+        "policy": POLICY,
     }
     assert store.leaderboard(ROUND) == [entry(store, sid)]
     assert store.leaderboard(ROUND)[0]["concordant"] == {"pending": False, "value": False}
@@ -347,15 +352,22 @@ def test_write_scores_takes_numpy_scalars_and_stores_plain_values(
     store.write_scores(
         sid,
         concordance=concordance(np.bool_(True), np.float32(0.25)),
-        originality={"value": np.bool_(False), "reason": "duplicate", "matches": ()},
+        originality={
+            "value": np.bool_(False),
+            "reason": "duplicate",
+            "matches": (),
+            "pairs": {"compared": np.int64(2), "correlated": 0, "duplicate": 1, "similar": 1},
+        },
         scored_at=at(100),
         run_id=RUN,
+        policy=POLICY,
     )
     doc = store.get(sid)
     assert doc["concordant"]["value"] is True
     assert type(doc["concordant"]["score"]) is float and doc["concordant"]["score"] == 0.25
     assert doc["original"]["value"] is False
     assert doc["original"]["matches"] == []
+    assert type(doc["original"]["pairs"]["compared"]) is int
 
 
 @pytest.mark.parametrize(
@@ -368,8 +380,8 @@ def test_write_scores_takes_numpy_scalars_and_stores_plain_values(
         ),
         (
             {"originality": {"value": True, "reason": None, "matches": [], "pending": True}},
-            "originality must have exactly the keys ['value', 'reason', 'matches']: "
-            "missing [], unknown ['pending']",
+            "originality must have exactly the keys ['value', 'reason', 'matches', 'pairs']: "
+            "missing ['pairs'], unknown ['pending']",
         ),
         (
             {"originality": originality(False, "copied")},
@@ -378,6 +390,7 @@ def test_write_scores_takes_numpy_scalars_and_stores_plain_values(
         ),
         ({"concordance": concordance(1)}, "concordance['value'] must be a bool, got 1"),
         ({"run_id": ""}, "run_id must be a non-empty str, got ''"),
+        ({"policy": ""}, "policy must be a non-empty str, got ''"),
         ({"scored_at": "now"}, "scored_at must be a datetime, got 'now'"),
     ],
 )
@@ -391,6 +404,7 @@ def test_write_scores_rejects_bad_arguments_and_writes_nothing(
         "originality": originality(),
         "scored_at": at(100),
         "run_id": RUN,
+        "policy": POLICY,
         **kwargs,
     }
     with pytest.raises(ValueError) as raised:
@@ -413,6 +427,7 @@ def test_writes_to_a_missing_submission_raise_and_write_nothing(
             originality=originality(),
             scored_at=at(9),
             run_id=RUN,
+            policy=POLICY,
             sync_leaderboard=sync,
         )
     with pytest.raises(SubmissionNotFound):
@@ -443,6 +458,7 @@ def test_writes_left_to_one_reconcile_end_as_writes_synced_one_by_one(
             originality=originality(False, "similar"),
             scored_at=at(9),
             run_id=RUN,
+            policy=POLICY,
             sync_leaderboard=sync,
         )
         store.mark_invalid(sid["b"], reason="bad", at=at(9), run_id=RUN, sync_leaderboard=sync)

@@ -1,0 +1,188 @@
+"""The scoring policy: every rule a decision depends on, in one versioned value.
+
+A :class:`ScoringPolicy` holds every threshold, the cluster count and seed, the comparison rule,
+the KS threshold rule and the constant-file rule. Every decision records the policy's
+:attr:`~ScoringPolicy.version`, which names the policy and hashes all of its rules, so two
+decisions with the same version were made under the same rules. A deployment overrides fields
+with ``NUMERAI_SCORING_POLICY`` (a JSON object, read at call time through
+:mod:`numerai_assets.settings`); applying a changed policy to a round is a rescore.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from numerai_assets.scoring.exact import count_at_most, count_below
+from numerai_assets.scoring.submission import SubmissionError
+from numerai_assets.settings import Settings
+from numerai_assets.store.documents import COMPARISON_RULE
+
+KS_RULES = ("fixed", "size-aware")
+
+
+@dataclass(frozen=True)
+class KsLimits:
+    """A policy's KS thresholds at one round size, as exact integer counts ``D * n``."""
+
+    rows: int
+    duplicate_below: int  # duplicate when count < duplicate_below
+    similar_at_most: int  # similar when count <= similar_at_most
+
+    @property
+    def duplicate_ks(self) -> float:
+        """The duplicate threshold as a KS statistic (``count < this * n``)."""
+        return self.duplicate_below / self.rows
+
+    @property
+    def similar_ks(self) -> float:
+        return self.similar_at_most / self.rows
+
+
+@dataclass(frozen=True)
+class ScoringPolicy:
+    """The tournament's rules. Thresholds are read as written (``0.005`` is exactly 1/200).
+
+    Attributes
+    ----------
+    name : label of the policy; the version is ``<name>-<hash of every rule>``.
+    concordance_threshold : concordant when the mean of the clusters' KS is ``<`` this.
+    n_clusters, random_state : the round's KMeans (a change needs the clusters refitted).
+    max_correlation : ``|r| >`` this with an earlier submission: not original, ``correlated``.
+    duplicate_ks : KS ``<`` this with an earlier submission: not original, ``duplicate``.
+    similar_ks, min_similar : KS ``<=`` ``similar_ks`` with at least ``min_similar`` earlier
+        submissions: not original, ``similar``.
+    ks_thresholds : ``"fixed"`` uses the two KS thresholds as given; ``"size-aware"`` lowers each
+        to the KS critical value at which two independent submissions with the same distribution
+        are flagged with probability at most ``false_alarm_level`` at the round's size.
+    false_alarm_level : that probability; also the level the round's check warns above.
+    refuse_constant : a file whose probabilities are all equal is invalid.
+    comparison : which earlier submissions count (one rule exists; recorded by name).
+    """
+
+    name: str = "tournament"
+    concordance_threshold: float = 0.12
+    n_clusters: int = 5
+    random_state: int = 1337
+    max_correlation: float = 0.95
+    duplicate_ks: float = 0.005
+    similar_ks: float = 0.03
+    min_similar: int = 1
+    ks_thresholds: str = "fixed"
+    false_alarm_level: float = 0.05
+    refuse_constant: bool = True
+    comparison: str = COMPARISON_RULE
+
+    def __post_init__(self) -> None:
+        def number(field: str, low: float, high: float) -> None:
+            value = getattr(self, field)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or not low <= value <= high
+            ):
+                raise ValueError(f"{field} must be a number in [{low}, {high}], got {value!r}")
+
+        def integer(field: str, low: int) -> None:
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{field} must be an int of at least {low}, got {value!r}")
+
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty str, got {self.name!r}")
+        for field in ("concordance_threshold", "max_correlation", "duplicate_ks", "similar_ks"):
+            number(field, 0, 1)
+        number("false_alarm_level", 0, 1)
+        if self.duplicate_ks > self.similar_ks:
+            raise ValueError(
+                "thresholds must satisfy duplicate_ks <= similar_ks, got "
+                f"duplicate_ks={self.duplicate_ks}, similar_ks={self.similar_ks}"
+            )
+        integer("n_clusters", 1)
+        integer("random_state", 0)
+        integer("min_similar", 1)
+        if self.ks_thresholds not in KS_RULES:
+            raise ValueError(f"ks_thresholds must be one of {KS_RULES}, got {self.ks_thresholds!r}")
+        if not isinstance(self.refuse_constant, bool):
+            raise ValueError(f"refuse_constant must be true or false, got {self.refuse_constant!r}")
+        if self.comparison != COMPARISON_RULE:
+            raise ValueError(f"comparison must be {COMPARISON_RULE!r}, got {self.comparison!r}")
+
+    @classmethod
+    def from_overrides(cls, overrides: Mapping[str, object]) -> ScoringPolicy:
+        """The default policy with ``overrides`` (field name to value); unknown names refused."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            raise ValueError(
+                f"unknown scoring policy fields {unknown}; the fields are {sorted(fields)}"
+            )
+        return cls(**overrides)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> ScoringPolicy:
+        """The deployment's policy: ``NUMERAI_SCORING_POLICY`` over the defaults."""
+        settings = Settings.from_env() if settings is None else settings
+        return cls.from_overrides(settings.scoring_policy)
+
+    def rules(self) -> dict[str, object]:
+        """Every field, as recorded in a run's report."""
+        return dataclasses.asdict(self)
+
+    @property
+    def version(self) -> str:
+        """``<name>-<first 10 hex digits of the SHA-256 of every rule>``: changes with any rule."""
+        canonical = json.dumps(self.rules(), sort_keys=True, separators=(",", ":"))
+        return f"{self.name}-{hashlib.sha256(canonical.encode()).hexdigest()[:10]}"
+
+    def ks_limits(self, rows: int) -> KsLimits:
+        """The KS thresholds at a round of ``rows`` tournament rows, as integer counts."""
+        return _ks_limits(self, rows)
+
+    def with_size_aware_ks(self) -> ScoringPolicy:
+        """This policy with size-aware KS thresholds (the measured alternative)."""
+        return dataclasses.replace(self, ks_thresholds="size-aware")
+
+
+@functools.lru_cache(maxsize=64)
+def _ks_limits(policy: ScoringPolicy, rows: int) -> KsLimits:
+    duplicate_below = count_below(policy.duplicate_ks, rows)
+    similar_at_most = count_at_most(policy.similar_ks, rows)
+    if policy.ks_thresholds == "size-aware":
+        from numerai_assets.scoring.false_alarm import critical_count
+
+        holding = critical_count(rows, policy.false_alarm_level)
+        duplicate_below = min(duplicate_below, holding)
+        similar_at_most = min(similar_at_most, holding - 1)
+    return KsLimits(rows, duplicate_below, similar_at_most)
+
+
+def refusal(predictions: np.ndarray, policy: ScoringPolicy) -> str | None:
+    """Why the policy refuses a readable submission (shape ``(n,)``), or None.
+
+    A constant file carries no prediction: it would be concordant (every KS is 0), original
+    against every other file and, at 0.5, a coin flip. The tournament refuses it at upload.
+    """
+    p = np.asarray(predictions, dtype=np.float64)
+    if policy.refuse_constant and p.size and p.min() == p.max():
+        return f"every probability is {float(p[0])!r}: a constant file carries no prediction"
+    return None
+
+
+def admit(predictions: np.ndarray, policy: ScoringPolicy) -> np.ndarray:
+    """``predictions`` if the policy accepts them; else :class:`SubmissionError` with the reason.
+
+    For callers that already turn a ``SubmissionError`` from reading a file into an invalid mark.
+    """
+    reason = refusal(predictions, policy)
+    if reason is not None:
+        raise SubmissionError(reason)
+    return predictions

@@ -1,0 +1,211 @@
+"""Whatever the interleaving, a quiet round's decisions equal one clean scoring of it.
+
+Seeded schedules of uploads (some stamped by clocks running behind), sensor ticks (some
+repeated), intake requests (some sharing a timestamp, some from a lagging intake), runs that die
+before writing anything, files replaced and rescored, and in-process rescores, drive the real
+sensor and job in-process on small rounds. Then the round is brought to quiet (ticks and runs
+until nothing is left to do) and its stored decisions are compared with those of a clean rescore
+of the whole round, with the prediction cache off. ``NUMERAI_INTERLEAVINGS`` sets how many
+schedules run (CI: 200; more for a longer search).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+import numpy as np
+import pytest
+from bson import ObjectId
+
+from numerai_assets.datasets.synthetic import model_probabilities, submission_csv
+from numerai_assets.definitions import build_definitions
+from numerai_assets.pipeline.jobs import batch_run_config
+
+from .conftest import evaluate_sensor, seed_round
+
+SCHEDULES = int(os.environ.get("NUMERAI_INTERLEAVINGS", "200"))
+USERS = ("ann", "ben", "cat", "dan")
+OPERATIONS = (
+    *("upload",) * 3,
+    *("tick",) * 3,
+    *("run",) * 3,
+    *("request", "replace", "rescore"),
+)
+
+
+class Schedule:
+    """One seeded interleaving against one round of a shared deployment and instance."""
+
+    def __init__(self, seeded, instance: dg.DagsterInstance, seed: int) -> None:
+        self.seeded, self.instance = seeded, instance
+        self.rng = random.Random(seed)
+        self.queue: list[dg.RunRequest] = []
+        self.submitted: list[str] = []
+        self.job = build_definitions().resolve_job_def("score_round")
+        base = [model_probabilities(seeded.tournament, seed=seed * 10 + k) for k in range(3)]
+        self.pool = [*base, base[0].copy(), np.clip(base[1] + 0.001, 0, 1)]  # copies, near-copies
+        self.log: list[str] = []
+
+    # What participants, the intake and operators do
+
+    def upload(self) -> None:
+        user = self.rng.choice(USERS)
+        skew = self.rng.choice([0, 0, -20, -90, 2])  # seconds: clocks behind and ahead
+        data = submission_csv(self.seeded.ids, self.rng.choice(self.pool))
+        deployment = self.seeded.deployment
+        key = f"{self.seeded.round}/{user}/{uuid.uuid4().hex[:8]}.csv"
+        deployment.buckets.put_bytes(deployment.settings.upload_bucket, key, data)
+        created = datetime.now(timezone.utc) + timedelta(seconds=skew)
+        oid = deployment.store.insert_submission(
+            username=user, round=self.seeded.round, filename=key, created=created
+        )
+        self.submitted.append(str(oid))
+        self.log.append(f"upload {user} skew {skew}")
+
+    def request(self) -> None:
+        if not self.submitted:
+            return
+        at = datetime.now(timezone.utc) - timedelta(seconds=self.rng.choice([0, 2]))
+        for submission in self.rng.sample(self.submitted, min(2, len(self.submitted))):
+            self.seeded.deployment.store.request_scoring(submission, at=at)  # one timestamp
+        self.log.append("requests")
+
+    def replace(self) -> None:
+        if not self.submitted:
+            return
+        submission = self.rng.choice(self.submitted)
+        deployment = self.seeded.deployment
+        doc = deployment.store.get(submission)
+        data = submission_csv(self.seeded.ids, self.rng.choice(self.pool))
+        deployment.buckets.put_bytes(deployment.settings.upload_bucket, doc["filename"], data)
+        deployment.store.request_scoring(submission, at=datetime.now(timezone.utc))
+        self.log.append("replace")
+
+    def tick(self) -> None:
+        result = evaluate_sensor(self.instance)
+        if isinstance(result, dg.SensorResult):
+            for request in result.dynamic_partitions_requests:
+                self.instance.add_dynamic_partitions(
+                    request.partitions_def_name, request.partition_keys
+                )
+            self.queue.extend(result.run_requests)
+        self.log.append("tick")
+
+    def run(self, *, may_die: bool = True) -> None:
+        if not self.queue:
+            return
+        request = self.queue.pop(0)  # the per-round limit: one at a time, oldest first
+        if may_die and self.rng.random() < 0.2:  # the run's process dies before it writes
+            self.log.append("run died")
+            return
+        self._execute(request.run_config, request.asset_selection, request.run_key)
+        self.log.append("run")
+
+    def rescore(self) -> None:
+        self._execute(batch_run_config([]), None, None)
+        self.log.append("rescore")
+
+    def _execute(self, run_config, asset_selection, run_key) -> None:
+        tags = {"round": str(self.seeded.round)}
+        if run_key:
+            tags["dagster/run_key"] = run_key
+        result = self.job.execute_in_process(
+            run_config=run_config,
+            instance=self.instance,
+            partition_key=str(self.seeded.round),
+            asset_selection=asset_selection,
+            tags=tags,
+            raise_on_error=False,
+        )
+        assert result.success, self.log
+
+    # The schedule, and what it must end in
+
+    def play(self, steps: int) -> None:
+        for _ in range(steps):
+            getattr(self, self.rng.choice(OPERATIONS))()
+
+    def quiesce(self) -> None:
+        for _ in range(12):
+            self.tick()
+            if not self.queue:
+                return
+            while self.queue:
+                self.run(may_die=False)
+        raise AssertionError(f"the round never became quiet: {self.log}")
+
+    def decisions(self) -> dict[str, tuple]:
+        docs = self.seeded.deployment.store.round_submissions(self.seeded.round)
+        return {str(d["_id"]): decision(d) for d in docs}
+
+
+def decision(doc: dict) -> tuple:
+    """What a participant is told: nothing about which run or when."""
+    original, concordant = doc.get("original") or {}, doc.get("concordant") or {}
+    return (
+        (doc.get("invalid") or {}).get("reason"),
+        original.get("pending"),
+        original.get("value"),
+        original.get("reason"),
+        sorted(m["submission_id"] for m in original.get("matches") or []),
+        concordant.get("value"),
+        None if concordant.get("score") is None else round(concordant["score"], 12),
+        doc.get("consistency"),
+    )
+
+
+@pytest.fixture
+def quick_recovery(monkeypatch):
+    """Recovery at once (a run that died is noticed on the next tick), never giving up."""
+    monkeypatch.setenv("NUMERAI_PENDING_RETRY_SECONDS", "0")
+    monkeypatch.setenv("NUMERAI_MAX_SCORING_ATTEMPTS", "1000")
+
+
+def test_every_interleaving_ends_as_one_clean_scoring(
+    deployment, instance, quick_recovery, monkeypatch
+):
+    started = time.monotonic()
+    failures = []
+    for k in range(SCHEDULES):
+        seeded = seed_round(deployment, 100 + k, rows=300, seed=k)
+        schedule = Schedule(seeded, instance, seed=k)
+        schedule.play(steps=schedule.rng.randint(4, 10))
+        schedule.quiesce()
+        quiet = schedule.decisions()
+        assert all(not d[1] for d in quiet.values()), ("pending after quiet", schedule.log)
+        with monkeypatch.context() as clean:
+            clean.setenv("NUMERAI_PREDICTION_CACHE", "off")
+            schedule.rescore()
+        if schedule.decisions() != quiet:
+            failures.append((k, schedule.log))
+    elapsed = time.monotonic() - started
+    print(f"{SCHEDULES} schedules in {elapsed:.0f} s")
+    assert not failures, failures[:3]
+
+
+def test_a_late_upload_is_compared_into_place(deployment, instance, quick_recovery):
+    """The issue's example: two uploads of one file, the second under a clock 15 s behind.
+    Recorded as a clean scoring records them: the earlier-stamped one original, the other
+    a duplicate of it, whatever the order the pipeline learnt of them."""
+    seeded = seed_round(deployment, 7, rows=300, seed=3)
+    schedule = Schedule(seeded, instance, seed=3)
+    data = submission_csv(seeded.ids, schedule.pool[0])
+    store = deployment.store
+    ids = {}
+    for user, skew in (("ann", 0), ("ben", -15)):
+        key = f"7/{user}/p.csv"
+        deployment.buckets.put_bytes(deployment.settings.upload_bucket, key, data)
+        created = datetime.now(timezone.utc) + timedelta(seconds=skew)
+        ids[user] = store.insert_submission(username=user, round=7, filename=key, created=created)
+        schedule.tick()
+        while schedule.queue:
+            schedule.run(may_die=False)
+    docs = {d["_id"]: d for d in store.round_submissions(7)}
+    assert docs[ObjectId(ids["ben"])]["original"]["value"] is True
+    assert docs[ObjectId(ids["ann"])]["original"]["value"] is False
+    assert docs[ObjectId(ids["ann"])]["original"]["reason"] in {"duplicate", "correlated"}
