@@ -27,6 +27,7 @@ setup(
         "pymongo>=4.6",
         "montydb>=2.5",
         "boto3>=1.34",
+        "matplotlib>=3.8",  # the round's and a submission's pictures (Agg, no display)
     ],
     extras_require={
         "dev": [

@@ -127,11 +127,13 @@ def check_list(name: str, value: Any) -> list:
     return list(value)
 
 
-def _check_keys(name: str, value: Any, keys: tuple[str, ...]) -> Mapping:
+def _check_keys(
+    name: str, value: Any, keys: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> Mapping:
     if not isinstance(value, Mapping):
         raise ValueError(f"{name} must be a dict with keys {list(keys)}, got {value!r}")
     missing = [key for key in keys if key not in value]
-    unknown = [key for key in value if key not in keys]
+    unknown = [key for key in value if key not in keys + optional]
     if missing or unknown:
         raise ValueError(
             f"{name} must have exactly the keys {list(keys)}: missing {missing}, unknown {unknown}"
@@ -173,7 +175,9 @@ def concordant_status(concordance: Any, scored_at: datetime, run_id: str) -> dic
 
 
 def original_status(originality: Any, scored_at: datetime, run_id: str) -> dict:
-    originality = _check_keys("originality", originality, ("value", "reason", "matches"))
+    originality = _check_keys(
+        "originality", originality, ("value", "reason", "matches"), optional=("nearest",)
+    )
     reason = originality["reason"]
     if reason is not None and reason not in ORIGINALITY_REASONS:
         raise ValueError(
@@ -185,6 +189,8 @@ def original_status(originality: Any, scored_at: datetime, run_id: str) -> dict:
         "value": check_bool("originality['value']", originality["value"]),
         "reason": reason,
         "matches": check_list("originality['matches']", originality["matches"]),
+        # The closest earlier submissions by KS and by |r|, whatever the decision.
+        **({"nearest": dict(originality["nearest"])} if "nearest" in originality else {}),
         "scored_at": scored_at,
         "run_id": run_id,
     }
