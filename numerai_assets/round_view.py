@@ -384,7 +384,8 @@ def explain_lines(diagnostic: Mapping) -> list[str]:
     for by, what in (("ks", "smallest KS"), ("correlation", "largest |r|")):
         pair = originality["nearest"].get(by)
         if pair:
-            lines.append(f"  nearest by {what}: {pair_text(pair)} {pair['submission_id']}")
+            named = {**pair, "username": f"{pair['username']} {pair['submission_id']}"}
+            lines.append(f"  nearest by {what}: {pair_text(named)}")
     if originality["pairs"]:
         lines.append("  pairs: " + ", ".join(f"{k} {v}" for k, v in originality["pairs"].items()))
     lines.append(

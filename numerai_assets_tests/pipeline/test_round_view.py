@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 
 import dagster as dg
+import matplotlib.image
 import numpy as np
 import pandas as pd
+import pytest
 
+from numerai_assets.cli import main
 from numerai_assets.datasets.synthetic import submission_csv
 from numerai_assets.round_view import ROUND_COLUMNS
 
@@ -98,3 +102,42 @@ def near_copy_of(seeded, user: str) -> bytes:
     )
     noise = np.random.default_rng(5).normal(0, 1e-3, len(stored))
     return submission_csv(stored["id"].to_numpy(), np.clip(stored["probability"] + noise, 0, 1))
+
+
+def test_explain_shows_the_decisive_pair_the_clusters_and_draws_the_cdfs(
+    seeded, instance, capsys, tmp_path
+):
+    ids = seeded.submit_demo(8)
+    (run,) = launch(instance, evaluate_sensor(instance))
+    assert run.success
+    carol = seeded.by_user()["carol"]
+
+    assert main(["explain", ids["carol"]]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "original: no (duplicate)" in lines
+    decisive = next(line for line in lines if line.startswith("    alice "))
+    match = carol["original"]["matches"][0]
+    assert decisive.split() == [
+        "alice",
+        ids["alice"],
+        f"{match['ks']:.4f}",
+        f"{match['correlation']:.4f}",
+    ]
+    header = next(k for k, line in enumerate(lines) if "max KS" in line)
+    rows = [line.split() for line in lines[header + 1 :]]
+    assert [float(row[-1]) for row in rows] == pytest.approx(
+        [c["max_ks"] for c in carol["concordant"]["clusters"]], abs=5e-5
+    )
+
+    picture = tmp_path / "carol.png"
+    assert main(["explain", ids["carol"], "--json", "--plot", str(picture)]) == 0
+    out = capsys.readouterr().out
+    diagnostic = json.loads(out[: out.rindex("}") + 1])
+    assert diagnostic["originality"]["matches"][0]["submission_id"] == ids["alice"]
+    assert len(diagnostic["concordance"]["clusters"]) == 5
+    assert out.rstrip().endswith(f"wrote {picture}")  # no note: the refitted clusters agree
+    image = matplotlib.image.imread(picture)
+    assert image.shape[0] > 400 and image.shape[1] > 800
+
+    assert main(["explain", "0" * 24]) == 2
+    assert "no submission with id" in capsys.readouterr().err
