@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from numerai_assets.report import one_line
 from numerai_assets.round_view import SCORED, mapping, nearest_of, number, status_of
@@ -111,6 +112,7 @@ def round_picture(
         ],
     )
     axes[1].set_xscale("symlog", linthresh=KS_LINEAR_BELOW)
+    axes[1].set_xlim(0, top * 1.2)
     _histogram(
         axes[2],
         values["abs_r"],
@@ -128,6 +130,7 @@ def _histogram(axis, values, bins, title, lines) -> None:
         axis.axvline(x, color=colour, linestyle="--", linewidth=1.5, label=label)
     axis.set_title(title, fontsize=10)
     axis.set_ylabel("submissions")
+    axis.yaxis.set_major_locator(MaxNLocator(integer=True))
     axis.legend(fontsize=8, loc="upper right")
     if not values:
         axis.text(0.5, 0.5, "none yet", transform=axis.transAxes, ha="center", color="grey")
