@@ -4,7 +4,8 @@
 # Starts `dagster dev` on a free loopback port with a seeded demo round in a fresh temporary
 # home (as `make run` does), waits until round 1's `submission_scores` partition is
 # materialized, dismisses the first-run dialog (GraphQL `setNuxSeen`), screenshots the asset's
-# partition page with headless Chromium, and stops everything it started.
+# partition page with headless Chromium (scripts/screenshot_page.py opens the picture's
+# "Show Markdown" dialog), and stops everything it started.
 #
 # Needs: `make install`, and Chromium (Debian: `apt-get install -y chromium`).
 # Usage: scripts/screenshot_round.sh [OUTPUT.png]   (default docs/round-partition.png)
@@ -59,7 +60,6 @@ graphql "$QUERY" | grep -q '"runId"' || { tail -50 "$WORK/dagster.log"; exit 1; 
 
 graphql 'mutation { setNuxSeen }' >/dev/null
 mkdir -p "$(dirname "$OUT")"
-"$CHROMIUM" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1500,2600 \
-    --virtual-time-budget=20000 --screenshot="$OUT" \
-    "$URL/assets/submission_scores?view=partitions&partition=1" 2>/dev/null
+$BIN/python scripts/screenshot_page.py "$CHROMIUM" \
+    "$URL/assets/submission_scores?view=partitions&partition=1" round_picture "$OUT"
 echo "wrote $OUT"
