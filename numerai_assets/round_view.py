@@ -166,16 +166,33 @@ def _time(value: Any) -> str:
     return one_line(value)
 
 
-def compared_pairs(docs: Sequence[Mapping], doc: Mapping) -> int:
-    """How many earlier submissions ``doc``'s originality was decided against.
+# Decisions that do not record how many pairs they compared (made before the scoring policy
+# recorded it) are counted by applying the comparison rule again, which costs a pass over the
+# round per decision: done for at most this many of them (about 0.5 s), else the round's pair
+# figures are left out.
+RECOUNT_LIMIT = 300
 
-    The count the scoring recorded (``original.pairs.compared``) when there is one; otherwise
-    the round's comparison rule applied to the round's current decisions.
-    """
+
+def recorded_pairs(doc: Mapping) -> int | None:
+    """How many earlier submissions ``doc``'s originality was decided against, as recorded by
+    the scoring (``original.pairs.compared``), or None."""
     recorded = mapping(mapping(doc.get("original")).get("pairs")).get("compared")
-    if isinstance(recorded, int) and not isinstance(recorded, bool):
+    if isinstance(recorded, int) and not isinstance(recorded, bool) and recorded >= 0:
         return recorded
-    return len(latest_comparable_per_user(docs, doc))
+    return None
+
+
+def compared_pairs(docs: Sequence[Mapping], scored: Sequence[Mapping]) -> int | None:
+    """The pairs compared by the ``scored`` submissions of the round ``docs``: as recorded, or
+    by the round's comparison rule applied to its current decisions for those that record
+    nothing; None when more than :data:`RECOUNT_LIMIT` would need that."""
+    recorded = [recorded_pairs(doc) for doc in scored]
+    missing = [doc for doc, count in zip(scored, recorded, strict=True) if count is None]
+    if len(missing) > RECOUNT_LIMIT:
+        return None
+    return sum(c for c in recorded if c is not None) + sum(
+        len(latest_comparable_per_user(docs, doc)) for doc in missing
+    )
 
 
 def round_numbers(docs: Iterable[Mapping]) -> dict[str, int | float]:
@@ -185,7 +202,8 @@ def round_numbers(docs: Iterable[Mapping]) -> dict[str, int | float]:
     originality reason; ``not_concordant``; ``median_concordance`` (only when some submission
     is scored); ``pairs_compared`` (pairs of a scored submission and an earlier one it was
     compared with), ``pairs_flagged`` (those that decided a "not original") and
-    ``share_pairs_flagged`` (their ratio; only when some pair was compared).
+    ``share_pairs_flagged`` (their ratio; only when some pair was compared). The pair figures
+    are left out when too many decisions do not record their count (:data:`RECOUNT_LIMIT`).
     """
     docs = list(docs)
     statuses = [status_of(doc) for doc in docs]
@@ -208,7 +226,9 @@ def round_numbers(docs: Iterable[Mapping]) -> dict[str, int | float]:
     scores = [s for s in scores if s is not None]
     if scores:
         figures["median_concordance"] = float(statistics.median(scores))
-    compared = sum(compared_pairs(docs, doc) for doc in scored)
+    compared = compared_pairs(docs, scored)
+    if compared is None:
+        return figures
     flagged = sum(
         len(decisive_pairs(doc))
         for doc in scored

@@ -180,3 +180,14 @@ def test_nearest_pairs_by_ks_and_by_abs_correlation():
     assert math.isclose(nearest["correlation"]["correlation"], -0.9)
     assert nearest_pairs(np.array([np.nan]), np.array([0.4]), earlier[:1]).keys() == {"ks"}
     assert nearest_pairs(np.array([]), np.array([]), []) == {}
+
+
+def test_pair_figures_are_left_out_when_too_many_decisions_need_a_recount(round_docs, monkeypatch):
+    from numerai_assets import round_view
+
+    monkeypatch.setattr(round_view, "RECOUNT_LIMIT", 2)  # ann, bob and cat record no counts
+    figures = round_numbers(round_docs["docs"])
+    assert "pairs_compared" not in figures and figures["scored"] == 3
+    for doc in round_docs["docs"][:2]:
+        doc["original"]["pairs"] = {"compared": 4}
+    assert round_numbers(round_docs["docs"])["pairs_compared"] == 4 + 4 + 2
