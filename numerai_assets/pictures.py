@@ -13,15 +13,17 @@ import base64
 import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from numerai_assets.report import one_line
 from numerai_assets.round_view import SCORED, mapping, nearest_of, number, status_of
 from numerai_assets.scoring import OriginalityThresholds, RoundClusters
 from numerai_assets.scoring.concordance import CONCORDANCE_THRESHOLD, SPLITS
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DPI = 100
 SPLIT_COLOURS = {"validation": "#1f77b4", "test": "#ff7f0e", "live": "#2ca02c"}
@@ -47,6 +49,14 @@ def scoring_thresholds() -> Thresholds:
         duplicate_ks=rules.duplicate_ks,
         similar_ks=rules.similar_ks,
     )
+
+
+def _figure(**options) -> Figure:
+    """A new figure; matplotlib is imported on first use (about 40 MB that a scoring run's
+    process needs only once its scores are written)."""
+    from matplotlib.figure import Figure
+
+    return Figure(layout="constrained", **options)
 
 
 def png_bytes(figure: Figure) -> bytes:
@@ -87,7 +97,7 @@ def round_picture(
     is logarithmic above 0.001 so both show) and nearest |r| (correlation threshold)."""
     limits = thresholds or scoring_thresholds()
     values = round_values(docs)
-    figure = Figure(figsize=(12, 3.6), layout="constrained")
+    figure = _figure(figsize=(12, 3.6))
     axes = figure.subplots(1, 3)
     figure.suptitle(
         f"Round {one_line(round)}: {len(values['concordance'])} scored submissions", fontsize=12
@@ -130,6 +140,8 @@ def _histogram(axis, values, bins, title, lines) -> None:
         axis.axvline(x, color=colour, linestyle="--", linewidth=1.5, label=label)
     axis.set_title(title, fontsize=10)
     axis.set_ylabel("submissions")
+    from matplotlib.ticker import MaxNLocator
+
     axis.yaxis.set_major_locator(MaxNLocator(integer=True))
     axis.legend(fontsize=8, loc="upper right")
     if not values:
@@ -152,7 +164,7 @@ def submission_picture(
     groups = clusters.groups()
     columns = min(len(groups), 3)
     rows = -(-len(groups) // columns)
-    figure = Figure(figsize=(4 * columns, 3.2 * rows), layout="constrained")
+    figure = _figure(figsize=(4 * columns, 3.2 * rows))
     figure.suptitle(one_line(title, 120), fontsize=12)
     axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False).ravel())
     for c, (axis, cluster) in enumerate(zip(axes, groups, strict=False)):
