@@ -30,6 +30,7 @@ setup(
         # The intake endpoint's app and server: ours to declare, not left to dagster-webserver.
         "starlette>=0.40",
         "uvicorn>=0.30",
+        "matplotlib>=3.8",  # the round's and a submission's pictures (Agg, no display)
     ],
     extras_require={
         "dev": [

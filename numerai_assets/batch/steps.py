@@ -24,6 +24,7 @@ from numerai_assets.datasets import RoundDataset
 from numerai_assets.files import StorageError
 from numerai_assets.prediction_cache import RoundPredictionCache
 from numerai_assets.report import markdown_cell
+from numerai_assets.round_view import nearest_pairs
 from numerai_assets.scoring import (
     SubmissionError,
     concordance,
@@ -374,6 +375,8 @@ def score_originality(
                 }
                 for m in result.matches
             ],
+            # Shown to participants and drawn in the round's picture, whatever the decision.
+            "nearest": nearest_pairs(correlation, counts / entry.predictions.shape[0], earlier),
         }
         known[doc["_id"]] = {**doc, "original": {"pending": False, "value": result.original}}
         if len(results) % PROGRESS_EVERY == 0 or len(results) == len(valid):

@@ -10,9 +10,9 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from numerai_assets.cli import demo, intake, rescore, score, submissions
+from numerai_assets.cli import demo, explain, intake, rescore, score, submissions
 
-COMMANDS = (score, demo, submissions, rescore, intake)
+COMMANDS = (score, demo, submissions, explain, rescore, intake)
 SIGPIPE_STATUS = 128 + signal.SIGPIPE  # 141, what a shell reports for a command killed by it
 
 

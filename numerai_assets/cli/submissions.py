@@ -14,6 +14,7 @@ from bson import ObjectId, json_util
 
 from numerai_assets.cli.context import Deployment
 from numerai_assets.report import DISPLAY_LIMIT, one_line
+from numerai_assets.round_view import against, number
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -63,6 +64,8 @@ COLUMNS = (
     ("concordance", True, 11),
     ("concordant", False, 10),
     ("original", False, 8),
+    ("consistency", True, 11),
+    ("against", False, DISPLAY_LIMIT),
     ("why", False, 240),
 )
 
@@ -120,8 +123,16 @@ def _row(doc: dict) -> list:
         score,
         _flag(concordant),
         _flag(original),
+        _percent(doc.get("consistency")),
+        against(doc, COLUMNS[-2][2]),
         why,
     ]
+
+
+def _percent(value: object) -> object:
+    """A number with one decimal; anything else (from another system) as stored."""
+    shown = number(value)
+    return value if shown is None else f"{shown:.1f}"
 
 
 def _status(value: object) -> dict:

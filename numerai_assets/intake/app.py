@@ -1,5 +1,7 @@
 """The intake endpoint: ``POST /`` with ``{"submission_id", "api_key"}`` flags a submission for
 (re)scoring, as the original system's endpoint did, so the systems that still call it keep working.
+``GET /submissions/{id}`` with the same key in the ``X-API-Key`` header returns the submission's
+decision and diagnostics as JSON, so the tournament's site can tell a participant why.
 
 The key is checked before the submission is looked up, so a caller without it cannot learn which
 ids exist. Neither the key nor the body is ever logged: the app writes its own access line
@@ -28,9 +30,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from numerai_assets.round_view import explain
 from numerai_assets.store import SubmissionNotFound, SubmissionStore
 
 MAX_BODY_BYTES = 4096
+API_KEY_HEADER = "x-api-key"  # GET requests carry the key here: never in a logged URL
 BODY_TIMEOUT_SECONDS = 10.0
 OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
 
@@ -63,12 +67,28 @@ def create_app(api_key: str, store_factory: Callable[[], SubmissionStore]) -> St
             return JSONResponse({"error": reject.message}, reject.status, headers=headers)
         return JSONResponse({"status": "accepted", "submission_id": str(oid)}, 202)
 
+    async def read_submission(request: Request) -> JSONResponse:
+        """``GET /submissions/{id}`` with the key in the ``X-API-Key`` header: the decision and
+        its diagnostics (:func:`numerai_assets.round_view.explain`), for the tournament's site."""
+        try:
+            header = request.headers.get(API_KEY_HEADER)
+            # Starlette decodes headers as latin-1: back to the bytes sent (a UTF-8 key's).
+            _check_key(None if header is None else header.encode("latin-1"), expected)
+            oid = _object_id(request.path_params["submission_id"])
+            diagnostic = await run_in_threadpool(_read, store_factory, oid)
+        except _Reject as reject:
+            return JSONResponse({"error": reject.message}, reject.status)
+        return JSONResponse(diagnostic)
+
     async def http_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, HTTPException)
         return JSONResponse({"error": error.detail}, error.status_code, headers=error.headers)
 
     return Starlette(
-        routes=[Route("/", intake, methods=["POST"])],
+        routes=[
+            Route("/", intake, methods=["POST"]),
+            Route("/submissions/{submission_id}", read_submission, methods=["GET"]),
+        ],
         middleware=[Middleware(AccessLog)],
         exception_handlers={HTTPException: http_error},
     )
@@ -110,11 +130,18 @@ def _authorized_id(body: bytes, expected: bytes) -> ObjectId:
         raise _Reject(400, "the body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise _Reject(400, "the body must be a JSON object")
-    key = _field(payload, "api_key")
-    if not hmac.compare_digest(key.encode("utf-8", "surrogatepass"), expected):
+    _check_key(_field(payload, "api_key").encode("utf-8", "surrogatepass"), expected)
+    return _object_id(_field(payload, "submission_id"))
+
+
+def _check_key(key: bytes | None, expected: bytes) -> None:
+    """401 unless ``key`` is the intake's key (compared in constant time)."""
+    if key is None or not hmac.compare_digest(key, expected):
         logger.warning("refused a request with a wrong api_key")
         raise _Reject(401, "wrong api_key")
-    submission_id = _field(payload, "submission_id")
+
+
+def _object_id(submission_id: str) -> ObjectId:
     if not OBJECT_ID.fullmatch(submission_id):
         raise _Reject(400, "submission_id must be a 24-hex-digit ObjectId")
     return ObjectId(submission_id)
@@ -139,6 +166,17 @@ def _flag(store_factory: Callable[[], SubmissionStore], oid: ObjectId) -> None:
         logger.exception("could not flag submission %s for scoring", oid)
         raise _Reject(500, "the submissions store failed") from None
     logger.info("submission %s flagged for scoring", oid)
+
+
+def _read(store_factory: Callable[[], SubmissionStore], oid: ObjectId) -> dict:
+    """The diagnostic of ``oid`` (blocking: runs in a worker thread)."""
+    try:
+        return explain(store_factory().get(oid))
+    except SubmissionNotFound:
+        raise _Reject(404, f"no submission with id {oid}") from None
+    except Exception:
+        logger.exception("could not read submission %s", oid)
+        raise _Reject(500, "the submissions store failed") from None
 
 
 class AccessLog:

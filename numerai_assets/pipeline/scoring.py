@@ -27,6 +27,7 @@ from numerai_assets.pipeline.partitions import round_of, rounds
 from numerai_assets.pipeline.resources import FilesResource, StoreResource
 from numerai_assets.pipeline.retries import IO_RETRY
 from numerai_assets.pipeline.round_assets import ROUND_GROUP
+from numerai_assets.pipeline.round_metadata import round_metadata
 from numerai_assets.scoring.concordance import FittedClusters
 from numerai_assets.scoring.false_alarm import false_alarm_rates, observed_flag_rates
 from numerai_assets.scoring.policy import ScoringPolicy
@@ -202,6 +203,11 @@ def write_scores(
             "not_original": sum(row.get("original") is False for row in summary),
             "not_concordant": sum(row.get("concordant") is False for row in summary),
         }
+    )
+    # The partition is the round: every submission of it as now stored, this batch marked.
+    docs = store.get_store().round_submissions(batch.round)
+    context.add_output_metadata(
+        round_metadata(docs, (entry.id for entry in batch.entries), batch.round)
     )
     return summary
 

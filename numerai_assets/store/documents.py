@@ -136,11 +136,13 @@ def check_list(name: str, value: Any) -> list:
     return list(value)
 
 
-def _check_keys(name: str, value: Any, keys: tuple[str, ...]) -> Mapping:
+def _check_keys(
+    name: str, value: Any, keys: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> Mapping:
     if not isinstance(value, Mapping):
         raise ValueError(f"{name} must be a dict with keys {list(keys)}, got {value!r}")
     missing = [key for key in keys if key not in value]
-    unknown = [key for key in value if key not in keys]
+    unknown = [key for key in value if key not in keys + optional]
     if missing or unknown:
         raise ValueError(
             f"{name} must have exactly the keys {list(keys)}: missing {missing}, unknown {unknown}"
@@ -186,7 +188,12 @@ PAIR_COUNTS = ("compared", "correlated", "duplicate", "similar")
 
 
 def original_status(originality: Any, scored_at: datetime, run_id: str, policy: str) -> dict:
-    originality = _check_keys("originality", originality, ("value", "reason", "matches", "pairs"))
+    originality = _check_keys(
+        "originality",
+        originality,
+        ("value", "reason", "matches", "pairs"),
+        optional=("nearest",),
+    )
     pairs = _check_keys("originality['pairs']", originality["pairs"], PAIR_COUNTS)
     reason = originality["reason"]
     if reason is not None and reason not in ORIGINALITY_REASONS:
@@ -201,6 +208,8 @@ def original_status(originality: Any, scored_at: datetime, run_id: str, policy: 
         "matches": check_list("originality['matches']", originality["matches"]),
         # How many of the compared pairs met each test: the round's observed flag rates.
         "pairs": {key: check_count(f"pairs['{key}']", pairs[key]) for key in PAIR_COUNTS},
+        # The closest earlier submissions by KS and by |r|, whatever the decision.
+        **({"nearest": dict(originality["nearest"])} if "nearest" in originality else {}),
         "scored_at": scored_at,
         "run_id": run_id,
         "policy": check_text("policy", policy),

@@ -70,7 +70,8 @@ def test_status_prints_every_stored_document_on_bounded_lines(odd_documents, cap
     assert err == ""
     assert len(lines) == 1 + len(odd_documents)  # a header, then one line per document
     assert lines[0].split() == [
-        "round", "submission", "user", "concordance", "concordant", "original", "why"
+        "round", "submission", "user", "concordance", "concordant", "original", "consistency",
+        "against", "why",
     ]  # fmt: skip
     assert all(len(line) < 600 for line in lines)
     row = {name: next(line for line in lines if key in line) for name, key in [

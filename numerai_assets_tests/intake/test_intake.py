@@ -348,3 +348,78 @@ def test_the_real_command_serves_and_flags(home, store, submission):
     assert '"POST /" 202' in err and '"POST /" 401' in err
     assert str(home / "store") in out
     assert KEY not in out + err and WRONG not in out + err
+
+
+# GET /submissions/{id}: the decision and its diagnostics, for the tournament's site
+
+
+def read(port, submission_id, key=KEY, path=None):
+    headers = {} if key is None else {"X-API-Key": key.encode()}
+    status, answer, _ = request(
+        port, method="GET", path=path or f"/submissions/{submission_id}", headers=headers
+    )
+    return status, answer
+
+
+def test_get_returns_the_decision_the_decisive_pair_and_the_clusters(port, store, submission):
+    ann = store.insert_submission(username="ann-earlier", round=7, filename="a.csv")
+    clusters = [
+        {
+            "cluster": 0,
+            "sizes": {"validation": 3, "test": 2, "live": 0},
+            "ks": {"validation/test": 0.25, "validation/live": None, "test/live": None},
+            "max_ks": 0.25,
+        }
+    ]
+    store.mark_pending(submission, consistency=75.0, validation_logloss=0.6875)
+    pair = {"username": "ann-earlier", "submission_id": str(ann), "ks": 0.0025, "correlation": 0.5}
+    store.write_scores(
+        submission,
+        concordance={"value": False, "score": 0.25, "clusters": clusters},
+        originality={"value": False, "reason": "duplicate", "matches": [pair]},
+        scored_at=datetime(2024, 5, 1, tzinfo=timezone.utc),
+        run_id="run-7",
+    )
+    status, answer = read(port, submission)
+    assert status == 200
+    assert answer["originality"] == {
+        "value": False,
+        "reason": "duplicate",
+        "matches": [pair],
+        "nearest": {},
+        "pairs": {},
+    }
+    assert answer["concordance"] == {"value": False, "score": 0.25, "clusters": clusters}
+    assert (answer["submission_id"], answer["user"], answer["round"]) == (str(submission), "ann", 7)
+    assert (answer["consistency"], answer["status"], answer["run_id"]) == (75.0, "scored", "run-7")
+    assert answer["scored_at"] == "2024-05-01T00:00:00+00:00"
+    assert read(port, ann)[1]["status"] == "pending"
+
+
+def test_get_judges_the_key_before_the_id(port, store, submission):
+    for key in (None, WRONG, "", KEY[:-1]):
+        for submission_id in (str(submission), str(ObjectId()), "nope"):
+            assert read(port, submission_id, key) == (401, {"error": "wrong api_key"})
+    assert read(port, "nope") == (400, {"error": "submission_id must be a 24-hex-digit ObjectId"})
+    unknown = ObjectId()
+    assert read(port, unknown) == (404, {"error": f"no submission with id {unknown}"})
+    status, _, headers = request(port, method="POST", path=f"/submissions/{submission}")
+    assert (status, set(headers["allow"].split(", "))) == (405, {"GET", "HEAD"})
+    assert flagged(store) == []  # reading flags nothing
+
+
+def test_get_of_a_document_from_another_system_is_json(port, home):
+    odd = ObjectId()
+    open_database()["submissions"].insert_one(
+        {"_id": odd, "username": ["a"], "consistency": float("nan"), "original": "yes"}
+    )
+    status, answer = read(port, odd)
+    assert (status, answer["consistency"], answer["user"]) == (200, None, "['a']")
+
+
+def test_a_failing_store_is_500_for_get_too(home):
+    def broken() -> SubmissionStore:
+        raise RuntimeError("the store is down")
+
+    with serving(create_app(KEY, broken)) as port:
+        assert read(port, ObjectId()) == (500, {"error": "the submissions store failed"})

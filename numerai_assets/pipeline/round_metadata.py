@@ -1,0 +1,35 @@
+"""The round as the ``submission_scores`` materialization shows it: thin Dagster wrapping of
+:mod:`numerai_assets.round_view` (rows and numbers) and :mod:`numerai_assets.pictures`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import dagster as dg
+
+from numerai_assets.pictures import markdown_image, round_picture
+from numerai_assets.round_view import ROUND_COLUMNS, round_numbers, round_rows
+
+ROUND_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn(name, type, description=description)
+        for name, type, description in ROUND_COLUMNS
+    ]
+)
+
+
+def round_metadata(
+    docs: list[Mapping], batch_ids: Iterable[str], round: int
+) -> dict[str, dg.MetadataValue | int | float]:
+    """Metadata of the round's materialization from every submission of the round as stored:
+    ``round`` (a table, the run's batch marked ``this_run``), ``round_picture`` (markdown image)
+    and the round's numbers as plain numeric entries (``round_`` prefixed: plotted by Dagster
+    across materializations)."""
+    records = [dg.TableRecord(row) for row in round_rows(docs, batch_ids)]
+    return {
+        "round": dg.MetadataValue.table(records, schema=ROUND_SCHEMA),
+        "round_picture": dg.MetadataValue.md(
+            markdown_image(round_picture(docs, round), f"round {round}")
+        ),
+        **{f"round_{name}": value for name, value in round_numbers(docs).items()},
+    }
