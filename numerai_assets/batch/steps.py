@@ -38,7 +38,7 @@ from numerai_assets.scoring.originality import decide_originality
 from numerai_assets.scoring.policy import ScoringPolicy, admit
 from numerai_assets.scoring.submission_format import counted
 from numerai_assets.store import SubmissionNotFound, SubmissionStore
-from numerai_assets.store.documents import comparable, latest_comparable_per_user
+from numerai_assets.store.documents import comparable, latest_comparable_per_user, status_of
 from numerai_assets.store.submissions import malformed_reason
 
 # Earlier submissions are compared in chunks of this many rows: about 180 MB of a 45,000-row round
@@ -148,7 +148,7 @@ def with_later_decisions(batch: Sequence[Mapping], round_docs: Sequence[Mapping]
         for d in round_docs
         if d["_id"] not in chosen and _order(d) > start and d.get("invalid") is None
     ]
-    if not any(not (d.get("original") or {}).get("pending") for d in later):
+    if not any(status_of(d, "original").get("pending") is False for d in later):
         return sorted((dict(d) for d in batch), key=_order)
     return sorted([*(dict(d) for d in batch), *(dict(d) for d in later)], key=_order)
 

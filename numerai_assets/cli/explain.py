@@ -13,7 +13,8 @@ from numerai_assets.datasets import load_round_dataset
 from numerai_assets.files import dataset_key, fetch_round_dataset
 from numerai_assets.pictures import submission_picture
 from numerai_assets.round_view import explain, explain_lines
-from numerai_assets.scoring.concordance import DEFAULT_SEED, N_CLUSTERS, cluster_round
+from numerai_assets.scoring.concordance import cluster_round
+from numerai_assets.scoring.policy import ScoringPolicy
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -58,13 +59,14 @@ def draw_cdfs(deployment: Deployment, doc: dict, diagnostic: dict, path: Path) -
         data = load_round_dataset(archive, round=round)
     stored = diagnostic["concordance"]["clusters"]
     # Refitted as the round's asset fits them (seeded): the same clusters, as the sizes check.
+    policy = ScoringPolicy.from_settings()
     fitted = cluster_round(
         data.all_features(),
         data.tournament[list(data.features)].to_numpy(),
         data.data_types,
         data.tournament_ids,
-        random_state=DEFAULT_SEED,
-        n_clusters=len(stored) or N_CLUSTERS,
+        random_state=policy.random_state,
+        n_clusters=len(stored) or policy.n_clusters,
     )
     files = SubmissionFiles(
         deployment.buckets,
@@ -72,7 +74,7 @@ def draw_cdfs(deployment: Deployment, doc: dict, diagnostic: dict, path: Path) -
         data.tournament_ids,
         key_prefix=settings.upload_key_prefix,
     )
-    predictions = files.load(doc)
+    predictions = files.load(doc).predictions
     title = (
         f"{diagnostic['user']}, submission {diagnostic['submission_id']} (round {round}): "
         "probabilities per split"

@@ -15,6 +15,7 @@ from bson import ObjectId, json_util
 from numerai_assets.cli.context import Deployment
 from numerai_assets.report import DISPLAY_LIMIT, one_line
 from numerai_assets.round_view import against, number
+from numerai_assets.store.submissions import new_submission_problem
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -37,6 +38,9 @@ def upload_submission(
 ) -> ObjectId:
     """Copy a file to the uploads bucket and record it, pending: the pipeline judges it."""
     filename = f"{round}/{user}/{uuid.uuid4().hex[:12]}-{Path(name).name}"
+    problem = new_submission_problem(username=user, round=round, filename=filename)
+    if problem is not None:  # refused before anything is stored
+        raise ValueError(problem)
     deployment.buckets.put_bytes(deployment.settings.upload_bucket, filename, data)
     return deployment.store.insert_submission(username=user, round=round, filename=filename)
 

@@ -17,6 +17,7 @@ import zipfile
 import numpy as np
 
 from numerai_assets.datasets.synthetic import submission_csv
+from numerai_assets.scoring.submission_format import size_limit
 
 ZEROS_CHUNK = 64 << 20
 
@@ -88,7 +89,11 @@ def hostile_files(ids: np.ndarray) -> dict[str, tuple[bytes, str]]:
         "bare_commas": (b"id,probability\n" + b",\n" * len(ids), "ids are empty (lines 2, 3"),
         "unbalanced_quote": (
             ("\n".join([lines[0], '"' + lines[1], *lines[2:]]) + "\n").encode(),
-            "the file is not a valid CSV file",
+            "line 2 has an unbalanced quote",
+        ),
+        "millions_of_empty_rows": (
+            b"id,probability\n" + b",\n" * (size_limit(len(ids)) // 2 - 10),
+            "rows; a submission for this round has one row for each of its",
         ),
         "two_files_in_zip": (zip_archive(("a.csv", good), ("b.csv", good)), "holds 2 files"),
         "spreadsheet": (

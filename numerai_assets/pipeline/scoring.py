@@ -32,6 +32,7 @@ from numerai_assets.scoring.concordance import FittedClusters
 from numerai_assets.scoring.false_alarm import false_alarm_rates, observed_flag_rates
 from numerai_assets.scoring.policy import ScoringPolicy
 from numerai_assets.store import SubmissionStore
+from numerai_assets.store.documents import status_of
 
 IN_MEMORY = dg.Out(io_manager_key="op_values")
 # A run holds its round's lease this long past its last renewal (each step, and every progress
@@ -238,8 +239,11 @@ def ks_false_alarm_rate(
     rows = int(kmeans_clusters.clusters.labels.shape[0])
     rates = false_alarm_rates(policy, rows)
     docs = store.get_store().round_submissions(round_of(context))
-    scored = [d["original"] for d in docs if not d.get("invalid") and "pairs" in d["original"]]
-    observed = observed_flag_rates([o["pairs"] for o in scored])
+    # Documents of other systems may hold anything under "original": only counts are read.
+    scored = [status_of(d, "original") for d in docs if not d.get("invalid")]
+    observed = observed_flag_rates(
+        [o["pairs"] for o in scored if isinstance(o.get("pairs"), Mapping)]
+    )
     summary = (
         f"at {rows:,} rows, two independent submissions with the same distribution are called "
         f"duplicate (KS < {rates.duplicate_ks:.6g}) with probability {rates.p_duplicate:.3f} and "

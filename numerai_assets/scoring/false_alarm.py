@@ -113,8 +113,13 @@ def false_alarm_rates(policy: ScoringPolicy, rows: int) -> FalseAlarmRates:
 
 def observed_flag_rates(pairs: list[dict]) -> dict[str, float | int]:
     """The share of compared pairs a round flagged, from its submissions' ``pairs`` counts."""
-    total = {key: sum(int(p.get(key, 0)) for p in pairs) for key in ("compared", "duplicate")}
-    similar = sum(int(p.get("similar", 0)) for p in pairs)
+
+    def count(p: dict, key: str) -> int:
+        value = p.get(key, 0)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    total = {key: sum(count(p, key) for p in pairs) for key in ("compared", "duplicate")}
+    similar = sum(count(p, "similar") for p in pairs)
     compared = total["compared"]
     return {
         "compared_pairs": compared,

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from numerai_assets.scoring.submission_format import (
+    EXAMPLES,
     HEADER,
     CsvText,
     SubmissionError,
@@ -78,11 +79,12 @@ def _probabilities(text: CsvText) -> tuple[pa.Table, np.ndarray, list[str]]:
         not_numeric = np.zeros(len(values), dtype=bool)
     else:  # the slow path, only for files with a value that is not a plain number
         table = _parse(text, _AS_TEXT)
-        words = pc.utf8_trim_whitespace(table["probability"]).to_numpy(zero_copy_only=False)
-        values = pd.to_numeric(pd.Series(words, dtype=object), errors="coerce").to_numpy(np.float64)
-        failed = np.flatnonzero(np.isnan(values))
-        not_numeric = np.zeros(len(values), dtype=bool)
-        not_numeric[[k for k in failed if str(words[k]).lower() not in NON_FINITE_WORDS]] = True
+        words = pc.utf8_trim_whitespace(table["probability"])
+        values = pd.to_numeric(
+            pd.Series(words.to_numpy(zero_copy_only=False), dtype=object), errors="coerce"
+        ).to_numpy(np.float64)
+        spelled = pc.is_in(pc.utf8_lower(words), value_set=pa.array(sorted(NON_FINITE_WORDS)))
+        not_numeric = np.isnan(values) & ~spelled.to_numpy(zero_copy_only=False)
     lines = np.arange(len(values)) + 2  # 1-based file lines, after the header
     with np.errstate(invalid="ignore"):
         checks = (
@@ -118,9 +120,15 @@ class SubmissionReader:
         Raises :class:`SubmissionError` naming every problem of the rows, or the first problem
         of the file's format or structure.
         """
-        table, values, problems = _probabilities(csv_text(raw, self.max_bytes))
-        ids = pc.utf8_trim_whitespace(table["id"]).combine_chunks()
+        text = csv_text(raw, self.max_bytes)
         n = len(self._expected)
+        if text.rows > 2 * n + EXAMPLES:  # far more rows than ids: no row is looked at
+            raise SubmissionError(
+                f"the file has {text.rows:,} rows; a submission for this round has one row for "
+                f"each of its {n:,} ids"
+            )
+        table, values, problems = _probabilities(text)
+        ids = pc.utf8_trim_whitespace(table["id"]).combine_chunks()
         if len(ids) == n and pc.all(pc.equal(ids, self._expected)).as_py():
             position = np.arange(n)  # the usual case: rows in the tournament file's order
         else:

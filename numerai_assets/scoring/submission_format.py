@@ -96,7 +96,7 @@ def counted(count: int, singular: str, plural: str | None = None) -> str:
 
 def examples(values: Sequence[object], *, quote: bool = True) -> str:
     """Up to ``EXAMPLES`` values, quoted, with ``, …`` when there are more."""
-    shown = [quoted(v) if quote else str(v) for v in list(values)[:EXAMPLES]]
+    shown = [quoted(v) if quote else str(v) for v in values[:EXAMPLES]]  # never all of them
     return ", ".join(shown) + (", …" if len(values) > EXAMPLES else "")
 
 
@@ -330,11 +330,23 @@ def check_structure(data: bytes) -> CsvText:
     # Fields per line: one more than the commas it holds (each comma found by its line's end).
     commas = np.flatnonzero(codes == ord(","))
     fields = np.bincount(np.searchsorted(ends, commas), minlength=len(ends)) + 1
+    # A quoted field may not run over a line end: an odd count of quotes on a line is refused,
+    # so the parser's rows are the file's lines (and line numbers in reasons stay right).
+    quotes = np.bincount(
+        np.searchsorted(ends, np.flatnonzero(codes == ord('"'))), minlength=len(ends)
+    )
+    unbalanced = np.flatnonzero(quotes % 2)
     blank = np.flatnonzero(lengths[1:] == 0) + 1
     if len(blank):
         raise SubmissionError(
             f"{counted(len(blank), 'blank line')} in the file ({at_lines(blank + 1)}); "
             "remove blank lines between rows"
+        )
+    if len(unbalanced):
+        first = unbalanced[0]
+        raise SubmissionError(
+            f"line {first + 1:,} has an unbalanced quote (a quoted value may not run over a "
+            f"line end): {quoted(data[starts[first] : ends[first]].decode())}"
         )
     wrong = np.flatnonzero(fields[1:] != 2) + 1
     if len(wrong):

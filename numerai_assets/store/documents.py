@@ -96,9 +96,15 @@ def parse_id(value: Any, name: str = "submission_id") -> ObjectId:
     raise ValueError(f"{name} must be an ObjectId or its 24-hex-digit string, got {value!r}")
 
 
+MAX_ROUND = 2**63 - 1  # BSON's largest integer
+
+
 def check_round(value: Any) -> int:
+    """A round number: a whole number from 0 to BSON's largest integer."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"round must be an int, got {value!r}")
+    if not 0 <= value <= MAX_ROUND:
+        raise ValueError(f"round must be a whole number from 0 to {MAX_ROUND}, got {value}")
     return int(value)
 
 
@@ -222,16 +228,22 @@ def leaderboard_entry(submission: Mapping) -> dict:
         "username": submission["username"],
         "submission_id": submission["_id"],
         "logloss": {
-            "validation": (submission.get("logloss") or {}).get("validation"),
+            "validation": status_of(submission, "logloss").get("validation"),
             "consistency": submission.get("consistency"),
         },
-        "concordant": _flags(submission.get("concordant")),
-        "original": _flags(submission.get("original")),
+        "concordant": _flags(status_of(submission, "concordant")),
+        "original": _flags(status_of(submission, "original")),
     }
 
 
-def _flags(status: Mapping | None) -> dict:
-    status = status or {}
+def status_of(doc: Mapping, field: str) -> Mapping:
+    """``doc[field]`` when it is a mapping (a status, ``logloss``), else ``{}``: another system
+    may have stored a bare flag (``original: True``), which says nothing this pipeline reads."""
+    value = doc.get(field)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _flags(status: Mapping) -> dict:
     return {"pending": status.get("pending"), "value": status.get("value")}
 
 
@@ -242,7 +254,7 @@ def order_key(doc: Mapping) -> Cursor:
 
 def comparable(doc: Mapping) -> bool:
     """Could ever be compared against: not invalid, and original or still pending."""
-    original = doc.get("original") or {}
+    original = status_of(doc, "original")
     return doc.get("invalid") is None and (
         original.get("value") is True or original.get("pending") is True
     )

@@ -20,7 +20,7 @@ import reprlib
 import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pymongo.errors
@@ -296,14 +296,19 @@ class SubmissionStore:
     def insert_submission(
         self, *, username: str, round: int, filename: str, created: datetime | None = None
     ) -> ObjectId:
-        """Record a new upload, pending scoring; ``created`` defaults to now (UTC)."""
-        doc = new_submission(
-            ObjectId(),
-            check_text("username", username),
-            check_round(round),
-            check_text("filename", filename),
-            utc(datetime.now(timezone.utc) if created is None else created, "created"),
-        )
+        """Record a new upload, pending scoring; ``created`` defaults to now (UTC).
+
+        Raises ``ValueError`` with :func:`malformed_reason`'s reason for a record the pipeline
+        would set aside: nothing is stored.
+        """
+        when = datetime.now(timezone.utc) if created is None else created
+        doc = new_submission(ObjectId(), username, round, filename, when)
+        problem = malformed_reason(doc)
+        if problem is not None:
+            raise ValueError(
+                new_submission_problem(username=username, round=round, filename=filename) or problem
+            )
+        doc["created"] = utc(when, "created")
         with write_lock(self._database):  # montydb creates a missing collection racily
             self._submissions.insert_one(to_storage(doc))
         return doc["_id"]
@@ -619,6 +624,8 @@ DOCUMENT_TYPES = {
     "filename": ("string",),
 }
 MAX_USERNAME_CHARS = 100
+# An upload clock may run ahead; a day ahead is another system's placeholder, not a clock.
+MAX_CLOCK_AHEAD = timedelta(days=1)
 MAX_FILENAME_BYTES = 1024  # S3's limit on a key
 
 # Values shown in a reason: repr, with long strings cut in the middle (a 200 MB field makes a
@@ -627,13 +634,16 @@ _SHOWN = reprlib.Repr()
 _SHOWN.maxstring = _SHOWN.maxother = _SHOWN.maxlong = 64
 
 
-def malformed_reason(doc: Mapping) -> str | None:
+def malformed_reason(doc: Mapping, *, now: datetime | None = None) -> str | None:
     """Why ``doc`` is not a submission the pipeline can score, or None when it is.
 
-    Checks every field the pipeline relies on: ``_id`` (an ObjectId), ``created`` (a date and
-    time), ``username`` (text of at most 100 characters), ``competition_id`` (a whole round number,
-    not negative) and ``filename`` (text of at most 1,024 UTF-8 bytes, no NUL). Values are quoted
-    cut to 64 characters, so a huge field makes a short reason.
+    The one rule for a submission's record, applied to what others stored (set aside by the
+    sensor) and to what ``insert_submission`` is asked to store (refused). Checks every field
+    the pipeline relies on: ``_id`` (an ObjectId), ``created`` (a date and time, not more than a
+    day ahead of ``now``), ``username`` (text of at most 100 characters, no control
+    characters), ``competition_id`` (a round number, :func:`check_round`) and ``filename``
+    (text of at most 1,024 UTF-8 bytes, no NUL). Values are quoted cut to 64 characters, so a
+    huge field makes a short reason.
     """
     expected = {
         "username": (str, "a user name"),
@@ -656,11 +666,20 @@ def malformed_reason(doc: Mapping) -> str | None:
                 f"the submission record's {field} is {_SHOWN.repr(value)} "
                 f"({type(value).__name__}), not {what}"
             )
-    if len(doc["username"]) > MAX_USERNAME_CHARS:
+    username = doc["username"]
+    if len(username) > MAX_USERNAME_CHARS:
         return f"the submission record's username is longer than {MAX_USERNAME_CHARS} characters"
-    if doc["competition_id"] < 0:
+    if not username.isprintable() or username != username.strip():
         return (
-            f"the submission record's competition_id is {doc['competition_id']}, not a round number"
+            f"the submission record's username {_SHOWN.repr(username)} has control characters "
+            "or surrounding spaces"
+        )
+    try:
+        check_round(doc["competition_id"])
+    except ValueError:
+        return (
+            f"the submission record's competition_id is {_SHOWN.repr(doc['competition_id'])}, "
+            "not a round number"
         )
     filename = doc["filename"]
     if "\x00" in filename or len(filename.encode("utf-8", "replace")) > MAX_FILENAME_BYTES:
@@ -668,7 +687,29 @@ def malformed_reason(doc: Mapping) -> str | None:
             f"the submission record's filename {_SHOWN.repr(filename)} is not a valid object key "
             f"(a NUL character, or longer than {MAX_FILENAME_BYTES} bytes)"
         )
+    now = datetime.now(timezone.utc) if now is None else now
+    if utc(doc["created"]) > now + MAX_CLOCK_AHEAD:
+        return (
+            f"the submission record's created ({utc(doc['created']):%Y-%m-%d %H:%M} UTC) is more "
+            "than a day in the future"
+        )
     return None
+
+
+def new_submission_problem(*, username: object, round: object, filename: object) -> str | None:
+    """Why a new upload with these fields would be refused (``malformed_reason``), or None:
+    for an upload service to ask before it stores the file."""
+    problem = malformed_reason(
+        new_submission(ObjectId(), username, round, filename, datetime.now(timezone.utc))
+    )
+    return None if problem is None else _for_new(problem)
+
+
+def _for_new(problem: str) -> str:
+    """A stored record's reason, said of a new one: "username is ...", not "the record's"."""
+    return problem.replace("the submission record's ", "", 1).replace(
+        "the submission record has no", "no", 1
+    )
 
 
 def cursor_of(doc: Mapping) -> Cursor:

@@ -25,11 +25,13 @@ from bson import ObjectId
 from numerai_assets.datasets.synthetic import model_probabilities, submission_csv
 from numerai_assets.definitions import build_definitions
 from numerai_assets.pipeline.jobs import batch_run_config
+from numerai_assets.pipeline.partitions import rounds
 
 from .conftest import evaluate_sensor, seed_round
 
 SCHEDULES = int(os.environ.get("NUMERAI_INTERLEAVINGS", "200"))
 USERS = ("ann", "ben", "cat", "dan")
+SCORES = dg.AssetKey("submission_scores")
 OPERATIONS = (
     *("upload",) * 3,
     *("tick",) * 3,
@@ -107,7 +109,16 @@ class Schedule:
         self.log.append("run")
 
     def rescore(self) -> None:
-        self._execute(batch_run_config([]), None, None)
+        """What ``numerai-assets rescore --in-process`` does: the round's partition, then a run
+        of the whole round (``--scores-only`` once the round's data exists)."""
+        round_key = str(self.seeded.round)
+        if round_key not in self.instance.get_dynamic_partitions("rounds"):
+            self.instance.add_dynamic_partitions("rounds", [round_key])
+        status = self.instance.get_status_by_partition(
+            dg.AssetKey("kmeans_clusters"), partition_keys=[round_key], partitions_def=rounds
+        )
+        materialized = (status or {}).get(round_key) == dg.AssetPartitionStatus.MATERIALIZED
+        self._execute(batch_run_config([]), [SCORES] if materialized else None, None)
         self.log.append("rescore")
 
     def _execute(self, run_config, asset_selection, run_key) -> None:

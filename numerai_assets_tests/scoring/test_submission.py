@@ -140,7 +140,9 @@ def test_reads_a_path_a_file_object_and_the_real_sample(sample_round, sample_dat
         (csv("10", "11,0.2", "12,0.3", "13,0.4"), "line 2 has 1 field; expected 2"),
         (csv("10,0.1", "", "11,0.2", "12,0.3", "13,0.4"), "1 blank line in the file (line 3)"),
         (csv(",", ",", ",", ","), "4 ids are empty (lines 2, 3, 4, 5)"),
-        (b'id,probability\n"10,0.1\n11,0.2\n12,0.3\n13,0.4\n', "not a valid CSV file"),
+        (b'id,probability\n"10,0.1\n11,0.2\n12,0.3\n13,0.4\n', "line 2 has an unbalanced quote"),
+        (b'id,probability\n10,0.1\n"11,\n",0.2\n12,0.3\n13,2\n', "line 3 has an unbalanced quote"),
+        (b"id,probability\n" + b"10,0.5\n" * 14, "the file has 14 rows; a submission for this"),
     ],
 )
 def test_each_problem_is_named(content, message):
