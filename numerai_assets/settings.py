@@ -55,6 +55,15 @@ DEPLOYMENT_VARIABLES = (
 DEFAULT_UPLOAD_KEY_PREFIX = "{round}/{username}/"
 
 
+def _switch(name: str, value: str | None) -> bool:
+    """An on/off setting: unset or "on" is on, "off" is off."""
+    if value is None or value.lower() == "on":
+        return True
+    if value.lower() == "off":
+        return False
+    raise ValueError(f"{name} must be 'on' or 'off', got {value!r}")
+
+
 def _key_prefix(value: str | None) -> str:
     """NUMERAI_UPLOAD_KEY_PREFIX: unset means the default layout, "" means any key."""
     if value is None:
@@ -96,6 +105,7 @@ class Settings:
     webserver_url: str  # DAGSTER_WEBSERVER_URL: where `rescore` queues runs
     dagster_home: str | None  # Dagster's own DAGSTER_HOME (the instance), if set
     scoring_policy: Mapping[str, object]  # overrides of the default ScoringPolicy's fields
+    round_picture: bool  # draw the round's picture on every materialization (about 0.8 s a run)
     upload_key_prefix: str  # where a submission's file must lie: {round} and {username} filled in
     variables_set: frozenset[str] = field(repr=False)  # the variables above given a value
 
@@ -164,6 +174,7 @@ class Settings:
             webserver_url=get("DAGSTER_WEBSERVER_URL") or DEFAULT_WEBSERVER_URL,
             dagster_home=get("DAGSTER_HOME"),
             scoring_policy=_json_object("NUMERAI_SCORING_POLICY", get("NUMERAI_SCORING_POLICY")),
+            round_picture=_switch("NUMERAI_ROUND_PICTURE", get("NUMERAI_ROUND_PICTURE")),
         )
         return cls(**values, variables_set=frozenset(given))
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import groupby
 
+from numerai_assets.store.documents import claim_attempt
+
 
 @dataclass(frozen=True)
 class PlannedRun:
@@ -108,7 +110,7 @@ def plan_tick(
     for doc in sorted(state.stuck, key=order_key):
         if doc["_id"] in planned or doc["competition_id"] in state.rounds_in_flight:
             continue
-        attempt = int((doc.get("queued") or {}).get("attempt") or 0) + 1
+        attempt = claim_attempt(doc) + 1
         if attempt > max_attempts:
             plan.invalid.append((doc, give_up_reason))
             continue

@@ -38,7 +38,12 @@ from numerai_assets.scoring.originality import decide_originality
 from numerai_assets.scoring.policy import ScoringPolicy, admit
 from numerai_assets.scoring.submission_format import counted
 from numerai_assets.store import SubmissionNotFound, SubmissionStore
-from numerai_assets.store.documents import comparable, latest_comparable_per_user, status_of
+from numerai_assets.store.documents import (
+    claim_attempt,
+    comparable,
+    latest_comparable_per_user,
+    status_of,
+)
 from numerai_assets.store.submissions import malformed_reason
 
 # Earlier submissions are compared in chunks of this many rows: about 180 MB of a 45,000-row round
@@ -119,6 +124,9 @@ def select_submissions(
             f"{counted(len(gone), 'submission')} of this batch no longer in round {round} "
             f"(deleted or moved since the run was planned), left out: {', '.join(gone[:20])}"
         )
+    if gone:  # where they stood is unknown now: what came after them may have changed
+        log(f"round {round} is scored whole again: submissions of this batch are gone")
+        return docs
     extended = with_later_decisions(batch, docs)
     if len(extended) > len(batch):
         log(
@@ -216,6 +224,7 @@ def prepare_batch(
                     consistency=result.percent,
                     validation_logloss=result.validation_logloss,
                     run_id=run_id,
+                    attempt=claim_attempt(doc),
                     file_digest=entry.digest,
                     sync_leaderboard=False,
                 )

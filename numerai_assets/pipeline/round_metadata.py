@@ -9,6 +9,7 @@ import dagster as dg
 
 from numerai_assets.pictures import markdown_image, round_picture
 from numerai_assets.round_view import ROUND_COLUMNS, round_numbers, round_rows
+from numerai_assets.settings import Settings
 
 ROUND_SCHEMA = dg.TableSchema(
     columns=[
@@ -26,10 +27,11 @@ def round_metadata(
     and the round's numbers as plain numeric entries (``round_`` prefixed: plotted by Dagster
     across materializations)."""
     records = [dg.TableRecord(row) for row in round_rows(docs, batch_ids)]
-    return {
+    metadata: dict[str, dg.MetadataValue | int | float] = {
         "round": dg.MetadataValue.table(records, schema=ROUND_SCHEMA),
-        "round_picture": dg.MetadataValue.md(
-            markdown_image(round_picture(docs, round), f"round {round}")
-        ),
         **{f"round_{name}": value for name, value in round_numbers(docs).items()},
     }
+    if Settings.from_env().round_picture:  # NUMERAI_ROUND_PICTURE=off skips its ~0.8 s
+        image = markdown_image(round_picture(docs, round), f"round {round}")
+        metadata["round_picture"] = dg.MetadataValue.md(image)
+    return metadata

@@ -243,6 +243,13 @@ def status_of(doc: Mapping, field: str) -> Mapping:
     return value if isinstance(value, Mapping) else {}
 
 
+def claim_attempt(doc: Mapping) -> int:
+    """The recovery attempt recorded with the document's claim (``queued.attempt``); 0 when
+    there is none or another system stored something else there."""
+    attempt = status_of(doc, "queued").get("attempt")
+    return attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else 0
+
+
 def _flags(status: Mapping) -> dict:
     return {"pending": status.get("pending"), "value": status.get("value")}
 

@@ -150,7 +150,8 @@ class SubmissionStore:
             **WELL_TYPED,
             **NOT_INVALID,
             "$or": [
-                {"original.pending": True, "queued": {"$exists": False}},
+                # Never claimed (or a "queued" of another system's making: no claim of ours).
+                {"original.pending": True, "queued.at": {"$not": {"$type": "date"}}},
                 {"rescore_requested": {"$type": "date"}},
             ],
         }
@@ -197,10 +198,11 @@ class SubmissionStore:
         return self._find(query)
 
     def stuck(self, *, claimed_before: datetime) -> list[dict]:
-        """Pending submissions whose run was planned before ``claimed_before`` (for recovery)."""
+        """Submissions claimed for a run before ``claimed_before`` whose run never finished them
+        (a decision clears the claim), for recovery: pending ones, and scored ones whose
+        rescore was requested and claimed but whose run died before it began."""
         query = {
             **NOT_INVALID,
-            "$or": [{"concordant.pending": True}, {"original.pending": True}],
             "queued.at": {"$lt": self._when(utc_ceil(claimed_before, "claimed_before"))},
         }
         return self._find(query)
@@ -305,9 +307,7 @@ class SubmissionStore:
         doc = new_submission(ObjectId(), username, round, filename, when)
         problem = malformed_reason(doc)
         if problem is not None:
-            raise ValueError(
-                new_submission_problem(username=username, round=round, filename=filename) or problem
-            )
+            raise ValueError(_for_new(problem))
         doc["created"] = utc(when, "created")
         with write_lock(self._database):  # montydb creates a missing collection racily
             self._submissions.insert_one(to_storage(doc))
@@ -321,6 +321,7 @@ class SubmissionStore:
         validation_logloss: float,
         run_id: str | None = None,
         at: datetime | None = None,
+        attempt: int = 0,
         file_digest: str | None = None,
         sync_leaderboard: bool = True,
     ) -> None:
@@ -337,9 +338,12 @@ class SubmissionStore:
             "concordant": pending_status(),
             "original": pending_status(),
         }
-        if run_id is not None:  # the claim's recovery attempt is kept
-            update["queued.run_key"] = check_text("run_id", run_id)
-            update["queued.at"] = utc(datetime.now(timezone.utc) if at is None else at, "at")
+        if run_id is not None:  # the claim, now the run's; its recovery attempt kept
+            update["queued"] = {
+                "run_key": check_text("run_id", run_id),
+                "at": utc(datetime.now(timezone.utc) if at is None else at, "at"),
+                "attempt": attempt,
+            }
         if file_digest is not None:
             update["file_digest"] = check_text("file_digest", file_digest)
         self._update(

@@ -376,9 +376,15 @@ def test_get_returns_the_decision_the_decisive_pair_and_the_clusters(port, store
     store.write_scores(
         submission,
         concordance={"value": False, "score": 0.25, "clusters": clusters},
-        originality={"value": False, "reason": "duplicate", "matches": [pair]},
+        originality={
+            "value": False,
+            "reason": "duplicate",
+            "matches": [pair],
+            "pairs": {"compared": 1, "correlated": 0, "duplicate": 1, "similar": 0},
+        },
         scored_at=datetime(2024, 5, 1, tzinfo=timezone.utc),
         run_id="run-7",
+        policy="tournament-test",
     )
     status, answer = read(port, submission)
     assert status == 200
@@ -387,7 +393,7 @@ def test_get_returns_the_decision_the_decisive_pair_and_the_clusters(port, store
         "reason": "duplicate",
         "matches": [pair],
         "nearest": {},
-        "pairs": {},
+        "pairs": {"compared": 1, "correlated": 0, "duplicate": 1, "similar": 0},
     }
     assert answer["concordance"] == {"value": False, "score": 0.25, "clusters": clusters}
     assert (answer["submission_id"], answer["user"], answer["round"]) == (str(submission), "ann", 7)

@@ -175,6 +175,7 @@ def quick_recovery(monkeypatch):
     """Recovery at once (a run that died is noticed on the next tick), never giving up."""
     monkeypatch.setenv("NUMERAI_PENDING_RETRY_SECONDS", "0")
     monkeypatch.setenv("NUMERAI_MAX_SCORING_ATTEMPTS", "1000")
+    monkeypatch.setenv("NUMERAI_ROUND_PICTURE", "off")  # not what is under test: 0.8 s a run
 
 
 def test_every_interleaving_ends_as_one_clean_scoring(
@@ -185,7 +186,7 @@ def test_every_interleaving_ends_as_one_clean_scoring(
     for k in range(SCHEDULES):
         seeded = seed_round(deployment, 100 + k, rows=300, seed=k)
         schedule = Schedule(seeded, instance, seed=k)
-        schedule.play(steps=schedule.rng.randint(4, 10))
+        schedule.play(steps=schedule.rng.randint(3, 8))
         schedule.quiesce()
         quiet = schedule.decisions()
         assert all(not d[1] for d in quiet.values()), ("pending after quiet", schedule.log)

@@ -79,11 +79,13 @@ def test_get_with_a_malformed_id_raises_value_error(store: SubmissionStore, bad:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"round": "abc"}, "round must be an int, got 'abc'"),
-        ({"round": True}, "round must be an int, got True"),
-        ({"username": ""}, "username must be a non-empty str, got ''"),
-        ({"filename": None}, "filename must be a non-empty str, got None"),
-        ({"created": "2024-01-01"}, "created must be a datetime, got '2024-01-01'"),
+        ({"round": "abc"}, "competition_id is 'abc' (str), not a round number"),
+        ({"round": True}, "competition_id is True (bool), not a round number"),
+        ({"round": -1}, "competition_id is -1, not a round number"),
+        ({"username": ""}, "no username"),
+        ({"username": "u" * 101}, "username is longer than 100 characters"),
+        ({"filename": None}, "no filename"),
+        ({"created": "2024-01-01"}, "created is '2024-01-01' (str), not a date and time"),
     ],
 )
 def test_insert_rejects_bad_arguments(
