@@ -2,13 +2,13 @@ import bz2
 import gzip
 import io
 import tracemalloc
-import zipfile
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from numerai_assets.datasets.hostile import zip_archive
 from numerai_assets.scoring.submission import (
     SubmissionError,
     SubmissionReader,
@@ -26,14 +26,6 @@ def csv(*rows: str, header: str = "id,probability") -> bytes:
 
 
 GOOD = csv("12,0.3", "10,0.1", "13,0.4", "11,0.2")
-
-
-def zipped(*members: tuple[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members:
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def reason(content: bytes, ids: np.ndarray = IDS, **kwargs) -> str:
@@ -56,8 +48,8 @@ def test_probabilities_come_back_in_tournament_order():
         lambda b: b"\xef\xbb\xbf" + b,  # UTF-8 BOM
         lambda b: gzip.compress(b[:30]) + gzip.compress(b[30:]),  # concatenated gzip members
         lambda b: bz2.compress(b[:30]) + bz2.compress(b[30:]),
-        lambda b: zipped(("predictions.csv", b)),
-        lambda b: zipped(("predictions.csv", b), ("__MACOSX/._predictions.csv", b"\x00\x05")),
+        lambda b: zip_archive(("predictions.csv", b)),
+        lambda b: zip_archive(("predictions.csv", b), ("__MACOSX/._predictions.csv", b"\x00\x05")),
         lambda b: b.decode().encode("utf-16"),  # spreadsheets' "Unicode text", with its BOM
         lambda b: b.replace(b"\n", b"\r\n"),
         lambda b: b.replace(b"\n", b"\r"),
@@ -130,11 +122,11 @@ def test_reads_a_path_a_file_object_and_the_real_sample(sample_round, sample_dat
         (b"id,probability\n10,0.1\x00\n", "contains binary data at byte 21"),
         (GOOD.decode().encode("utf-16-le"), "UTF-16 text without a byte-order mark"),
         (b"id,probability\n10,0.1\n11,\xe9\n", "line 3 of the file is not UTF-8 text"),
-        (zipped(), "the zip archive holds 0 files"),
-        (zipped(("a.csv", GOOD), ("b.csv", GOOD)), "the zip archive holds 2 files"),
-        (zipped(("[Content_Types].xml", b"<x/>"), ("xl/sheet1.xml", b"")), "spreadsheet"),
-        (zipped(("a.csv", GOOD))[:40], "the zip archive is damaged or truncated"),
-        (zipped(("a.csv.gz", gzip.compress(GOOD))), "the zip file holds another compressed"),
+        (zip_archive(), "the zip archive holds 0 files"),
+        (zip_archive(("a.csv", GOOD), ("b.csv", GOOD)), "the zip archive holds 2 files"),
+        (zip_archive(("[Content_Types].xml", b"<x/>"), ("xl/sheet1.xml", b"")), "spreadsheet"),
+        (zip_archive(("a.csv", GOOD))[:40], "the zip archive is damaged or truncated"),
+        (zip_archive(("a.csv.gz", gzip.compress(GOOD))), "the zip file holds another compressed"),
         (gzip.compress(gzip.compress(GOOD)), "the gzip file holds another compressed file"),
         (csv("10,0.1", "11,0.2,", "12,0.3", "13,0.4"), "line 3 has 3 fields; expected 2"),
         (csv("10", "11,0.2", "12,0.3", "13,0.4"), "line 2 has 1 field; expected 2"),
@@ -221,7 +213,10 @@ ZEROS = 64 << 20  # 64 MiB of zeros: far over the 1 MiB limit of a small round
     [
         (lambda: gzip.compress(bytes(ZEROS), 9), "decompresses to gzip content of more than"),
         (lambda: bz2.compress(bytes(ZEROS), 9), "decompresses to bzip2 content of more than"),
-        (lambda: zipped(("a.csv", bytes(ZEROS))), "inside the zip archive is 67,108,864 bytes"),
+        (
+            lambda: zip_archive(("a.csv", bytes(ZEROS))),
+            "inside the zip archive is 67,108,864 bytes",
+        ),
         (
             lambda: gzip.compress(b"id,probability\n" + b"10,0.1\n" * (ZEROS // 7)),
             "decompresses to gzip content of more than",
@@ -242,7 +237,7 @@ def test_compression_bombs_stop_at_the_limit(bomb, message):
 
 
 def test_a_zip_whose_header_understates_its_member_is_still_cut_at_the_limit():
-    data = bytearray(zipped(("a.csv", bytes(4 << 20))))
+    data = bytearray(zip_archive(("a.csv", bytes(4 << 20))))
     # Patch the central directory's uncompressed size (offset 24 in the entry) to 10 bytes.
     central = data.rfind(b"PK\x01\x02")
     data[central + 24 : central + 28] = (10).to_bytes(4, "little")
