@@ -33,13 +33,17 @@ def test_batches_come_back_in_created_order(store):
     assert [str(d["_id"]) for d in chosen] == [early, late]
 
 
-def test_a_vanished_submission_or_one_of_another_round_is_left_out_with_a_log_line(store):
+def test_a_vanished_submission_or_one_of_another_round_rescores_the_whole_round(store):
+    """Where a vanished submission stood is unknown, so what came after it may have been
+    compared against it: the run scores its whole round again, saying why."""
     kept = add(store, "a", 1)
+    neighbour = add(store, "b", 2)
     other = add(store, "x", 0, round=8)
     gone = str(ObjectId())
     logged = []
     chosen = select_submissions(store, 7, [other, kept, gone], logged.append)
-    assert [str(d["_id"]) for d in chosen] == [kept]
-    (line,) = logged
-    assert "2 submissions of this batch no longer in round 7" in line
-    assert other in line and gone in line
+    assert [str(d["_id"]) for d in chosen] == [kept, neighbour]
+    left_out, whole = logged
+    assert "2 submissions of this batch no longer in round 7" in left_out
+    assert other in left_out and gone in left_out
+    assert "round 7 is scored whole again" in whole
