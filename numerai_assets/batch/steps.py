@@ -23,8 +23,6 @@ from numerai_assets.batch.files import SubmissionFiles, cache_key
 from numerai_assets.datasets import RoundDataset
 from numerai_assets.files import StorageError
 from numerai_assets.prediction_cache import RoundPredictionCache
-from numerai_assets.report import markdown_cell
-from numerai_assets.round_view import nearest_pairs
 from numerai_assets.scoring import (
     SubmissionError,
     concordance,
@@ -45,6 +43,7 @@ from numerai_assets.store.documents import (
     status_of,
 )
 from numerai_assets.store.submissions import malformed_reason
+from numerai_assets.views.round_view import nearest_pairs
 
 # Earlier submissions are compared in chunks of this many rows: about 180 MB of a 45,000-row round
 # mapped at a time, released after each chunk.
@@ -454,35 +453,3 @@ def write_results(
     # was interrupted in the middle of (a submission written, its entry not).
     store.reconcile_leaderboard(batch.round)
     return summary
-
-
-def summary_markdown(summary: Sequence[Mapping], policy: ScoringPolicy) -> str:
-    """The run's report: the policy that decided, then a markdown table of the decisions
-    (user, concordance, concordant, original, why).
-
-    What a participant chose (the user name) or caused (a reason quoting their file) is escaped:
-    it shows as typed and cannot add a link, emphasis or a column.
-    """
-    rules = ", ".join(f"{name}={value}" for name, value in policy.rules().items())
-    lines = [
-        f"Decided under scoring policy **{policy.version}** ({rules}).",
-        "",
-        "| user | concordance | concordant | original | why | submission |",
-        "| --- | ---: | --- | --- | --- | --- |",
-    ]
-    for row in summary:
-        user = markdown_cell(row["username"])
-        if "invalid" in row or "pending" in row:
-            why = (
-                "invalid: " + row["invalid"]
-                if "invalid" in row
-                else "pending: its file could not be read this time; retried on its own"
-            )
-            lines.append(f"| {user} | | | | {markdown_cell(why, 200)} | {row['id']} |")
-            continue
-        lines.append(
-            f"| {user} | {row['concordance']:.4f} | "
-            f"{'yes' if row['concordant'] else 'no'} | {'yes' if row['original'] else 'no'} | "
-            f"{row['reason'] or ''} | {row['id']} |"
-        )
-    return "\n".join(lines)

@@ -11,10 +11,10 @@ from numerai_assets.batch.files import SubmissionFiles
 from numerai_assets.cli.context import Deployment
 from numerai_assets.datasets import load_round_dataset
 from numerai_assets.files import dataset_key, fetch_round_dataset
-from numerai_assets.pictures import submission_picture
-from numerai_assets.round_view import explain, explain_lines
 from numerai_assets.scoring.concordance import cluster_round
 from numerai_assets.scoring.policy import ScoringPolicy
+from numerai_assets.views.pictures import submission_picture
+from numerai_assets.views.round_view import explain, explain_lines
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -13,9 +13,9 @@ from pathlib import Path
 from bson import ObjectId, json_util
 
 from numerai_assets.cli.context import Deployment
-from numerai_assets.report import DISPLAY_LIMIT, one_line
-from numerai_assets.round_view import against, number
 from numerai_assets.store.submissions import new_submission_problem
+from numerai_assets.views.report import DISPLAY_LIMIT, one_line
+from numerai_assets.views.round_view import against, number
 
 
 def register(commands: argparse._SubParsersAction) -> None:

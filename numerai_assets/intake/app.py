@@ -30,8 +30,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from numerai_assets.round_view import explain
 from numerai_assets.store import SubmissionNotFound, SubmissionStore
+from numerai_assets.views.round_view import explain
 
 MAX_BODY_BYTES = 4096
 API_KEY_HEADER = "x-api-key"  # GET requests carry the key here: never in a logged URL
@@ -69,7 +69,7 @@ def create_app(api_key: str, store_factory: Callable[[], SubmissionStore]) -> St
 
     async def read_submission(request: Request) -> JSONResponse:
         """``GET /submissions/{id}`` with the key in the ``X-API-Key`` header: the decision and
-        its diagnostics (:func:`numerai_assets.round_view.explain`), for the tournament's site."""
+        its diagnostics (:func:`numerai_assets.views.round_view.explain`), for the site."""
         try:
             header = request.headers.get(API_KEY_HEADER)
             # Starlette decodes headers as latin-1: back to the bytes sent (a UTF-8 key's).

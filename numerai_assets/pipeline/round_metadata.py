@@ -1,5 +1,6 @@
 """The round as the ``submission_scores`` materialization shows it: thin Dagster wrapping of
-:mod:`numerai_assets.round_view` (rows and numbers) and :mod:`numerai_assets.pictures`."""
+:mod:`numerai_assets.views.round_view` (rows and numbers) and
+:mod:`numerai_assets.views.pictures`."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from collections.abc import Iterable, Mapping
 
 import dagster as dg
 
-from numerai_assets.pictures import markdown_image, round_picture
-from numerai_assets.round_view import ROUND_COLUMNS, round_numbers, round_rows
 from numerai_assets.settings import Settings
+from numerai_assets.views.pictures import markdown_image, round_picture
+from numerai_assets.views.round_view import ROUND_COLUMNS, round_numbers, round_rows
 
 ROUND_SCHEMA = dg.TableSchema(
     columns=[

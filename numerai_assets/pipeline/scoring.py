@@ -21,7 +21,6 @@ from numerai_assets.batch import (
     score_originality,
     write_results,
 )
-from numerai_assets.batch.steps import summary_markdown
 from numerai_assets.datasets import RoundDataset
 from numerai_assets.pipeline.partitions import round_of, rounds
 from numerai_assets.pipeline.resources import FilesResource, StoreResource
@@ -33,6 +32,7 @@ from numerai_assets.scoring.false_alarm import false_alarm_rates, observed_flag_
 from numerai_assets.scoring.policy import ScoringPolicy
 from numerai_assets.store import SubmissionStore
 from numerai_assets.store.documents import status_of
+from numerai_assets.views.run_report import summary_markdown
 
 IN_MEMORY = dg.Out(io_manager_key="op_values")
 # A run holds its round's lease this long past its last renewal (each step, and every progress

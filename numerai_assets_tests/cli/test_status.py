@@ -14,8 +14,8 @@ from bson import ObjectId
 
 from numerai_assets.cli import main
 from numerai_assets.cli.main import SIGPIPE_STATUS
-from numerai_assets.report import DISPLAY_LIMIT, ELLIPSIS
 from numerai_assets.store import SubmissionStore, open_database
+from numerai_assets.views.report import DISPLAY_LIMIT, ELLIPSIS
 
 HUGE = 20_000_000  # characters: far more than any screen (200 MB costs the store 6 s and 800 MB)
 WHEN = datetime(2024, 5, 1, tzinfo=timezone.utc)

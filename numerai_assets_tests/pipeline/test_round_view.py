@@ -16,7 +16,7 @@ import pytest
 
 from numerai_assets.cli import main
 from numerai_assets.datasets.synthetic import submission_csv
-from numerai_assets.round_view import ROUND_COLUMNS
+from numerai_assets.views.round_view import ROUND_COLUMNS
 
 from .conftest import evaluate_sensor, launch
 

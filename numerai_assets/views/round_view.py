@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from numerai_assets.report import DISPLAY_LIMIT, one_line
 from numerai_assets.store.documents import ORIGINALITY_REASONS
 from numerai_assets.store.submissions import latest_comparable_per_user
+from numerai_assets.views.report import DISPLAY_LIMIT, one_line
 
 SCORED, INVALID, PENDING = "scored", "invalid", "pending"
 REASON_LIMIT = 240  # characters of a reason shown in a table cell or a line
@@ -132,7 +132,7 @@ def round_rows(docs: Iterable[Mapping], batch_ids: Iterable[str] = ()) -> list[d
     """One row per submission of the round, keyed by :data:`ROUND_COLUMNS`.
 
     ``batch_ids`` are the submissions of the run being reported (``this_run``). Values are
-    strings of at most :data:`~numerai_assets.report.DISPLAY_LIMIT` characters (reasons and
+    strings of at most :data:`~numerai_assets.views.report.DISPLAY_LIMIT` characters (reasons and
     "against" :data:`REASON_LIMIT`), floats, bools or None.
     """
     batch = {str(i) for i in batch_ids}

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from numerai_assets.report import one_line
-from numerai_assets.round_view import SCORED, mapping, nearest_of, number, status_of
 from numerai_assets.scoring import RoundClusters
 from numerai_assets.scoring.concordance import SPLITS
 from numerai_assets.scoring.policy import ScoringPolicy
+from numerai_assets.views.report import one_line
+from numerai_assets.views.round_view import SCORED, mapping, nearest_of, number, status_of
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -156,7 +156,7 @@ def submission_picture(
 
     ``probabilities`` follow the round's tournament-id order (shape ``(n,)``), as ``clusters``.
     Each panel's title carries the cluster's largest KS from ``diagnostic`` (the stored
-    decision, :func:`numerai_assets.round_view.explain`) when given.
+    decision, :func:`numerai_assets.views.round_view.explain`) when given.
     """
     p = np.asarray(probabilities, dtype=np.float64)
     stored = {

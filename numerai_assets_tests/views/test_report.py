@@ -10,7 +10,7 @@ from bson import ObjectId
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numerai_assets.report import DISPLAY_LIMIT, ELLIPSIS, markdown_cell, one_line
+from numerai_assets.views.report import DISPLAY_LIMIT, ELLIPSIS, markdown_cell, one_line
 from numerai_assets_tests.conftest import unavailable
 
 HOSTILE = [

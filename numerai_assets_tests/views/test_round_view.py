@@ -10,8 +10,9 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from numerai_assets.report import DISPLAY_LIMIT
-from numerai_assets.round_view import (
+from numerai_assets.store import SubmissionStore, open_database
+from numerai_assets.views.report import DISPLAY_LIMIT
+from numerai_assets.views.round_view import (
     ROUND_COLUMNS,
     explain,
     explain_lines,
@@ -19,7 +20,6 @@ from numerai_assets.round_view import (
     round_numbers,
     round_rows,
 )
-from numerai_assets.store import SubmissionStore, open_database
 
 T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
 CLUSTERS = [

@@ -7,15 +7,15 @@ import io
 import matplotlib.image
 import numpy as np
 
-from numerai_assets.pictures import (
+from numerai_assets.scoring import RoundClusters
+from numerai_assets.scoring.policy import ScoringPolicy
+from numerai_assets.views.pictures import (
     markdown_image,
     round_picture,
     round_values,
     scoring_thresholds,
     submission_picture,
 )
-from numerai_assets.scoring import RoundClusters
-from numerai_assets.scoring.policy import ScoringPolicy
 
 
 def scored(score, ks=None, r=None, matches=()):
