@@ -48,8 +48,8 @@ from numerai_assets.cli.context import Deployment
 from numerai_assets.cli.submissions import upload_submission
 from numerai_assets.datasets.synthetic import _true_weights, model_probabilities, submission_csv
 from numerai_assets.prediction_cache import RoundPredictionCache
-from numerai_assets.scoring import read_submission
 from numerai_assets.scoring.originality import originality
+from numerai_assets.scoring.submission import read_submission
 from numerai_assets.store import open_database, write_lock
 from numerai_assets.store.documents import (
     SUBMISSIONS,

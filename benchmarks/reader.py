@@ -16,7 +16,8 @@ import pandas as pd
 
 from benchmarks._timing import Checks, best_of, header, line, ratio, run_one, seconds
 from numerai_assets.datasets.hostile import hostile_files
-from numerai_assets.scoring import SubmissionError, SubmissionReader
+from numerai_assets.scoring.submission import SubmissionReader
+from numerai_assets.scoring.submission_format import SubmissionError
 
 ROWS = 45_000
 

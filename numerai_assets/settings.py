@@ -5,178 +5,100 @@ carry over. Every setting has a local default: with nothing set, the store is an
 database and the buckets are folders under ``NUMERAI_ASSETS_HOME``. Nothing reads the environment
 at import time: callers build :meth:`Settings.from_env` when they need a value, so a change to the
 environment (a test, a daemon restarted with new values) is seen by the next call.
+
+Each field of :class:`Settings` declares its variable(s) in its metadata; :data:`VARIABLES` and
+:data:`DEPLOYMENT_VARIABLES` are derived from those declarations, so a new setting cannot be
+left out of either.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from numerai_assets.scoring.policy import ScoringPolicy
 
 LOCAL_DATASET_BUCKET = "numerai-datasets"
 LOCAL_UPLOAD_BUCKET = "numerai-submissions"
 DEFAULT_DATASET_KEY = "{round}/numerai_datasets.zip"
 DEFAULT_IO_PREFIX = "numerai-assets"
 DEFAULT_WEBSERVER_URL = "http://127.0.0.1:3000"
-
-# Whole-number settings: variable -> (default, smallest value allowed).
-SENSOR_INTERVAL_SECONDS = ("NUMERAI_SENSOR_INTERVAL_SECONDS", 30, 1)
-BATCH_SIZE = ("NUMERAI_BATCH_SIZE", 500, 1)
-MAX_SUBMISSIONS_PER_TICK = ("NUMERAI_MAX_SUBMISSIONS_PER_TICK", 5000, 1)
-PENDING_RETRY_SECONDS = ("NUMERAI_PENDING_RETRY_SECONDS", 600, 0)
-MAX_SCORING_ATTEMPTS = ("NUMERAI_MAX_SCORING_ATTEMPTS", 3, 1)
-RUN_STALE_SECONDS = ("NUMERAI_RUN_STALE_SECONDS", 1800, 0)
-
-# The variables that point the project at a deployment's services, credentials or state: what a
-# test or benchmark removes to run on fresh local state only.
-DEPLOYMENT_VARIABLES = (
-    "NUMERAI_ASSETS_HOME",
-    "MONGO_URL",
-    "MONGO_DB_NAME",
-    "S3_DATASET_BUCKET",
-    "S3_UPLOAD_BUCKET",
-    "S3_DATASET_KEY_TEMPLATE",
-    "S3_ENDPOINT_URL",
-    "S3_ACCESS_KEY",
-    "S3_SECRET_KEY",
-    "S3_REGION",
-    "DAGSTER_IO_BUCKET",
-    "DAGSTER_IO_PREFIX",
-    "NUMERAI_PREDICTION_CACHE",
-    "NUMERAI_UPLOAD_KEY_PREFIX",
-    "DAGSTER_HOME",
-)
-
-
 # The layout the upload service (and ``numerai-assets submit``) writes: a submission's file lies
 # under its own round and user; the pipeline refuses a file anywhere else.
 DEFAULT_UPLOAD_KEY_PREFIX = "{round}/{username}/"
+# A JSON setting longer than this is refused unread: the policy has a dozen scalar fields.
+MAX_JSON_CHARS = 4096
 
 
-def _switch(name: str, value: str | None) -> bool:
-    """An on/off setting: unset or "on" is on, "off" is off."""
-    if value is None or value.lower() == "on":
-        return True
-    if value.lower() == "off":
-        return False
-    raise ValueError(f"{name} must be 'on' or 'off', got {value!r}")
+class ConfigurationError(ValueError):
+    """A deployment setting that cannot work: the operator's to fix, never a participant's.
+
+    The message names the variable and the value (secrets excepted). Raised when the setting is
+    read, so a sensor tick or a run that needs it fails loudly before deciding anything.
+    """
 
 
-def _key_prefix(value: str | None) -> str:
-    """NUMERAI_UPLOAD_KEY_PREFIX: unset means the default layout, "" means any key."""
-    if value is None:
-        return DEFAULT_UPLOAD_KEY_PREFIX
-    try:
-        value.format(round=1, username="u")
-    except (KeyError, IndexError, ValueError) as error:
-        raise ValueError(
-            f"NUMERAI_UPLOAD_KEY_PREFIX {value!r} may use only {{round}} and {{username}} ({error})"
-        ) from None
-    return value
+def _env(*names: str, deployment: bool = False, secret: bool = False) -> dict[str, Any]:
+    """A field's declaration: the variables it reads (the first set wins), whether it points at
+    a deployment's services, credentials or state, and whether its value is secret."""
+    return {"env": names, "deployment": deployment, "secret": secret}
 
 
 @dataclass(frozen=True)
 class Settings:
     """Deployment settings; build with :meth:`from_env` (secrets are left out of ``repr``)."""
 
-    home: Path
-    mongo_url: str | None = field(repr=False)  # may hold a password
-    mongo_db_name: str
-    dataset_bucket: str
-    upload_bucket: str
-    dataset_key_template: str
-    s3_endpoint_url: str | None
-    s3_access_key: str | None = field(repr=False)
-    s3_secret_key: str | None = field(repr=False)
-    s3_region: str | None
-    use_s3: bool
-    prediction_cache: str  # a folder, or "off" (every run reads earlier files again)
-    io_bucket: str | None  # DAGSTER_IO_BUCKET: round assets (and the cache's mirror) in S3
-    io_prefix: str
-    sensor_interval_seconds: int
-    batch_size: int  # submissions per scoring run
-    max_submissions_per_tick: int  # new submissions one sensor tick takes
-    pending_retry_seconds: int  # pending this long with no run in flight: requested again
-    max_scoring_attempts: int  # then marked invalid
-    run_stale_seconds: int  # a queued/started run older than this is presumed dead
-    api_key: str | None = field(repr=False)  # the intake's shared key
-    webserver_url: str  # DAGSTER_WEBSERVER_URL: where `rescore` queues runs
-    dagster_home: str | None  # Dagster's own DAGSTER_HOME (the instance), if set
-    scoring_policy: Mapping[str, object]  # overrides of the default ScoringPolicy's fields
-    round_picture: bool  # draw the round's picture on every materialization (about 0.8 s a run)
-    upload_key_prefix: str  # where a submission's file must lie: {round} and {username} filled in
-    variables_set: frozenset[str] = field(repr=False)  # the variables above given a value
+    home: Path = field(metadata=_env("NUMERAI_ASSETS_HOME", deployment=True))
+    mongo_url: str | None = field(  # may hold a password
+        repr=False, metadata=_env("MONGO_URL", deployment=True, secret=True)
+    )
+    mongo_db_name: str = field(metadata=_env("MONGO_DB_NAME", deployment=True))
+    dataset_bucket: str = field(metadata=_env("S3_DATASET_BUCKET", deployment=True))
+    upload_bucket: str = field(metadata=_env("S3_UPLOAD_BUCKET", deployment=True))
+    dataset_key_template: str = field(metadata=_env("S3_DATASET_KEY_TEMPLATE", deployment=True))
+    s3_endpoint_url: str | None = field(metadata=_env("S3_ENDPOINT_URL", deployment=True))
+    s3_access_key: str | None = field(
+        repr=False, metadata=_env("S3_ACCESS_KEY", deployment=True, secret=True)
+    )
+    s3_secret_key: str | None = field(
+        repr=False, metadata=_env("S3_SECRET_KEY", deployment=True, secret=True)
+    )
+    s3_region: str | None = field(metadata=_env("S3_REGION", "AWS_DEFAULT_REGION"))
+    # a folder, or "off" (every run reads earlier files again)
+    prediction_cache: str = field(metadata=_env("NUMERAI_PREDICTION_CACHE", deployment=True))
+    # where a submission's file must lie: {round} and {username} filled in
+    upload_key_prefix: str = field(metadata=_env("NUMERAI_UPLOAD_KEY_PREFIX", deployment=True))
+    # DAGSTER_IO_BUCKET: round assets (and the cache's mirror) in S3
+    io_bucket: str | None = field(metadata=_env("DAGSTER_IO_BUCKET", deployment=True))
+    io_prefix: str = field(metadata=_env("DAGSTER_IO_PREFIX", deployment=True))
+    sensor_interval_seconds: int = field(metadata=_env("NUMERAI_SENSOR_INTERVAL_SECONDS"))
+    batch_size: int = field(metadata=_env("NUMERAI_BATCH_SIZE"))  # submissions per run
+    # new submissions one sensor tick takes
+    max_submissions_per_tick: int = field(metadata=_env("NUMERAI_MAX_SUBMISSIONS_PER_TICK"))
+    # pending this long with no run in flight: requested again
+    pending_retry_seconds: int = field(metadata=_env("NUMERAI_PENDING_RETRY_SECONDS"))
+    max_scoring_attempts: int = field(metadata=_env("NUMERAI_MAX_SCORING_ATTEMPTS"))
+    # a queued/started run older than this is presumed dead
+    run_stale_seconds: int = field(metadata=_env("NUMERAI_RUN_STALE_SECONDS"))
+    api_key: str | None = field(repr=False, metadata=_env("API_KEY", secret=True))
+    webserver_url: str = field(metadata=_env("DAGSTER_WEBSERVER_URL"))  # where `rescore` queues
+    dagster_home: str | None = field(metadata=_env("DAGSTER_HOME", deployment=True))
+    # overrides of the default ScoringPolicy's fields
+    scoring_policy: Mapping[str, object] = field(metadata=_env("NUMERAI_SCORING_POLICY"))
+    # draw the round's picture on every materialization (about 0.8 s a run)
+    round_picture: bool = field(metadata=_env("NUMERAI_ROUND_PICTURE"))
+    variables_set: frozenset[str] = field(repr=False, default=frozenset())  # given a value
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """The settings ``environ`` (default: ``os.environ``, now) names, defaults elsewhere.
-
-        Raises ``ValueError`` naming the variable when a whole-number setting is not one, or is
-        below its minimum (1 for sizes, counts and the interval; 0 for the recovery delays).
-        """
-        env = os.environ if environ is None else environ
-        given: set[str] = set()
-
-        def get(name: str) -> str | None:
-            value = env.get(name, "").strip()
-            if value:
-                given.add(name)
-            return value or None
-
-        def raw(name: str) -> str | None:
-            """As set, spaces and all: for a setting where "" means something."""
-            value = env.get(name)
-            if value is not None:
-                given.add(name)
-            return value
-
-        def whole(setting: tuple[str, int, int]) -> int:
-            name, default, minimum = setting
-            text = get(name)
-            if text is None:
-                return default
-            try:
-                value = int(text)
-            except ValueError:
-                raise ValueError(f"{name} must be a whole number, got {text!r}") from None
-            if value < minimum:
-                raise ValueError(f"{name} must be at least {minimum}, got {value}")
-            return value
-
-        home = Path(get("NUMERAI_ASSETS_HOME") or ".numerai_assets").absolute()
-        dataset_bucket = get("S3_DATASET_BUCKET")
-        upload_bucket = get("S3_UPLOAD_BUCKET")
-        values = dict(
-            home=home,
-            mongo_url=get("MONGO_URL"),
-            mongo_db_name=get("MONGO_DB_NAME") or "numerai",
-            dataset_bucket=dataset_bucket or LOCAL_DATASET_BUCKET,
-            upload_bucket=upload_bucket or LOCAL_UPLOAD_BUCKET,
-            dataset_key_template=get("S3_DATASET_KEY_TEMPLATE") or DEFAULT_DATASET_KEY,
-            s3_endpoint_url=get("S3_ENDPOINT_URL"),
-            s3_access_key=get("S3_ACCESS_KEY"),
-            s3_secret_key=get("S3_SECRET_KEY"),
-            s3_region=next(filter(None, [get("S3_REGION"), get("AWS_DEFAULT_REGION")]), None),
-            use_s3=bool(dataset_bucket or upload_bucket),
-            prediction_cache=get("NUMERAI_PREDICTION_CACHE") or str(home / "prediction_cache"),
-            upload_key_prefix=_key_prefix(raw("NUMERAI_UPLOAD_KEY_PREFIX")),
-            io_bucket=get("DAGSTER_IO_BUCKET"),
-            io_prefix=get("DAGSTER_IO_PREFIX") or DEFAULT_IO_PREFIX,
-            sensor_interval_seconds=whole(SENSOR_INTERVAL_SECONDS),
-            batch_size=whole(BATCH_SIZE),
-            max_submissions_per_tick=whole(MAX_SUBMISSIONS_PER_TICK),
-            pending_retry_seconds=whole(PENDING_RETRY_SECONDS),
-            max_scoring_attempts=whole(MAX_SCORING_ATTEMPTS),
-            run_stale_seconds=whole(RUN_STALE_SECONDS),
-            api_key=get("API_KEY"),
-            webserver_url=get("DAGSTER_WEBSERVER_URL") or DEFAULT_WEBSERVER_URL,
-            dagster_home=get("DAGSTER_HOME"),
-            scoring_policy=_json_object("NUMERAI_SCORING_POLICY", get("NUMERAI_SCORING_POLICY")),
-            round_picture=_switch("NUMERAI_ROUND_PICTURE", get("NUMERAI_ROUND_PICTURE")),
-        )
-        return cls(**values, variables_set=frozenset(given))
+    @property
+    def use_s3(self) -> bool:
+        """Whether the files live in S3: a deployment that names either bucket."""
+        return bool({"S3_DATASET_BUCKET", "S3_UPLOAD_BUCKET"} & self.variables_set)
 
     @property
     def local_buckets_dir(self) -> Path:
@@ -188,15 +110,164 @@ class Settings:
         """Where the embedded (montydb) submissions database lives when MONGO_URL is unset."""
         return self.home / "store"
 
+    def policy(self) -> ScoringPolicy:
+        """The deployment's scoring policy: ``NUMERAI_SCORING_POLICY`` over the defaults.
 
-def _json_object(name: str, text: str | None) -> Mapping[str, object]:
-    """A variable holding a JSON object (``{}`` when unset), or a ValueError naming it."""
+        Raises
+        ------
+        ConfigurationError
+            Naming the variable and the value, when the policy cannot work.
+        """
+        from numerai_assets.scoring.policy import ScoringPolicy
+
+        try:
+            return ScoringPolicy.from_overrides(self.scoring_policy)
+        except (ValueError, TypeError) as error:
+            shown = json.dumps(self.scoring_policy)
+            shown = shown if len(shown) <= 200 else shown[:197] + "..."
+            raise ConfigurationError(f"NUMERAI_SCORING_POLICY {shown}: {error}") from None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings ``environ`` (default: ``os.environ``, now) names, defaults elsewhere.
+
+        Raises
+        ------
+        ConfigurationError
+            Naming the variable: a whole-number setting that is not one or is below its
+            minimum (1 for sizes, counts and the interval; 0 for the recovery delays), a switch
+            that is neither on nor off, a JSON setting that is not a small JSON object, an
+            upload key prefix with a field other than ``{round}`` and ``{username}``.
+        """
+        env = os.environ if environ is None else environ
+        given: set[str] = set()
+        values: dict[str, Any] = {}
+        for declared in dataclasses.fields(cls):
+            names = declared.metadata.get("env")
+            if not names:
+                continue
+            raw = None
+            for name in names:
+                text = env.get(name)
+                # Stripped and empty means unset, except where "" means something.
+                if text is not None and (text.strip() or name in _EMPTY_MEANS_SOMETHING):
+                    given.add(name)
+                    raw = text if raw is None else raw  # the first one set wins
+            parse = _PARSERS.get(declared.name, _text_or_default(declared.name))
+            values[declared.name] = parse(names[0], raw, values)
+        return cls(**values, variables_set=frozenset(given))
+
+
+# The variables the project reads, and those that point it at a deployment's services,
+# credentials or state (what a test or benchmark removes to run on fresh local state only).
+VARIABLES = tuple(name for f in dataclasses.fields(Settings) for name in f.metadata.get("env", ()))
+DEPLOYMENT_VARIABLES = tuple(
+    name
+    for f in dataclasses.fields(Settings)
+    if f.metadata.get("deployment")
+    for name in f.metadata["env"]
+)
+
+_EMPTY_MEANS_SOMETHING = {"NUMERAI_UPLOAD_KEY_PREFIX"}  # "" allows any key in the bucket
+
+# Whole-number settings: field -> (default, smallest value allowed).
+WHOLE_NUMBERS = {
+    "sensor_interval_seconds": (30, 1),
+    "batch_size": (500, 1),
+    "max_submissions_per_tick": (5000, 1),
+    "pending_retry_seconds": (600, 0),
+    "max_scoring_attempts": (3, 1),
+    "run_stale_seconds": (1800, 0),
+}
+
+Parser = Callable[[str, "str | None", dict[str, Any]], Any]
+
+
+def _whole(field_name: str) -> Parser:
+    default, minimum = WHOLE_NUMBERS[field_name]
+
+    def parse(name: str, text: str | None, _: dict[str, Any]) -> int:
+        if text is None:
+            return default
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise ConfigurationError(f"{name} must be a whole number, got {text!r}") from None
+        if value < minimum:
+            raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _switch(name: str, text: str | None, _: dict[str, Any]) -> bool:
+    """An on/off setting: unset or "on" is on, "off" is off."""
+    if text is None or text.strip().lower() == "on":
+        return True
+    if text.strip().lower() == "off":
+        return False
+    raise ConfigurationError(f"{name} must be 'on' or 'off', got {text!r}")
+
+
+def _key_prefix(name: str, text: str | None, _: dict[str, Any]) -> str:
+    """Unset means the default layout, "" means any key."""
+    if text is None:
+        return DEFAULT_UPLOAD_KEY_PREFIX
+    try:
+        text.format(round=1, username="u")
+    except (KeyError, IndexError, ValueError) as error:
+        raise ConfigurationError(
+            f"{name} {text!r} may use only {{round}} and {{username}} ({error})"
+        ) from None
+    return text
+
+
+def _json_object(name: str, text: str | None, _: dict[str, Any]) -> Mapping[str, object]:
+    """A variable holding a small JSON object (``{}`` when unset)."""
     if text is None:
         return {}
+    if len(text) > MAX_JSON_CHARS:
+        raise ConfigurationError(
+            f"{name} is {len(text):,} characters long; at most {MAX_JSON_CHARS:,} are read"
+        )
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"{name} is not valid JSON ({error}): {text!r}") from None
+        raise ConfigurationError(f"{name} is not valid JSON ({error}): {text[:200]!r}") from None
+    except RecursionError:
+        raise ConfigurationError(f"{name} is nested too deeply to be a scoring policy") from None
     if not isinstance(value, dict):
-        raise ValueError(f"{name} must be a JSON object, got {text!r}")
+        raise ConfigurationError(f"{name} must be a JSON object, got {text[:200]!r}")
     return value
+
+
+def _text_or_default(field_name: str) -> Parser:
+    defaults: dict[str, Callable[[dict[str, Any]], Any]] = {
+        "home": lambda _: Path(".numerai_assets"),
+        "mongo_db_name": lambda _: "numerai",
+        "dataset_bucket": lambda _: LOCAL_DATASET_BUCKET,
+        "upload_bucket": lambda _: LOCAL_UPLOAD_BUCKET,
+        "dataset_key_template": lambda _: DEFAULT_DATASET_KEY,
+        "prediction_cache": lambda values: str(values["home"] / "prediction_cache"),
+        "io_prefix": lambda _: DEFAULT_IO_PREFIX,
+        "webserver_url": lambda _: DEFAULT_WEBSERVER_URL,
+    }
+
+    def parse(_: str, text: str | None, values: dict[str, Any]) -> Any:
+        if text is not None:
+            return Path(text.strip()).absolute() if field_name == "home" else text.strip()
+        default = defaults.get(field_name)
+        if default is None:
+            return None
+        value = default(values)
+        return value.absolute() if isinstance(value, Path) else value
+
+    return parse
+
+
+_PARSERS: dict[str, Parser] = {
+    **{name: _whole(name) for name in WHOLE_NUMBERS},
+    "round_picture": _switch,
+    "upload_key_prefix": _key_prefix,
+    "scoring_policy": _json_object,
+}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from numerai_assets.pipeline import sensors
-from numerai_assets.settings import Settings
+from numerai_assets.settings import DEPLOYMENT_VARIABLES, VARIABLES, Settings
 from numerai_assets_tests.conftest import REPO
 
 # One distinct value for every variable the project reads.
@@ -37,7 +37,16 @@ EVERY_VARIABLE = {
     "NUMERAI_MAX_SCORING_ATTEMPTS": "19",
     "NUMERAI_RUN_STALE_SECONDS": "23",
     "API_KEY": "intake-key-value",
+    "NUMERAI_SCORING_POLICY": '{"name": "strict"}',
+    "NUMERAI_ROUND_PICTURE": "off",
 }
+
+
+def test_every_variable_is_declared_here_once() -> None:
+    """The list above covers what ``Settings`` declares (so the tests below cover them all)."""
+    assert sorted(EVERY_VARIABLE) == sorted(VARIABLES)
+    assert len(set(VARIABLES)) == len(VARIABLES)
+    assert set(DEPLOYMENT_VARIABLES) <= set(VARIABLES)
 
 
 def test_defaults_with_nothing_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,6 +104,7 @@ def test_every_variable_is_read() -> None:
         settings.run_stale_seconds,
     ] == [7, 11, 13, 17, 19, 23]
     assert settings.api_key == "intake-key-value"
+    assert settings.policy().name == "strict" and settings.round_picture is False
     assert Settings.from_env({"AWS_DEFAULT_REGION": "us-east-2"}).s3_region == "us-east-2"
 
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from numerai_assets.files import Buckets, ObjectNotFound, ObjectTooLarge, StorageError
-from numerai_assets.scoring import SubmissionError, SubmissionReader
-from numerai_assets.scoring.submission_format import quoted
+from numerai_assets.scoring.submission import SubmissionReader
+from numerai_assets.scoring.submission_format import SubmissionError, quoted
 from numerai_assets.settings import DEFAULT_UPLOAD_KEY_PREFIX
 
 

@@ -12,7 +12,7 @@ from numerai_assets.cli.context import Deployment
 from numerai_assets.datasets import load_round_dataset
 from numerai_assets.files import dataset_key, fetch_round_dataset
 from numerai_assets.scoring.concordance import cluster_round
-from numerai_assets.scoring.policy import ScoringPolicy
+from numerai_assets.settings import Settings
 from numerai_assets.views.pictures import submission_picture
 from numerai_assets.views.round_view import explain, explain_lines
 
@@ -59,7 +59,7 @@ def draw_cdfs(deployment: Deployment, doc: dict, diagnostic: dict, path: Path) -
         data = load_round_dataset(archive, round=round)
     stored = diagnostic["concordance"]["clusters"]
     # Refitted as the round's asset fits them (seeded): the same clusters, as the sizes check.
-    policy = ScoringPolicy.from_settings()
+    policy = Settings.from_env().policy()
     fitted = cluster_round(
         data.all_features(),
         data.tournament[list(data.features)].to_numpy(),

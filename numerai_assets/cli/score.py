@@ -16,17 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from numerai_assets.datasets import load_round_dataset
-from numerai_assets.scoring import (
-    ScoringPolicy,
-    SubmissionError,
-    concordance,
-    consistency,
-    read_submission,
-    refusal,
-)
 from numerai_assets.scoring.alternatives import RULES, compare_rules, outcome
-from numerai_assets.scoring.concordance import cluster_round
+from numerai_assets.scoring.concordance import cluster_round, concordance
+from numerai_assets.scoring.consistency import consistency
+from numerai_assets.scoring.policy import ScoringPolicy, refusal
 from numerai_assets.scoring.sequence import judge_in_order
+from numerai_assets.scoring.submission import read_submission
+from numerai_assets.scoring.submission_format import SubmissionError
+from numerai_assets.settings import Settings
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -72,7 +69,7 @@ def score_files(
     Raises :class:`SubmissionError` when a file cannot be read or the policy refuses
     ``submission``; an ``--against`` file the policy refuses is reported and not compared.
     """
-    policy = ScoringPolicy.from_settings() if policy is None else policy
+    policy = Settings.from_env().policy() if policy is None else policy
     if seed is not None:
         policy = dataclasses.replace(policy, random_state=seed)
     data = load_round_dataset(dataset)

@@ -13,7 +13,7 @@ from pathlib import Path
 from bson import ObjectId, json_util
 
 from numerai_assets.cli.context import Deployment
-from numerai_assets.store.submissions import new_submission_problem
+from numerai_assets.store.validation import new_submission_problem
 from numerai_assets.views.report import DISPLAY_LIMIT, one_line
 from numerai_assets.views.round_view import against, number
 

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import dagster as dg
 from dagster_aws.s3 import S3PickleIOManager, S3Resource
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from numerai_assets.files import Buckets, LocalBuckets, S3Buckets
 from numerai_assets.prediction_cache import PredictionMirror, RoundPredictionCache
+from numerai_assets.scoring.policy import ScoringPolicy
 from numerai_assets.settings import (
     DEFAULT_DATASET_KEY,
     DEFAULT_UPLOAD_KEY_PREFIX,
@@ -93,6 +94,19 @@ class FilesResource(dg.ConfigurableResource):
         yield RoundPredictionCache(Path(self.prediction_cache), round, tournament_ids, mirror)
 
 
+class PolicyResource(dg.ConfigurableResource):
+    """The deployment's scoring policy (``NUMERAI_SCORING_POLICY``), read once per run: every
+    step of a run decides under the same rules, and a bad policy fails the run's first step
+    with a :class:`~numerai_assets.settings.ConfigurationError` naming the variable."""
+
+    _policy: ScoringPolicy | None = PrivateAttr(default=None)
+
+    def get(self) -> ScoringPolicy:
+        if self._policy is None:
+            self._policy = Settings.from_env().policy()
+        return self._policy
+
+
 def _env(name: str, default: object, settings: Settings) -> object:
     """``dg.EnvVar(name)`` when the variable is set, else the local default."""
     return dg.EnvVar(name) if name in settings.variables_set else default
@@ -141,6 +155,7 @@ def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, objec
         "store": store,
         "files": files,
         "io_manager": io_manager,
+        "scoring_policy": PolicyResource(),
         # Values passed between the ops of one scoring run never leave its process.
         "op_values": dg.InMemoryIOManager(),
     }

@@ -10,10 +10,9 @@ import numpy as np
 from numerai_assets.datasets import RoundDataset, load_round_dataset
 from numerai_assets.files import dataset_key, fetch_round_dataset
 from numerai_assets.pipeline.partitions import round_of, rounds
-from numerai_assets.pipeline.resources import FilesResource
+from numerai_assets.pipeline.resources import FilesResource, PolicyResource
 from numerai_assets.pipeline.retries import IO_RETRY
 from numerai_assets.scoring.concordance import SPLITS, FittedClusters, cluster_round
-from numerai_assets.scoring.policy import ScoringPolicy
 
 # One group, so the lineage page opens on competition_data → kmeans_clusters → submission_scores.
 ROUND_GROUP = "rounds"
@@ -53,10 +52,13 @@ class ClusteringConfig(dg.Config):
 
 @dg.asset(partitions_def=rounds, group_name=ROUND_GROUP, kinds={"scikitlearn"})
 def kmeans_clusters(
-    context: dg.AssetExecutionContext, config: ClusteringConfig, competition_data: RoundDataset
+    context: dg.AssetExecutionContext,
+    config: ClusteringConfig,
+    scoring_policy: PolicyResource,
+    competition_data: RoundDataset,
 ) -> FittedClusters:
     """KMeans fitted on the round's training + tournament features, seeded for reproducibility."""
-    policy = ScoringPolicy.from_settings()
+    policy = scoring_policy.get()
     n_clusters = policy.n_clusters if config.n_clusters is None else config.n_clusters
     random_state = policy.random_state if config.random_state is None else config.random_state
     features = list(competition_data.features)

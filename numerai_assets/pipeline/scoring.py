@@ -14,6 +14,7 @@ import dagster as dg
 from pydantic import Field
 
 from numerai_assets.batch import (
+    OriginalityScores,
     PreparedBatch,
     SubmissionFiles,
     prepare_batch,
@@ -23,13 +24,12 @@ from numerai_assets.batch import (
 )
 from numerai_assets.datasets import RoundDataset
 from numerai_assets.pipeline.partitions import round_of, rounds
-from numerai_assets.pipeline.resources import FilesResource, StoreResource
+from numerai_assets.pipeline.resources import FilesResource, PolicyResource, StoreResource
 from numerai_assets.pipeline.retries import IO_RETRY
 from numerai_assets.pipeline.round_assets import ROUND_GROUP
 from numerai_assets.pipeline.round_metadata import round_metadata
-from numerai_assets.scoring.concordance import FittedClusters
+from numerai_assets.scoring.concordance import ConcordanceResult, FittedClusters
 from numerai_assets.scoring.false_alarm import false_alarm_rates, observed_flag_rates
-from numerai_assets.scoring.policy import ScoringPolicy
 from numerai_assets.store import SubmissionStore
 from numerai_assets.store.documents import status_of
 from numerai_assets.views.run_report import summary_markdown
@@ -116,6 +116,7 @@ def prepare_submissions(
     config: BatchConfig,
     store: StoreResource,
     files: FilesResource,
+    scoring_policy: PolicyResource,
     competition_data: RoundDataset,
 ) -> PreparedBatch:
     """Read the batch's files, record consistency and pend the scores (the leaderboard step)."""
@@ -129,6 +130,7 @@ def prepare_submissions(
         competition_data,
         round,
         config.submission_ids,
+        scoring_policy.get(),
         log=context.log.warning,
         run_id=context.run_id,
     )
@@ -144,7 +146,7 @@ def prepare_submissions(
 @dg.op(out=IN_MEMORY)
 def concordance_scores(
     context: dg.OpExecutionContext, batch: PreparedBatch, kmeans_clusters: FittedClusters
-) -> dict:
+) -> dict[str, ConcordanceResult]:
     results = score_concordance(batch, kmeans_clusters)
     context.log.info(f"concordance of {len(results)} submissions")
     return results
@@ -157,7 +159,7 @@ def originality_scores(
     store: StoreResource,
     files: FilesResource,
     competition_data: RoundDataset,
-) -> dict:
+) -> OriginalityScores:
     submissions = store.get_store()
     _hold_round(context, submissions, batch.round)
     with files.prediction_cache_for(batch.round, competition_data.tournament_ids) as cache:
@@ -168,7 +170,7 @@ def originality_scores(
             cache,
             log=_renewing(context, submissions, batch.round),
         )
-    context.log.info(f"originality of {len(results)} submissions")
+    context.log.info(f"originality of {len(results.decisions)} submissions")
     return results
 
 
@@ -177,8 +179,8 @@ def write_scores(
     context: dg.OpExecutionContext,
     store: StoreResource,
     batch: PreparedBatch,
-    concordance: dict,
-    originality: dict,
+    concordance: dict[str, ConcordanceResult],
+    originality: OriginalityScores,
 ) -> list[dict]:
     """Write every score back to the submissions database; report them in the UI."""
     submissions = store.get_store()
@@ -230,12 +232,15 @@ def submission_scores(competition_data: RoundDataset, kmeans_clusters: FittedClu
     additional_ins={"kmeans_clusters": dg.AssetIn("kmeans_clusters")},
 )
 def ks_false_alarm_rate(
-    context: dg.AssetCheckExecutionContext, store: StoreResource, kmeans_clusters: FittedClusters
+    context: dg.AssetCheckExecutionContext,
+    store: StoreResource,
+    scoring_policy: PolicyResource,
+    kmeans_clusters: FittedClusters,
 ) -> dg.AssetCheckResult:
     """Warns when the policy's KS thresholds call two independent submissions with the same
     distribution ``duplicate`` or ``similar`` with a probability above its false-alarm level
     at this round's size; records those probabilities and the share of pairs actually flagged."""
-    policy = ScoringPolicy.from_settings()
+    policy = scoring_policy.get()
     rows = int(kmeans_clusters.clusters.labels.shape[0])
     rates = false_alarm_rates(policy, rows)
     docs = store.get_store().round_submissions(round_of(context))

@@ -1,43 +1,16 @@
 """The tournament's scoring math: plain numpy/scipy/scikit-learn, no Dagster.
 
 Everything here takes arrays aligned to the round's tournament-id order and returns result
-objects; reading files and talking to databases happens elsewhere.
+objects; reading files and talking to databases happens elsewhere. Nothing here imports a
+module of ``numerai_assets`` outside this package (a test checks it), and nothing is imported
+by the package itself: import each module where it is used (``scoring.policy`` loads numpy
+alone; ``scoring.concordance`` loads scikit-learn, ``scoring.submission`` pyarrow and pandas).
+
+- :mod:`.comparison`: the order of a round's submissions and the comparison rule.
+- :mod:`.policy`: every threshold and rule, versioned.
+- :mod:`.ks`, :mod:`.correlation`, :mod:`.exact`: exact pair statistics and tie decisions.
+- :mod:`.originality`, :mod:`.round_decisions`: one submission's decision; a round's in order.
+- :mod:`.concordance`, :mod:`.consistency`: the two other scores.
+- :mod:`.submission_format`, :mod:`.submission`: reading a participant's file.
+- :mod:`.ks_null`, :mod:`.false_alarm`, :mod:`.alternatives`: what the thresholds mean.
 """
-
-from numerai_assets.scoring.concordance import (
-    ConcordanceResult,
-    RoundClusters,
-    concordance,
-    fit_clusters,
-)
-from numerai_assets.scoring.consistency import ConsistencyResult, consistency
-from numerai_assets.scoring.correlation import correlations
-from numerai_assets.scoring.ks import ks_statistic, ks_statistics
-from numerai_assets.scoring.originality import OriginalityResult, originality
-from numerai_assets.scoring.policy import ScoringPolicy, refusal
-from numerai_assets.scoring.submission import (
-    SubmissionError,
-    SubmissionReader,
-    read_submission,
-    size_limit,
-)
-
-__all__ = [
-    "ConcordanceResult",
-    "ConsistencyResult",
-    "OriginalityResult",
-    "RoundClusters",
-    "ScoringPolicy",
-    "SubmissionError",
-    "SubmissionReader",
-    "concordance",
-    "consistency",
-    "correlations",
-    "fit_clusters",
-    "ks_statistic",
-    "ks_statistics",
-    "originality",
-    "read_submission",
-    "refusal",
-    "size_limit",
-]

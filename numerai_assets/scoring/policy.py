@@ -4,8 +4,13 @@ A :class:`ScoringPolicy` holds every threshold, the cluster count and seed, the 
 the KS threshold rule and the constant-file rule. Every decision records the policy's
 :attr:`~ScoringPolicy.version`, which names the policy and hashes all of its rules, so two
 decisions with the same version were made under the same rules. A deployment overrides fields
-with ``NUMERAI_SCORING_POLICY`` (a JSON object, read at call time through
-:mod:`numerai_assets.settings`); applying a changed policy to a round is a rescore.
+with ``NUMERAI_SCORING_POLICY`` (a JSON object, read at call time by
+:meth:`numerai_assets.settings.Settings.policy`); applying a changed policy to a round is a
+rescore.
+
+Every field is checked when a policy is made, against what the libraries it reaches will take
+(scikit-learn's seeds are 32-bit), so a policy that cannot work is refused when it is read, not
+by a library in the middle of a run.
 """
 
 from __future__ import annotations
@@ -15,17 +20,22 @@ import functools
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
+from numerai_assets.scoring.comparison import COMPARISON_RULE
 from numerai_assets.scoring.exact import count_at_most, count_below
-from numerai_assets.scoring.submission import SubmissionError
-from numerai_assets.settings import Settings
-from numerai_assets.store.documents import COMPARISON_RULE
+from numerai_assets.scoring.submission_format import SubmissionError
 
 KS_RULES = ("fixed", "size-aware")
+MAX_NAME_CHARS = 64
+MAX_CLUSTERS = 1000
+MAX_RANDOM_STATE = 2**32 - 1  # scikit-learn's seeds (numpy's legacy RandomState)
+MAX_MIN_SIMILAR = 1_000_000
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True)
@@ -81,40 +91,56 @@ class ScoringPolicy:
     comparison: str = COMPARISON_RULE
 
     def __post_init__(self) -> None:
-        def number(field: str, low: float, high: float) -> None:
+        def number(field: str, low: float, high: float, *, open_interval: bool = False) -> None:
             value = getattr(self, field)
             if (
                 isinstance(value, bool)
                 or not isinstance(value, int | float)
                 or not math.isfinite(value)
-                or not low <= value <= high
+                or not ((low < value < high) if open_interval else (low <= value <= high))
             ):
-                raise ValueError(f"{field} must be a number in [{low}, {high}], got {value!r}")
+                bounds = f"({low}, {high})" if open_interval else f"[{low}, {high}]"
+                raise ValueError(f"{field} must be a number in {bounds}, got {_shown(value)}")
 
-        def integer(field: str, low: int) -> None:
+        def integer(field: str, low: int, high: int) -> None:
             value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{field} must be an int of at least {low}, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(
+                    f"{field} must be a whole number from {low} to {high}, got {_shown(value)}"
+                )
 
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"name must be a non-empty str, got {self.name!r}")
+        if (
+            not isinstance(self.name, str)
+            or len(self.name) > MAX_NAME_CHARS
+            or not _NAME.fullmatch(self.name)
+        ):
+            raise ValueError(
+                f"name must be 1 to {MAX_NAME_CHARS} letters, digits, '.', '_' or '-' (starting "
+                f"with a letter or digit), got {_shown(self.name)}"
+            )
         for field in ("concordance_threshold", "max_correlation", "duplicate_ks", "similar_ks"):
             number(field, 0, 1)
-        number("false_alarm_level", 0, 1)
+        number("false_alarm_level", 0, 1, open_interval=True)
         if self.duplicate_ks > self.similar_ks:
             raise ValueError(
                 "thresholds must satisfy duplicate_ks <= similar_ks, got "
                 f"duplicate_ks={self.duplicate_ks}, similar_ks={self.similar_ks}"
             )
-        integer("n_clusters", 1)
-        integer("random_state", 0)
-        integer("min_similar", 1)
+        integer("n_clusters", 1, MAX_CLUSTERS)
+        integer("random_state", 0, MAX_RANDOM_STATE)
+        integer("min_similar", 1, MAX_MIN_SIMILAR)
         if self.ks_thresholds not in KS_RULES:
-            raise ValueError(f"ks_thresholds must be one of {KS_RULES}, got {self.ks_thresholds!r}")
+            raise ValueError(
+                f"ks_thresholds must be one of {KS_RULES}, got {_shown(self.ks_thresholds)}"
+            )
         if not isinstance(self.refuse_constant, bool):
-            raise ValueError(f"refuse_constant must be true or false, got {self.refuse_constant!r}")
+            raise ValueError(
+                f"refuse_constant must be true or false, got {_shown(self.refuse_constant)}"
+            )
         if self.comparison != COMPARISON_RULE:
-            raise ValueError(f"comparison must be {COMPARISON_RULE!r}, got {self.comparison!r}")
+            raise ValueError(
+                f"comparison must be {COMPARISON_RULE!r}, got {_shown(self.comparison)}"
+            )
 
     @classmethod
     def from_overrides(cls, overrides: Mapping[str, object]) -> ScoringPolicy:
@@ -123,15 +149,9 @@ class ScoringPolicy:
         unknown = sorted(set(overrides) - fields)
         if unknown:
             raise ValueError(
-                f"unknown scoring policy fields {unknown}; the fields are {sorted(fields)}"
+                f"unknown scoring policy fields {_shown(unknown)}; the fields are {sorted(fields)}"
             )
         return cls(**overrides)
-
-    @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> ScoringPolicy:
-        """The deployment's policy: ``NUMERAI_SCORING_POLICY`` over the defaults."""
-        settings = Settings.from_env() if settings is None else settings
-        return cls.from_overrides(settings.scoring_policy)
 
     def rules(self) -> dict[str, object]:
         """Every field, as recorded in a run's report."""
@@ -157,12 +177,18 @@ def _ks_limits(policy: ScoringPolicy, rows: int) -> KsLimits:
     duplicate_below = count_below(policy.duplicate_ks, rows)
     similar_at_most = count_at_most(policy.similar_ks, rows)
     if policy.ks_thresholds == "size-aware":
-        from numerai_assets.scoring.false_alarm import critical_count
+        from numerai_assets.scoring.ks_null import critical_count  # scipy: only when asked
 
         holding = critical_count(rows, policy.false_alarm_level)
         duplicate_below = min(duplicate_below, holding)
         similar_at_most = min(similar_at_most, holding - 1)
     return KsLimits(rows, duplicate_below, similar_at_most)
+
+
+def _shown(value: object) -> str:
+    """A value in a message: its repr, cut to 80 characters (a policy may hold anything)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def refusal(predictions: np.ndarray, policy: ScoringPolicy) -> str | None:

@@ -3,29 +3,19 @@
 """
 
 from numerai_assets.store.connection import open_database, redact_url, write_lock
-from numerai_assets.store.documents import Cursor
 from numerai_assets.store.submissions import (
     RoundBusy,
     StoreError,
     SubmissionNotFound,
     SubmissionStore,
-    cursor_of,
-    decode_cursor,
-    encode_cursor,
-    latest_comparable_per_user,
-    malformed_reason,
 )
+from numerai_assets.store.validation import malformed_reason
 
 __all__ = [
-    "Cursor",
     "RoundBusy",
     "StoreError",
     "SubmissionNotFound",
     "SubmissionStore",
-    "cursor_of",
-    "decode_cursor",
-    "encode_cursor",
-    "latest_comparable_per_user",
     "malformed_reason",
     "open_database",
     "redact_url",

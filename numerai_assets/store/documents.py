@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -18,17 +18,13 @@ import numpy as np
 from bson import ObjectId
 from bson.errors import InvalidId
 
+from numerai_assets.scoring.comparison import Member, order_key
+
 SUBMISSIONS = "submissions"
 COMPETITIONS = "competitions"
 COLLECTIONS = (SUBMISSIONS, COMPETITIONS)
 
 ORIGINALITY_REASONS = ("correlated", "duplicate", "similar")
-
-# The name recorded in the scoring policy for the rule of :func:`latest_comparable_per_user`.
-COMPARISON_RULE = "latest-original-or-pending-per-other-user"
-
-# (created, _id): the one order of submissions everywhere; `_id` breaks ties of equal `created`.
-Cursor = tuple[datetime, ObjectId]
 
 
 def utc(value: Any, name: str = "datetime") -> datetime:
@@ -254,39 +250,19 @@ def _flags(status: Mapping) -> dict:
     return {"pending": status.get("pending"), "value": status.get("value")}
 
 
-def order_key(doc: Mapping) -> Cursor:
-    """Where ``doc`` sits in the (``created``, ``_id``) order; naive or aware ``created`` alike."""
-    return utc(doc["created"], "created"), doc["_id"]
+def order_of(doc: Mapping) -> tuple:
+    """Where ``doc`` sits in its round's order (``scoring.comparison.order_key``)."""
+    return order_key(doc["created"], doc["_id"])
 
 
 def comparable(doc: Mapping) -> bool:
-    """Could ever be compared against: not invalid, and original or still pending."""
+    """Could be compared against, as stored: not invalid, and original or still pending."""
     original = status_of(doc, "original")
     return doc.get("invalid") is None and (
         original.get("value") is True or original.get("pending") is True
     )
 
 
-def latest_comparable_per_user(docs: Iterable[Mapping], submission: Mapping) -> list[dict]:
-    """What ``submission``'s originality is compared against: the comparison rule, in one place.
-
-    For each other user of ``submission``'s round, their latest :func:`comparable` submission
-    before it in (``created``, ``_id``) order; so a user whose latest one was not original is
-    represented by their latest original one. Pure, so the pipeline applies it to documents whose
-    statuses it has just decided in memory, the store to what it read, and the ``score`` command
-    to its files. Oldest first.
-    """
-    key = order_key(submission)
-    latest: dict[str, Mapping] = {}
-    for doc in docs:
-        if (
-            doc.get("competition_id") != submission["competition_id"]
-            or doc.get("username") == submission["username"]
-            or not comparable(doc)
-            or not order_key(doc) < key
-        ):
-            continue
-        best = latest.get(doc["username"])
-        if best is None or order_key(best) < order_key(doc):
-            latest[doc["username"]] = doc
-    return [dict(doc) for doc in sorted(latest.values(), key=order_key)]
+def member_of(doc: Mapping) -> Member:
+    """``doc`` as the comparison rule sees it (a ``scoring.comparison.Member``)."""
+    return Member(doc["_id"], doc["username"], doc["created"], comparable(doc))

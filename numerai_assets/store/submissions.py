@@ -16,11 +16,10 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import reprlib
 import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import pymongo.errors
@@ -31,16 +30,13 @@ from numerai_assets.store.connection import write_lock
 from numerai_assets.store.documents import (
     COMPETITIONS,
     SUBMISSIONS,
-    Cursor,
     check_number,
     check_round,
     check_text,
     concordant_status,
     from_storage,
-    latest_comparable_per_user,
     leaderboard_entry,
     new_submission,
-    order_key,
     original_status,
     parse_id,
     pending_status,
@@ -49,6 +45,7 @@ from numerai_assets.store.documents import (
     utc,
     utc_ceil,
 )
+from numerai_assets.store.validation import DOCUMENT_TYPES, for_new, malformed_reason
 
 ORDER = [("created", pymongo.ASCENDING), ("_id", pymongo.ASCENDING)]
 NEWEST_FIRST = [("created", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)]
@@ -108,25 +105,6 @@ class SubmissionStore:
             raise SubmissionNotFound(oid)
         return from_storage(doc)
 
-    def submissions_after(self, cursor: Cursor | None, *, limit: int | None = None) -> list[dict]:
-        """Submissions strictly after ``cursor`` in (``created``, ``_id``) order, oldest first.
-
-        Only documents with an ObjectId ``_id`` and a date ``created`` have a place in that
-        order; the others are found by :meth:`mistyped_submissions`.
-        """
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
-        ):
-            raise ValueError(f"limit must be a positive int or None, got {limit!r}")
-        query: dict = dict(WELL_TYPED)
-        if cursor is not None:
-            created, oid = _check_cursor(cursor)
-            created = self._when(created)
-            later = {"created": {"$gt": created}}
-            tied_later = {"created": created, "_id": {"$gt": oid}}
-            query["$or"] = [later, tied_later]
-        return self._find(query, limit=limit)
-
     def mistyped_submissions(self, *, limit: int = 1000) -> list[dict]:
         """Documents not yet set aside whose fields have the wrong BSON type (or are missing).
 
@@ -184,19 +162,6 @@ class SubmissionStore:
                 claimed.append(dict(doc))
         return claimed
 
-    def round_from(self, round: int, start: Cursor) -> list[dict]:
-        """The round's submissions at or after ``start`` in (``created``, ``_id``) order,
-        invalid ones left out: what a late arrival at ``start`` may change."""
-        created, oid = _check_cursor(start)
-        created = self._when(created)
-        query = {
-            **WELL_TYPED,
-            **NOT_INVALID,
-            "competition_id": check_round(round),
-            "$or": [{"created": {"$gt": created}}, {"created": created, "_id": {"$gte": oid}}],
-        }
-        return self._find(query)
-
     def stuck(self, *, claimed_before: datetime) -> list[dict]:
         """Submissions claimed for a run before ``claimed_before`` whose run never finished them
         (a decision clears the claim), for recovery: pending ones, and scored ones whose
@@ -205,21 +170,6 @@ class SubmissionStore:
             **NOT_INVALID,
             "queued.at": {"$lt": self._when(utc_ceil(claimed_before, "claimed_before"))},
         }
-        return self._find(query)
-
-    def pending(
-        self, *, round: int | None = None, created_before: datetime | None = None
-    ) -> list[dict]:
-        """Submissions not invalid with either score still pending, oldest first (for recovery)."""
-        query: dict = {
-            **NOT_INVALID,
-            "$or": [{"concordant.pending": True}, {"original.pending": True}],
-        }
-        if round is not None:
-            query["competition_id"] = check_round(round)
-        if created_before is not None:
-            before = utc_ceil(created_before, "created_before")  # stored times are whole ms
-            query["created"] = {"$lt": self._when(before)}
         return self._find(query)
 
     def round_submissions(self, round: int) -> list[dict]:
@@ -238,32 +188,6 @@ class SubmissionStore:
     def rounds(self) -> list[int]:
         """The rounds that have submissions, ascending."""
         return sorted(self._submissions.distinct("competition_id"))
-
-    def earlier_submissions(self, submission: Mapping) -> list[dict]:
-        """What ``submission``'s originality is compared against.
-
-        The query only narrows to other users' submissions of the round up to its time; which of
-        them count is :func:`~numerai_assets.store.documents.latest_comparable_per_user`, the one
-        home of the comparison rule.
-        """
-        created = self._when(utc(submission["created"], "submission['created']"))
-        docs = self._find(
-            {
-                "competition_id": submission["competition_id"],
-                "username": {"$ne": submission["username"]},
-                "created": {"$lte": created},
-            }
-        )
-        return latest_comparable_per_user(docs, submission)
-
-    def scoring_requested_after(self, after: datetime | None) -> list[dict]:
-        """Submissions someone asked to (re)score after ``after``, in the order they asked."""
-        # Only dates: another system's value of another type would have no place in the order.
-        query: dict = {"rescore_requested": {"$type": "date"}}
-        if after is not None:
-            query["rescore_requested"]["$gt"] = self._when(utc(after, "after"))
-        cursor = self._submissions.find(query).sort([("rescore_requested", 1), ("_id", 1)])
-        return [from_storage(doc) for doc in cursor]
 
     def set_aside_malformed(
         self, docs: Iterable[Mapping], *, at: datetime
@@ -307,7 +231,7 @@ class SubmissionStore:
         doc = new_submission(ObjectId(), username, round, filename, when)
         problem = malformed_reason(doc)
         if problem is not None:
-            raise ValueError(_for_new(problem))
+            raise ValueError(for_new(problem))
         doc["created"] = utc(when, "created")
         with write_lock(self._database):  # montydb creates a missing collection racily
             self._submissions.insert_one(to_storage(doc))
@@ -616,136 +540,6 @@ class SubmissionStore:
 
     def _when(self, value: datetime) -> datetime:
         return query_datetime(value, aware=self._aware)
-
-
-# What every field the pipeline relies on must be, as BSON types (for the query that finds foreign
-# documents wherever they sort) and as Python checks (for the values a type cannot express).
-DOCUMENT_TYPES = {
-    "_id": ("objectId",),
-    "created": ("date",),
-    "username": ("string",),
-    "competition_id": ("int", "long"),
-    "filename": ("string",),
-}
-MAX_USERNAME_CHARS = 100
-# An upload clock may run ahead; a day ahead is another system's placeholder, not a clock.
-MAX_CLOCK_AHEAD = timedelta(days=1)
-MAX_FILENAME_BYTES = 1024  # S3's limit on a key
-
-# Values shown in a reason: repr, with long strings cut in the middle (a 200 MB field makes a
-# short reason).
-_SHOWN = reprlib.Repr()
-_SHOWN.maxstring = _SHOWN.maxother = _SHOWN.maxlong = 64
-
-
-def malformed_reason(doc: Mapping, *, now: datetime | None = None) -> str | None:
-    """Why ``doc`` is not a submission the pipeline can score, or None when it is.
-
-    The one rule for a submission's record, applied to what others stored (set aside by the
-    sensor) and to what ``insert_submission`` is asked to store (refused). Checks every field
-    the pipeline relies on: ``_id`` (an ObjectId), ``created`` (a date and time, not more than a
-    day ahead of ``now``), ``username`` (text of at most 100 characters, no control
-    characters), ``competition_id`` (a round number, :func:`check_round`) and ``filename``
-    (text of at most 1,024 UTF-8 bytes, no NUL). Values are quoted cut to 64 characters, so a
-    huge field makes a short reason.
-    """
-    expected = {
-        "username": (str, "a user name"),
-        "competition_id": (int, "a round number"),
-        "filename": (str, "a file name"),
-        "created": (datetime, "a date and time"),
-    }
-    if not isinstance(doc.get("_id"), ObjectId):
-        value = doc.get("_id")
-        return (
-            f"the submission record's _id is {_SHOWN.repr(value)} ({type(value).__name__}), "
-            "not an ObjectId"
-        )
-    for field, (kind, what) in expected.items():
-        value = doc.get(field)
-        if value is None or value == "":
-            return f"the submission record has no {field}"
-        if not isinstance(value, kind) or isinstance(value, bool):
-            return (
-                f"the submission record's {field} is {_SHOWN.repr(value)} "
-                f"({type(value).__name__}), not {what}"
-            )
-    username = doc["username"]
-    if len(username) > MAX_USERNAME_CHARS:
-        return f"the submission record's username is longer than {MAX_USERNAME_CHARS} characters"
-    if not username.isprintable() or username != username.strip():
-        return (
-            f"the submission record's username {_SHOWN.repr(username)} has control characters "
-            "or surrounding spaces"
-        )
-    try:
-        check_round(doc["competition_id"])
-    except ValueError:
-        return (
-            f"the submission record's competition_id is {_SHOWN.repr(doc['competition_id'])}, "
-            "not a round number"
-        )
-    filename = doc["filename"]
-    if "\x00" in filename or len(filename.encode("utf-8", "replace")) > MAX_FILENAME_BYTES:
-        return (
-            f"the submission record's filename {_SHOWN.repr(filename)} is not a valid object key "
-            f"(a NUL character, or longer than {MAX_FILENAME_BYTES} bytes)"
-        )
-    now = datetime.now(timezone.utc) if now is None else now
-    if utc(doc["created"]) > now + MAX_CLOCK_AHEAD:
-        return (
-            f"the submission record's created ({utc(doc['created']):%Y-%m-%d %H:%M} UTC) is more "
-            "than a day in the future"
-        )
-    return None
-
-
-def new_submission_problem(*, username: object, round: object, filename: object) -> str | None:
-    """Why a new upload with these fields would be refused (``malformed_reason``), or None:
-    for an upload service to ask before it stores the file."""
-    problem = malformed_reason(
-        new_submission(ObjectId(), username, round, filename, datetime.now(timezone.utc))
-    )
-    return None if problem is None else _for_new(problem)
-
-
-def _for_new(problem: str) -> str:
-    """A stored record's reason, said of a new one: "username is ...", not "the record's"."""
-    return problem.replace("the submission record's ", "", 1).replace(
-        "the submission record has no", "no", 1
-    )
-
-
-def cursor_of(doc: Mapping) -> Cursor:
-    """The paging cursor just at ``doc``: pass it to ``submissions_after`` for what follows."""
-    return order_key(doc)
-
-
-def encode_cursor(cursor: Cursor) -> str:
-    """``cursor`` as a string, e.g. for a Dagster sensor cursor."""
-    created, oid = _check_cursor(cursor)
-    return f"{created.isoformat()}|{oid}"
-
-
-def decode_cursor(text: str | None) -> Cursor | None:
-    """The cursor :func:`encode_cursor` wrote; ``None`` or ``""`` means from the beginning."""
-    if not text:
-        return None
-    created, sep, oid = text.partition("|")
-    try:
-        if not sep:
-            raise ValueError
-        return utc(datetime.fromisoformat(created)), parse_id(oid)
-    except ValueError:
-        raise ValueError(
-            f"bad submissions cursor {text!r}: expected '<ISO datetime>|<ObjectId>'"
-        ) from None
-
-
-def _check_cursor(cursor: Any) -> Cursor:
-    if not isinstance(cursor, tuple | list) or len(cursor) != 2:
-        raise ValueError(f"cursor must be a (created, _id) pair, got {cursor!r}")
-    return utc(cursor[0], "cursor created"), parse_id(cursor[1], "cursor _id")
 
 
 def _replace_entry(board: list[dict], username: str, entry: dict | None) -> list[dict]:

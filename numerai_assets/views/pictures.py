@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from numerai_assets.scoring import RoundClusters
-from numerai_assets.scoring.concordance import SPLITS
+from numerai_assets.scoring.concordance import SPLITS, RoundClusters
 from numerai_assets.scoring.policy import ScoringPolicy
+from numerai_assets.settings import Settings
 from numerai_assets.views.report import one_line
 from numerai_assets.views.round_view import SCORED, mapping, nearest_of, number, status_of
 
@@ -43,7 +43,7 @@ class Thresholds:
 
 def scoring_thresholds(policy: ScoringPolicy | None = None) -> Thresholds:
     """The thresholds the scoring policy decides with (the deployment's, by default)."""
-    rules = ScoringPolicy.from_settings() if policy is None else policy
+    rules = Settings.from_env().policy() if policy is None else policy
     return Thresholds(
         concordance=rules.concordance_threshold,
         max_correlation=rules.max_correlation,

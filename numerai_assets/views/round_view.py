@@ -18,10 +18,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-import numpy as np
-
-from numerai_assets.store.documents import ORIGINALITY_REASONS
-from numerai_assets.store.submissions import latest_comparable_per_user
+from numerai_assets.scoring.comparison import latest_comparable_per_user
+from numerai_assets.store.documents import ORIGINALITY_REASONS, member_of
+from numerai_assets.store.validation import malformed_reason
 from numerai_assets.views.report import DISPLAY_LIMIT, one_line
 
 SCORED, INVALID, PENDING = "scored", "invalid", "pending"
@@ -190,8 +189,11 @@ def compared_pairs(docs: Sequence[Mapping], scored: Sequence[Mapping]) -> int | 
     missing = [doc for doc, count in zip(scored, recorded, strict=True) if count is None]
     if len(missing) > RECOUNT_LIMIT:
         return None
+    members = [member_of(doc) for doc in docs if malformed_reason(doc) is None]
     return sum(c for c in recorded if c is not None) + sum(
-        len(latest_comparable_per_user(docs, doc)) for doc in missing
+        len(latest_comparable_per_user(members, member_of(doc)))
+        for doc in missing
+        if malformed_reason(doc) is None
     )
 
 
@@ -239,31 +241,6 @@ def round_numbers(docs: Iterable[Mapping]) -> dict[str, int | float]:
     if compared:
         figures["share_pairs_flagged"] = flagged / compared
     return figures
-
-
-def nearest_pairs(correlation: np.ndarray, ks: np.ndarray, earlier: Sequence[Mapping]) -> dict:
-    """The closest earlier submissions, whatever the decision: by KS (smallest) and by |r|
-    (largest), each as ``{"username", "submission_id", "ks", "correlation"}``; ``{}`` when
-    there was nobody to compare with. ``correlation[k]``, ``ks[k]`` are against ``earlier[k]``;
-    an undefined r (NaN, a constant file) is None and never the nearest by |r|.
-    """
-    if len(ks) == 0:
-        return {}
-
-    def pair(k: int) -> dict:
-        r = float(correlation[k])
-        return {
-            "username": earlier[k]["username"],
-            "submission_id": str(earlier[k]["_id"]),
-            "ks": float(ks[k]),
-            "correlation": None if math.isnan(r) else r,
-        }
-
-    nearest = {"ks": pair(int(np.argmin(ks)))}
-    magnitude = np.abs(np.asarray(correlation, dtype=np.float64))
-    if not np.isnan(magnitude).all():
-        nearest["correlation"] = pair(int(np.nanargmax(magnitude)))
-    return nearest
 
 
 def nearest_of(doc: Mapping) -> tuple[float | None, float | None]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from numerai_assets.scoring import SubmissionError, SubmissionReader
+from numerai_assets.scoring.submission import SubmissionReader
+from numerai_assets.scoring.submission_format import SubmissionError
 
 ROWS = 45_000  # a real round: the size limit is 9,000,000 bytes
 

@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from bson import ObjectId
 
-from numerai_assets.batch.steps import select_submissions
+from numerai_assets.batch.select import select_submissions
 from numerai_assets.cli.context import Deployment
 
 T0 = datetime(2025, 3, 1, tzinfo=timezone.utc)

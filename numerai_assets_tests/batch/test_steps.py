@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from botocore.config import Config
 
-from numerai_assets.batch.files import SubmissionFiles
-from numerai_assets.batch.steps import (
+from numerai_assets.batch import (
     prepare_batch,
     score_concordance,
     score_originality,
     write_results,
 )
+from numerai_assets.batch.files import SubmissionFiles
 from numerai_assets.cli.context import Deployment
 from numerai_assets.datasets import load_round_dataset
 from numerai_assets.datasets.hostile import hostile_files, unlucky_files
@@ -31,9 +31,11 @@ from numerai_assets.datasets.synthetic import (
 from numerai_assets.files import LocalBuckets, S3Buckets, StorageError
 from numerai_assets.prediction_cache import RoundPredictionCache
 from numerai_assets.scoring.concordance import cluster_round
+from numerai_assets.scoring.policy import ScoringPolicy
 from numerai_assets.scoring.submission_format import REASON_CHARS
 
 ROUND = 7
+POLICY = ScoringPolicy()
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +76,7 @@ def files_for(deployment: Deployment, data, buckets=None) -> SubmissionFiles:
 def run_steps(deployment, files, round_data, cache_dir, ids=(), log=None):
     data, clusters = round_data
     log = log if log is not None else (lambda message: None)
-    batch = prepare_batch(deployment.store, files, data, ROUND, list(ids), log)
+    batch = prepare_batch(deployment.store, files, data, ROUND, list(ids), POLICY, log)
     concordance = score_concordance(batch, clusters)
     cache = RoundPredictionCache(cache_dir, ROUND, data.tournament_ids)
     originality = score_originality(batch, deployment.store, files, cache, log=log)
@@ -168,7 +170,9 @@ def test_a_missing_upload_bucket_fails_the_step_rather_than_every_submission(
     honest(deployment, data)
     elsewhere = LocalBuckets(tmp_path / "no-buckets-here")
     with pytest.raises(StorageError, match="does not exist"):
-        prepare_batch(deployment.store, files_for(deployment, data, elsewhere), data, ROUND, [])
+        prepare_batch(
+            deployment.store, files_for(deployment, data, elsewhere), data, ROUND, [], POLICY
+        )
     assert all(d["original"]["pending"] for d in deployment.store.round_submissions(ROUND))
 
 
@@ -190,7 +194,12 @@ def test_a_transient_storage_failure_is_raised_and_nothing_is_marked(deployment,
     )
     with pytest.raises(StorageError) as error:
         prepare_batch(
-            deployment.store, files_for(deployment, data, S3Buckets(client)), data, ROUND, []
+            deployment.store,
+            files_for(deployment, data, S3Buckets(client)),
+            data,
+            ROUND,
+            [],
+            POLICY,
         )
     assert error.value.transient
     docs = deployment.store.round_submissions(ROUND)
@@ -237,7 +246,7 @@ def test_a_submission_deleted_mid_batch_is_left_out_and_the_rest_written(
     good = honest(deployment, data)
     files = files_for(deployment, data)
     logged: list[str] = []
-    batch = prepare_batch(deployment.store, files, data, ROUND, [], logged.append)
+    batch = prepare_batch(deployment.store, files, data, ROUND, [], POLICY, logged.append)
     concordance = score_concordance(batch, clusters)
     cache = RoundPredictionCache(tmp_path, ROUND, data.tournament_ids)
     originality = score_originality(batch, deployment.store, files, cache)

@@ -11,14 +11,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from numerai_assets.scoring.false_alarm import (
-    EXACT_MAX_ROWS,
-    count_sf,
-    critical_count,
-    false_alarm_rates,
-    null_method,
-    observed_flag_rates,
-)
+from numerai_assets.scoring.false_alarm import false_alarm_rates, observed_flag_rates
+from numerai_assets.scoring.ks_null import EXACT_MAX_ROWS, count_sf, critical_count, null_method
 from numerai_assets.scoring.policy import ScoringPolicy
 
 

@@ -109,7 +109,8 @@ def test_bad_thresholds_are_refused(kwargs):
 
 
 def test_picking_rows_equals_slicing_them(rng):
-    from numerai_assets.scoring import correlations, ks_statistics
+    from numerai_assets.scoring.correlation import correlations
+    from numerai_assets.scoring.ks import ks_statistics
 
     new = rng.random(N)
     earlier = np.vstack([rng.random(N) ** k for k in (1, 2, 3)] + [rng.permutation(new)] * 3)

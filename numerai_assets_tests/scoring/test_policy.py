@@ -6,9 +6,9 @@ import re
 import numpy as np
 import pytest
 
-from numerai_assets.scoring import SubmissionError
 from numerai_assets.scoring.policy import ScoringPolicy, admit, refusal
-from numerai_assets.settings import Settings
+from numerai_assets.scoring.submission_format import SubmissionError
+from numerai_assets.settings import ConfigurationError, Settings
 
 
 def test_the_defaults_are_the_tournament_rules():
@@ -38,11 +38,11 @@ def test_every_rule_changes_the_version(change):
 
 def test_the_environment_overrides_fields_at_call_time(monkeypatch):
     monkeypatch.setenv("NUMERAI_SCORING_POLICY", '{"name": "strict", "similar_ks": 0.01}')
-    policy = ScoringPolicy.from_settings()
+    policy = Settings.from_env().policy()
     assert (policy.name, policy.similar_ks, policy.duplicate_ks) == ("strict", 0.01, 0.005)
     assert policy.version.startswith("strict-")
     monkeypatch.delenv("NUMERAI_SCORING_POLICY")
-    assert ScoringPolicy.from_settings() == ScoringPolicy()
+    assert Settings.from_env().policy() == ScoringPolicy()
 
 
 @pytest.mark.parametrize(
@@ -53,14 +53,42 @@ def test_the_environment_overrides_fields_at_call_time(monkeypatch):
         ('{"max_similar": 2}', "unknown scoring policy fields ['max_similar']"),
         ('{"duplicate_ks": 0.05}', "duplicate_ks <= similar_ks"),
         ('{"ks_thresholds": "magic"}', "ks_thresholds must be one of"),
-        ('{"n_clusters": 0}', "n_clusters must be an int of at least 1"),
+        ('{"n_clusters": 0}', "n_clusters must be a whole number from 1 to 1000, got 0"),
+        ('{"n_clusters": 5.0}', "n_clusters must be a whole number from 1 to 1000, got 5.0"),
         ('{"refuse_constant": "yes"}', "refuse_constant must be true or false"),
         ('{"comparison": "everyone"}', "comparison must be"),
+        ('{"nme": "strict"}', "unknown scoring policy fields ['nme']"),
+        # scikit-learn takes 32-bit seeds: refused when read, not by KMeans mid-run
+        (
+            '{"random_state": 4294967296}',
+            "random_state must be a whole number from 0 to 4294967295",
+        ),
+        ('{"random_state": -1}', "random_state must be a whole number from 0 to"),
+        ('{"name": ""}', "name must be 1 to 64 letters"),
+        ('{"name": "x"}'.replace("x", "n" * 65), "name must be 1 to 64 letters"),
+        ('{"name": "tab\\there"}', "name must be 1 to 64 letters"),
+        ('{"name": ["list"]}', "name must be 1 to 64 letters"),
+        ('{"false_alarm_level": 0}', "false_alarm_level must be a number in (0, 1), got 0"),
+        ('{"false_alarm_level": 1}', "false_alarm_level must be a number in (0, 1), got 1"),
+        ('{"max_correlation": NaN}', "max_correlation must be a number in [0, 1], got nan"),
+        ('{"similar_ks": Infinity}', "similar_ks must be a number in [0, 1], got inf"),
+        ('{"min_similar": 10000000}', "min_similar must be a whole number from 1 to 1000000"),
+        ('{"duplicate_ks": true}', "duplicate_ks must be a number in [0, 1], got True"),
+        ('{"concordance_threshold": {"a": 1}}', "concordance_threshold must be a number"),
+        ("[" * 3000 + "]" * 3000, "is 6,000 characters long; at most 4,096 are read"),
+        ("[" * 2000 + "]" * 2000, "NUMERAI_SCORING_POLICY is nested too deeply"),
+        (
+            '{"name": ' + "[" * 2000 + "]" * 2000 + "}",
+            "NUMERAI_SCORING_POLICY is nested too deeply",
+        ),
     ],
 )
 def test_bad_configuration_is_refused_with_the_reason(text, message):
-    with pytest.raises(ValueError, match=re.escape(message)):
-        ScoringPolicy.from_settings(Settings.from_env({"NUMERAI_SCORING_POLICY": text}))
+    """Each message names the variable (the operator's to fix) and says what is wrong."""
+    with pytest.raises(ConfigurationError, match=re.escape(message)) as raised:
+        Settings.from_env({"NUMERAI_SCORING_POLICY": text}).policy()
+    assert str(raised.value).startswith("NUMERAI_SCORING_POLICY")
+    assert len(str(raised.value)) < 600
 
 
 def test_a_constant_file_is_refused_with_a_reason_a_participant_understands():

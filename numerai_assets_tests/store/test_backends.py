@@ -79,15 +79,17 @@ def test_a_scored_submission_reads_back_with_its_types(store: SubmissionStore, d
     assert doc["created"] == at(1) and doc["created"].tzinfo == timezone.utc
     competition = database["competitions"].find_one({"_id": ROUND})
     assert type(competition["_id"]) is int and type(competition["version"]) is int
-    assert store.pending() == []
+    assert store.unclaimed() == []
 
 
-def test_pending_created_before_compares_milliseconds(store: SubmissionStore) -> None:
+def test_claims_compare_at_millisecond_precision(store: SubmissionStore) -> None:
     created = {name: ms(offset) for name, offset in (("a", 1_001), ("b", 1_002), ("c", 1_999))}
     sid = {name: add_at(store, name, when) for name, when in created.items()}
+    for name, when in created.items():
+        store.claim([store.get(sid[name])], run_key=f"run-{name}", at=when)
 
     def before(when) -> list:
-        return ids(store.pending(created_before=when))
+        return ids(store.stuck(claimed_before=when))
 
     assert before(ms(1_001)) == []
     assert before(ms(1_002)) == [sid["a"]]

@@ -90,7 +90,7 @@ def test_two_processes_share_the_embedded_store_without_losing_writes(tmp_path: 
     store = SubmissionStore(open_at(str(tmp_path)))
     docs = store.round_submissions(ROUND)
     assert sorted(str(doc["_id"]) for doc in docs) == sorted(written[0] + written[1])
-    assert store.pending() == []
+    assert store.unclaimed() == []
 
     latest = {doc["username"]: doc for doc in docs}  # oldest first: the last one wins
     assert len(latest) == 2 * USERS_PER_PROCESS

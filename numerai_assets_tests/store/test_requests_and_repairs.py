@@ -8,17 +8,28 @@ from numerai_assets.store import SubmissionNotFound
 from .helpers import POLICY, ROUND, add, at, concordance, originality
 
 
-def test_scoring_requests_come_back_in_the_order_they_were_made(store):
+def test_scoring_requests_are_queued_until_claimed(store):
     a, b, c = (add(store, user, t) for user, t in (("a", 1), ("b", 2), ("c", 3)))
-    assert store.scoring_requested_after(None) == []
+    for sid in (a, b, c):
+        store.claim([store.get(sid)], run_key="first", at=at(5))
+        store.write_scores(
+            sid,
+            concordance=concordance(),
+            originality=originality(),
+            scored_at=at(6),
+            run_id="first",
+            policy=POLICY,
+        )
+    assert store.unclaimed() == []
     store.request_scoring(c, at=at(10))
     store.request_scoring(str(a), at=at(11))
-    assert [d["_id"] for d in store.scoring_requested_after(None)] == [c, a]
-    assert [d["_id"] for d in store.scoring_requested_after(at(10))] == [a]
-    assert store.scoring_requested_after(at(11)) == []
-    store.request_scoring(c, at=at(12))  # asked again: comes after a now
-    assert [d["_id"] for d in store.scoring_requested_after(at(10))] == [a, c]
+    assert [d["_id"] for d in store.unclaimed()] == [a, c]  # in (created, _id) order
     assert store.get(b).get("rescore_requested") is None
+    requested = store.unclaimed()
+    store.request_scoring(c, at=at(12))  # asked again before the claim: planned next time
+    claimed = store.claim(requested, run_key="second", at=at(13))
+    assert [d["_id"] for d in claimed] == [a]
+    assert [d["_id"] for d in store.unclaimed()] == [c]
     with pytest.raises(SubmissionNotFound):
         store.request_scoring(ObjectId(), at=at(1))
 
@@ -67,17 +78,17 @@ def test_malformed_documents_are_named_and_set_aside(store, database, change, re
     ],
 )
 def test_mistyped_documents_are_found_by_query_wherever_they_sort(store, database, document):
-    """A foreign document never reached by the (created, _id) cursor is still set aside."""
+    """A foreign document that has no place in the (created, _id) order is still set aside."""
     good = add(store, "fine", 1)
     document = {"created": at(3), **document}
     if document["created"] is ...:
         del document["created"]
     database["submissions"].insert_one(document)
-    assert [d["_id"] for d in store.submissions_after(None)] == [good]
+    assert [d["_id"] for d in store.round_submissions(7)] == [good]
     _, set_aside = store.set_aside_malformed(store.mistyped_submissions(), at=at(5))
     assert len(set_aside) == 1 and set_aside[0][1].startswith("the submission record")
     assert store.mistyped_submissions() == []
-    assert [d["_id"] for d in store.pending()] == [good]
+    assert [d["_id"] for d in store.unclaimed()] == [good]
 
 
 def test_reconcile_completes_an_interrupted_write(store, database):

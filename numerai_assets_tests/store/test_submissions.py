@@ -17,9 +17,6 @@ from numerai_assets.store import (
     StoreError,
     SubmissionNotFound,
     SubmissionStore,
-    cursor_of,
-    decode_cursor,
-    encode_cursor,
     open_database,
 )
 from numerai_assets_tests.store.helpers import (
@@ -130,97 +127,29 @@ def test_every_read_returns_tz_aware_utc_datetimes(store: SubmissionStore) -> No
     docs = [
         store.get(earlier),
         store.get(invalid),
-        *store.submissions_after(None),
-        *store.pending(created_before=at(10)),
+        *store.unclaimed(),
         *store.round_submissions(ROUND),
-        *store.earlier_submissions(store.get(sid)),
+        *store.all_documents(ROUND),
     ]
+    assert [doc["_id"] for doc in store.unclaimed()] == [sid]
     stamps = [doc["created"] for doc in docs]
     stamps += [store.get(earlier)["concordant"]["scored_at"], store.get(invalid)["invalid"]["at"]]
-    assert len(stamps) == 12
+    assert len(stamps) == 11
     for stamp in stamps:
         assert stamp.tzinfo is timezone.utc
-    assert cursor_of(store.get(sid))[0].tzinfo is timezone.utc
 
 
-# ordering and paging
+# ordering
 
 
-def test_submissions_after_orders_by_created_then_id(store: SubmissionStore) -> None:
+def test_reads_order_by_created_then_id(store: SubmissionStore) -> None:
     late = add(store, "a", 5)
     tied = [add(store, user, 3) for user in ("b", "c", "d")]
     early = add(store, "e", 1)
 
-    assert ids(store.submissions_after(None)) == [early, *tied, late]
-    assert ids(store.submissions_after(None, limit=2)) == [early, tied[0]]
-
-
-def test_paging_by_cursor_visits_each_submission_once_across_tied_timestamps(
-    store: SubmissionStore,
-) -> None:
-    expected = [add(store, f"u{i}", i // 3) for i in range(8)]  # three per timestamp
-
-    seen: list[ObjectId] = []
-    cursor = None
-    while page := store.submissions_after(cursor, limit=2):
-        seen += ids(page)
-        cursor = decode_cursor(encode_cursor(cursor_of(page[-1])))  # as a sensor would
-    assert seen == expected
-    assert store.submissions_after(cursor_of(store.get(expected[4]))) == [
-        store.get(sid) for sid in expected[5:]
-    ]
-
-
-def test_cursor_string_round_trip() -> None:
-    cursor = (datetime(2024, 1, 5, 12, 0, 0, 250000, tzinfo=timezone.utc), ObjectId())
-    text = encode_cursor(cursor)
-    assert isinstance(text, str)
-    assert decode_cursor(text) == cursor
-    assert decode_cursor(None) is None
-    assert decode_cursor("") is None
-
-
-@pytest.mark.parametrize("bad", ["nonsense", "2024-01-05T12:00:00+00:00", "2024-13-05|" + "a" * 24])
-def test_decode_cursor_rejects_malformed_strings(bad: str) -> None:
-    with pytest.raises(ValueError, match="bad submissions cursor"):
-        decode_cursor(bad)
-
-
-def test_submissions_after_rejects_bad_arguments(store: SubmissionStore) -> None:
-    with pytest.raises(ValueError, match="cursor must be a"):
-        store.submissions_after("2024|abc")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="limit must be a positive int or None, got 0"):
-        store.submissions_after(None, limit=0)
-
-
-# pending, rounds
-
-
-def test_pending_lists_unfinished_valid_submissions(store: SubmissionStore) -> None:
-    scored = add(store, "a", 1)
-    score(store, scored)
-    invalid = add(store, "b", 2)
-    store.mark_invalid(invalid, reason="unreadable", at=at(60), run_id=None)
-    waiting = add(store, "c", 3)
-    half_done = add(store, "d", 4)
-    other_round = add(store, "e", 5, round=ROUND + 1)
-    late = add(store, "f", 9)
-
-    assert ids(store.pending()) == [waiting, half_done, other_round, late]
-    assert ids(store.pending(round=ROUND)) == [waiting, half_done, late]
-    assert ids(store.pending(round=ROUND, created_before=at(9))) == [waiting, half_done]
-    assert ids(store.pending(created_before=at(3))) == []
-    just_after = at(3) + timedelta(microseconds=1)  # finer than stored: still after `waiting`
-    assert ids(store.pending(created_before=just_after)) == [waiting]
-
-
-def test_pending_includes_a_submission_with_one_flag_left(
-    store: SubmissionStore, database: Any
-) -> None:
-    sid = add(store, "a", 1)
-    score(store, sid)
-    database["submissions"].update_one({"_id": sid}, {"$set": {"original.pending": True}})
-    assert ids(store.pending()) == [sid]
+    assert ids(store.round_submissions(ROUND)) == [early, *tied, late]
+    assert ids(store.unclaimed()) == [early, *tied, late]
+    assert ids(store.unclaimed(limit=2)) == [early, tied[0]]
 
 
 def test_round_submissions_and_rounds(store: SubmissionStore) -> None:
@@ -336,7 +265,7 @@ def test_write_scores_records_both_scores_and_updates_the_entry(store: Submissio
     }
     assert store.leaderboard(ROUND) == [entry(store, sid)]
     assert store.leaderboard(ROUND)[0]["concordant"] == {"pending": False, "value": False}
-    assert store.pending() == []
+    assert store.unclaimed() == []
 
 
 def test_write_scores_clears_an_invalid_mark(store: SubmissionStore) -> None:
@@ -502,7 +431,7 @@ def test_mark_invalid_fails_both_flags_and_drops_the_entry(store: SubmissionStor
     assert doc["concordant"] == {"pending": False, "value": False}
     assert doc["original"] == {"pending": False, "value": False}
     assert store.leaderboard(ROUND) == []
-    assert store.pending() == []
+    assert store.unclaimed() == []
 
 
 def test_leaderboard_mirrors_each_users_latest_submission(store: SubmissionStore) -> None:
@@ -621,7 +550,8 @@ def test_a_client_without_tz_aware_gets_the_same_answers(naive_store: Submission
     assert store.get(first)["created"] == at(1)
     assert store.get(first)["created"].tzinfo is timezone.utc
     assert store.get(first)["original"]["scored_at"] == at(100)
-    assert ids(store.submissions_after(cursor_of(store.get(first)))) == [second, third]
-    assert ids(store.pending(created_before=at(3))) == [second]
-    assert ids(store.pending(created_before=at(3).replace(tzinfo=None))) == [second]
-    assert ids(store.earlier_submissions(store.get(third))) == [first, second]
+    assert ids(store.round_submissions(ROUND)) == [first, second, third]
+    assert ids(store.unclaimed()) == [second, third]
+    store.claim([store.get(second)], run_key="r", at=at(3).replace(tzinfo=None))
+    assert ids(store.stuck(claimed_before=at(4))) == [second]
+    assert ids(store.stuck(claimed_before=at(3))) == []

@@ -7,7 +7,7 @@ import io
 import matplotlib.image
 import numpy as np
 
-from numerai_assets.scoring import RoundClusters
+from numerai_assets.scoring.concordance import RoundClusters
 from numerai_assets.scoring.policy import ScoringPolicy
 from numerai_assets.views.pictures import (
     markdown_image,

@@ -4,10 +4,8 @@ keeps them (a real embedded store), including documents written by other systems
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime, timedelta, timezone
 
-import numpy as np
 import pytest
 
 from numerai_assets.store import SubmissionStore, open_database
@@ -16,7 +14,6 @@ from numerai_assets.views.round_view import (
     ROUND_COLUMNS,
     explain,
     explain_lines,
-    nearest_pairs,
     round_numbers,
     round_rows,
 )
@@ -181,23 +178,8 @@ def test_explain_gives_the_decisive_pair_the_clusters_and_the_policy(round_docs)
     assert "policy: not recorded" in explain_lines(explain(round_docs["store"].get(ids["ann"])))
 
 
-def test_nearest_pairs_by_ks_and_by_abs_correlation():
-    earlier = [{"_id": f"id{k}", "username": f"u{k}"} for k in range(3)]
-    nearest = nearest_pairs(np.array([0.2, -0.9, np.nan]), np.array([0.3, 0.1, 0.05]), earlier)
-    assert nearest["ks"] == {
-        "username": "u2",
-        "submission_id": "id2",
-        "ks": 0.05,
-        "correlation": None,
-    }
-    assert nearest["correlation"]["username"] == "u1"
-    assert math.isclose(nearest["correlation"]["correlation"], -0.9)
-    assert nearest_pairs(np.array([np.nan]), np.array([0.4]), earlier[:1]).keys() == {"ks"}
-    assert nearest_pairs(np.array([]), np.array([]), []) == {}
-
-
 def test_pair_figures_are_left_out_when_too_many_decisions_need_a_recount(round_docs, monkeypatch):
-    from numerai_assets import round_view
+    from numerai_assets.views import round_view
 
     monkeypatch.setattr(round_view, "RECOUNT_LIMIT", 2)
     for doc in round_docs["docs"]:  # decisions recorded before pair counts were

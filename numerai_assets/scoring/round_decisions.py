@@ -1,0 +1,207 @@
+"""A round's originality decisions, taken in order from the statistics of its pairs.
+
+Scoring a round's originality has two parts. The statistics of a pair of submissions (the KS
+count and Pearson's r) depend on nothing but the two files; which pairs are *compared* depends
+on earlier decisions (:mod:`.comparison`: each other user's latest comparable submission). So
+the statistics come from a :class:`PairStatistics` source (computed on demand, or kept for the
+round), and the decisions are one pass over the round in (``created``, id) order
+(:func:`decide_in_order`), each decision seen by the ones after it.
+
+The pipeline, the ``score`` command and the measured alternatives all decide through
+:func:`decide_in_order`: one originality path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from numerai_assets.scoring.comparison import Frontier, Member
+from numerai_assets.scoring.correlation import correlations
+from numerai_assets.scoring.exact import abs_correlation_exceeds
+from numerai_assets.scoring.ks import ks_counts
+from numerai_assets.scoring.originality import OriginalityResult, decide_originality
+from numerai_assets.scoring.policy import ScoringPolicy
+
+
+class PairStatistics(Protocol):
+    """Where the statistics of a round's pairs come from.
+
+    ``n_rows`` is the round's number of tournament rows (every file has one value per row).
+    """
+
+    n_rows: int
+
+    def available(self, submission_id: Hashable) -> bool:
+        """Whether the submission's predictions can be compared (its file was read)."""
+        ...
+
+    def compare(
+        self, submission_id: Hashable, earlier_ids: Sequence[Hashable]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(r, ks_count)`` of the submission against each of ``earlier_ids``, in order:
+        Pearson's r as float64 (NaN where undefined: a constant file) and the KS statistic as
+        the exact integer count ``D * n_rows`` (int64)."""
+        ...
+
+    def correlated(self, submission_id: Hashable, earlier_id: Hashable, threshold: float) -> bool:
+        """Whether ``|r| > threshold`` exactly (asked only of an r within rounding of it)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Nearest:
+    """The closest compared earlier submission by one measure."""
+
+    id: Hashable
+    ks: float
+    correlation: float | None  # None: undefined (a constant file)
+
+
+@dataclass(frozen=True)
+class OriginalityDecision:
+    """One submission's originality: the decision, whom it was compared with (oldest first,
+    ``result.matches[k].index`` counting positions here) and its nearest pairs, whatever the
+    decision (by smallest KS; by largest defined |r|). ``None`` when nobody was compared."""
+
+    result: OriginalityResult
+    compared: tuple[Hashable, ...]
+    nearest_ks: Nearest | None
+    nearest_correlation: Nearest | None
+
+    @property
+    def matched(self) -> tuple[Hashable, ...]:
+        """The ids of the earlier submissions that decided a "not original"."""
+        return tuple(self.compared[m.index] for m in self.result.matches)
+
+
+Decide = Callable[[Hashable, Sequence[Hashable]], OriginalityResult]
+
+
+def decide_in_order(
+    members: Iterable[Member],
+    to_decide: Collection[Hashable],
+    statistics: PairStatistics,
+    policy: ScoringPolicy,
+    *,
+    decide: Decide | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[Hashable, OriginalityDecision]:
+    """The originality of every member of ``to_decide``, walking the round in order.
+
+    Parameters
+    ----------
+    members : every submission of one round, in any order, each ``comparable`` as it stands
+        now (a member that is decided here starts as pending, so comparable).
+    to_decide : ids of the members decided here. A member of it whose predictions are not
+        ``statistics.available`` is left undecided (and, still pending, keeps its place as
+        its user's latest comparable one). Members not in it keep their ``comparable``.
+    statistics : the pair statistics of the round.
+    policy : the thresholds (:func:`.originality.decide_originality`).
+    decide : replaces the policy's decision, given the new id and the compared ids (the
+        measured alternatives); its matches carry no nearest pairs.
+    progress : called with (decided so far, to decide) after each decision.
+
+    Returns
+    -------
+    dict
+        id to :class:`OriginalityDecision`, for each decided member.
+
+    Examples
+    --------
+    >>> from datetime import datetime
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.random(1000)
+    >>> members = [Member(1, "ann", datetime(2026, 1, 1)), Member(2, "bob", datetime(2026, 1, 2))]
+    >>> stats = InMemoryPairStatistics({1: a, 2: a[::-1].copy()})
+    >>> decide_in_order(members, {1, 2}, stats, ScoringPolicy())[2].result.reason
+    'duplicate'
+    """
+    ordered = sorted(members, key=lambda m: m.key)
+    wanted = set(to_decide)
+    total = sum(m.id in wanted and statistics.available(m.id) for m in ordered)
+    frontier = Frontier()
+    decisions: dict[Hashable, OriginalityDecision] = {}
+    for member in ordered:
+        if member.id not in wanted or not statistics.available(member.id):
+            frontier.add(member)
+            continue
+        compared = tuple(
+            c.id for c in frontier.candidates(member.user) if statistics.available(c.id)
+        )
+        decision = _decide_one(member.id, compared, statistics, policy, decide)
+        decisions[member.id] = decision
+        frontier.add(member.decided(decision.result.original))
+        if progress is not None:
+            progress(len(decisions), total)
+    return decisions
+
+
+def _decide_one(
+    submission_id: Hashable,
+    compared: tuple[Hashable, ...],
+    statistics: PairStatistics,
+    policy: ScoringPolicy,
+    decide: Decide | None,
+) -> OriginalityDecision:
+    if decide is not None:
+        return OriginalityDecision(decide(submission_id, compared), compared, None, None)
+    r, counts = statistics.compare(submission_id, compared)
+    result = decide_originality(
+        r,
+        counts,
+        statistics.n_rows,
+        policy,
+        exact_correlated=lambda k: statistics.correlated(
+            submission_id, compared[k], policy.max_correlation
+        ),
+    )
+    nearest_ks = nearest_correlation = None
+    if compared:
+        ks = counts / statistics.n_rows
+
+        def nearest(k: int) -> Nearest:
+            value = float(r[k])
+            return Nearest(compared[k], float(ks[k]), None if np.isnan(value) else value)
+
+        nearest_ks = nearest(int(np.argmin(counts)))  # the oldest of equals
+        magnitude = np.abs(np.asarray(r, dtype=np.float64))
+        if not np.isnan(magnitude).all():
+            nearest_correlation = nearest(int(np.nanargmax(magnitude)))
+    return OriginalityDecision(result, compared, nearest_ks, nearest_correlation)
+
+
+class InMemoryPairStatistics:
+    """Pair statistics computed on demand from predictions held in memory (id to ``(n,)``
+    array): for the ``score`` command, the alternatives and tests."""
+
+    def __init__(self, predictions: Mapping[Hashable, np.ndarray]) -> None:
+        self._ids = list(predictions)
+        self._row = {submission_id: k for k, submission_id in enumerate(self._ids)}
+        rows = [np.asarray(predictions[i], dtype=np.float64) for i in self._ids]
+        self.n_rows = rows[0].shape[0] if rows else 0
+        self._matrix = np.vstack(rows) if rows else np.empty((0, 0))
+        self._sorted = np.sort(self._matrix, axis=1)
+
+    def predictions(self, submission_id: Hashable) -> np.ndarray:
+        return self._matrix[self._row[submission_id]]
+
+    def available(self, submission_id: Hashable) -> bool:
+        return submission_id in self._row
+
+    def compare(
+        self, submission_id: Hashable, earlier_ids: Sequence[Hashable]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        new = self.predictions(submission_id)
+        rows = np.array([self._row[i] for i in earlier_ids], dtype=np.int64)
+        r = correlations(new, self._matrix, rows=rows)
+        return r, ks_counts(new, self._sorted, earlier_sorted=True, rows=rows)
+
+    def correlated(self, submission_id: Hashable, earlier_id: Hashable, threshold: float) -> bool:
+        return abs_correlation_exceeds(
+            self.predictions(submission_id), self.predictions(earlier_id), threshold
+        )
