@@ -9,6 +9,7 @@ from numerai_assets.intake.app import BODY_TIMEOUT_SECONDS, MAX_BODY_BYTES, crea
 from numerai_assets.intake.server import (
     HEADER_TIMEOUT_SECONDS,
     MAX_CONNECTIONS,
+    MAX_CONNECTIONS_PER_CLIENT,
     MAX_HEADER_BYTES,
     server_config,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "HEADER_TIMEOUT_SECONDS",
     "MAX_BODY_BYTES",
     "MAX_CONNECTIONS",
+    "MAX_CONNECTIONS_PER_CLIENT",
     "MAX_HEADER_BYTES",
     "create_app",
     "server_config",

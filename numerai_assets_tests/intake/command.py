@@ -6,11 +6,14 @@ import contextlib
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import IO
 
 START_SECONDS = 30  # a cold interpreter on a busy machine
+LOG_SECONDS = 5  # for a line the server has written to reach the test
 
 
 def free_port() -> int:
@@ -24,6 +27,24 @@ class RunningIntake:
     port: int
     process: subprocess.Popen
     output: dict[str, str] = field(default_factory=dict)  # "out", "err": filled once it stops
+    _err: list[bytes] = field(default_factory=list)  # read as written, so the pipe never fills
+
+    def log(self) -> str:
+        """What the server has written to stderr so far (its log)."""
+        return b"".join(self._err).decode(errors="replace")
+
+    def log_until(self, text: str) -> str:
+        """The log once it contains ``text``; fails after :data:`LOG_SECONDS` without it."""
+        deadline = time.monotonic() + LOG_SECONDS
+        while text not in (log := self.log()):
+            assert time.monotonic() < deadline, f"{text!r} not logged:\n{log[-3000:]}"
+            time.sleep(0.05)
+        return log
+
+
+def _collect(stream: IO[bytes], into: list[bytes]) -> None:
+    for line in stream:
+        into.append(line)
 
 
 @contextlib.contextmanager
@@ -39,10 +60,20 @@ def running_intake(env: Mapping[str, str]) -> Iterator[RunningIntake]:
         stderr=subprocess.PIPE,
     )
     intake = RunningIntake(port, process)
+    out: list[bytes] = []
+    readers = [
+        threading.Thread(target=_collect, args=(process.stdout, out), daemon=True),
+        threading.Thread(target=_collect, args=(process.stderr, intake._err), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
     try:
         deadline = time.monotonic() + START_SECONDS
         while True:
-            assert process.poll() is None, process.communicate()[1].decode()
+            if process.poll() is not None:
+                for reader in readers:
+                    reader.join(10)
+                raise AssertionError(intake.log())
             assert time.monotonic() < deadline, "the intake command did not start listening"
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -52,5 +83,7 @@ def running_intake(env: Mapping[str, str]) -> Iterator[RunningIntake]:
         yield intake
     finally:
         process.terminate()
-        out, err = process.communicate(timeout=10)
-        intake.output.update(out=out.decode(), err=err.decode())
+        process.wait(timeout=10)
+        for reader in readers:
+            reader.join(10)
+        intake.output.update(out=b"".join(out).decode(), err=intake.log())
