@@ -15,8 +15,8 @@ import pytest
 from montydb.database import MontyDatabase
 
 from numerai_assets.store import SubmissionStore
+from numerai_assets.store.base import DUPLICATE_KEY
 from numerai_assets.store.documents import to_storage
-from numerai_assets.store.submissions import _DUPLICATE_KEY
 from numerai_assets_tests.store.helpers import ROUND, T0, add, at, ids, score
 
 
@@ -107,7 +107,7 @@ def add_at(store: SubmissionStore, user: str, when) -> Any:
 def test_a_repeated_id_is_refused(database: Any) -> None:
     """The leaderboard's creation race is decided by the competition's ``_id``."""
     database["competitions"].insert_one({"_id": ROUND, "leaderboard": [], "version": 1})
-    with pytest.raises(_DUPLICATE_KEY):
+    with pytest.raises(DUPLICATE_KEY):
         database["competitions"].insert_one({"_id": ROUND, "leaderboard": [], "version": 1})
     assert database["competitions"].count_documents({}) == 1
 
@@ -131,7 +131,7 @@ def test_a_unique_secondary_index_is_enforced_except_by_the_embedded_store(datab
         database["competitions"].insert_one({"_id": 2, "name": "weekly"})
         assert database["competitions"].count_documents({"name": "weekly"}) == 2
     else:
-        with pytest.raises(_DUPLICATE_KEY):
+        with pytest.raises(DUPLICATE_KEY):
             database["competitions"].insert_one({"_id": 2, "name": "weekly"})
         assert database["competitions"].count_documents({"name": "weekly"}) == 1
 
