@@ -13,16 +13,18 @@ from numerai_assets.pipeline.round_assets import (
     kmeans_clusters,
 )
 from numerai_assets.pipeline.scoring import ks_false_alarm_rate, submission_scores
-from numerai_assets.pipeline.sensors import new_submissions
+from numerai_assets.pipeline.sensors import build_sensor
+from numerai_assets.settings import Settings
 
 
 def build_definitions(environ: Mapping[str, str] | None = None) -> dg.Definitions:
     """The definitions, with resources chosen by the environment (``os.environ`` by default)."""
+    settings = Settings.from_env(environ)
     return dg.Definitions(
         assets=[competition_data, kmeans_clusters, submission_scores],
         asset_checks=[competition_data_is_valid, every_cluster_in_every_split, ks_false_alarm_rate],
         jobs=[score_round],
-        sensors=[new_submissions],
+        sensors=[build_sensor(settings)],
         resources=build_resources(environ),
     )
 

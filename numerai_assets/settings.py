@@ -81,11 +81,10 @@ class Settings:
     batch_size: int = field(metadata=_env("NUMERAI_BATCH_SIZE"))  # submissions per run
     # new submissions one sensor tick takes
     max_submissions_per_tick: int = field(metadata=_env("NUMERAI_MAX_SUBMISSIONS_PER_TICK"))
-    # pending this long with no run in flight: requested again
+    # a claim with no run this old is planned again; the first delay between retries of a lost run
     pending_retry_seconds: int = field(metadata=_env("NUMERAI_PENDING_RETRY_SECONDS"))
+    # runs of a submission alone that failed on it before it is given up as invalid
     max_scoring_attempts: int = field(metadata=_env("NUMERAI_MAX_SCORING_ATTEMPTS"))
-    # a queued/started run older than this is presumed dead
-    run_stale_seconds: int = field(metadata=_env("NUMERAI_RUN_STALE_SECONDS"))
     api_key: str | None = field(repr=False, metadata=_env("API_KEY", secret=True))
     webserver_url: str = field(metadata=_env("DAGSTER_WEBSERVER_URL"))  # where `rescore` queues
     dagster_home: str | None = field(metadata=_env("DAGSTER_HOME", deployment=True))
@@ -175,9 +174,8 @@ WHOLE_NUMBERS = {
     "sensor_interval_seconds": (30, 1),
     "batch_size": (500, 1),
     "max_submissions_per_tick": (5000, 1),
-    "pending_retry_seconds": (600, 0),
+    "pending_retry_seconds": (60, 0),
     "max_scoring_attempts": (3, 1),
-    "run_stale_seconds": (1800, 0),
 }
 
 Parser = Callable[[str, "str | None", dict[str, Any]], Any]

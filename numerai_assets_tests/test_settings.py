@@ -7,8 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from numerai_assets.pipeline import sensors
-from numerai_assets.settings import DEPLOYMENT_VARIABLES, VARIABLES, Settings
+from numerai_assets.definitions import build_definitions
+from numerai_assets.settings import (
+    DEPLOYMENT_VARIABLES,
+    VARIABLES,
+    ConfigurationError,
+    Settings,
+)
 from numerai_assets_tests.conftest import REPO
 
 # One distinct value for every variable the project reads.
@@ -35,7 +40,6 @@ EVERY_VARIABLE = {
     "NUMERAI_MAX_SUBMISSIONS_PER_TICK": "13",
     "NUMERAI_PENDING_RETRY_SECONDS": "17",
     "NUMERAI_MAX_SCORING_ATTEMPTS": "19",
-    "NUMERAI_RUN_STALE_SECONDS": "23",
     "API_KEY": "intake-key-value",
     "NUMERAI_SCORING_POLICY": '{"name": "strict"}',
     "NUMERAI_ROUND_PICTURE": "off",
@@ -64,11 +68,7 @@ def test_defaults_with_nothing_set(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert (settings.io_bucket, settings.io_prefix) == (None, "numerai-assets")
     assert settings.sensor_interval_seconds == 30
     assert (settings.batch_size, settings.max_submissions_per_tick) == (500, 5000)
-    assert (
-        settings.pending_retry_seconds,
-        settings.max_scoring_attempts,
-        settings.run_stale_seconds,
-    ) == (600, 3, 1800)
+    assert (settings.pending_retry_seconds, settings.max_scoring_attempts) == (60, 3)
     assert (settings.api_key, settings.dagster_home) == (None, None)
     assert settings.webserver_url == "http://127.0.0.1:3000"
     assert settings.variables_set == frozenset()
@@ -101,8 +101,7 @@ def test_every_variable_is_read() -> None:
         settings.max_submissions_per_tick,
         settings.pending_retry_seconds,
         settings.max_scoring_attempts,
-        settings.run_stale_seconds,
-    ] == [7, 11, 13, 17, 19, 23]
+    ] == [7, 11, 13, 17, 19]
     assert settings.api_key == "intake-key-value"
     assert settings.policy().name == "strict" and settings.round_picture is False
     assert Settings.from_env({"AWS_DEFAULT_REGION": "us-east-2"}).s3_region == "us-east-2"
@@ -122,29 +121,30 @@ def test_secrets_are_left_out_of_the_repr() -> None:
         ("NUMERAI_BATCH_SIZE", "0", "NUMERAI_BATCH_SIZE must be at least 1, got 0"),
         ("NUMERAI_SENSOR_INTERVAL_SECONDS", "2.5", "must be a whole number, got '2.5'"),
         ("NUMERAI_MAX_SCORING_ATTEMPTS", "0", "NUMERAI_MAX_SCORING_ATTEMPTS must be at least 1"),
-        ("NUMERAI_RUN_STALE_SECONDS", "-1", "NUMERAI_RUN_STALE_SECONDS must be at least 0"),
+        ("NUMERAI_PENDING_RETRY_SECONDS", "-1", "NUMERAI_PENDING_RETRY_SECONDS must be at least 0"),
+        ("NUMERAI_ROUND_PICTURE", "maybe", "NUMERAI_ROUND_PICTURE must be 'on' or 'off'"),
+        ("NUMERAI_UPLOAD_KEY_PREFIX", "{user}/", "may use only {round} and {username}"),
     ],
 )
-def test_a_bad_whole_number_names_its_variable(name: str, value: str, message: str) -> None:
-    with pytest.raises(ValueError, match=re.escape(message)):
+def test_a_bad_setting_names_its_variable(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
         Settings.from_env({name: value})
 
 
 def test_zero_delays_are_allowed() -> None:
-    settings = Settings.from_env(
-        {"NUMERAI_PENDING_RETRY_SECONDS": "0", "NUMERAI_RUN_STALE_SECONDS": " 0 "}
-    )
-    assert (settings.pending_retry_seconds, settings.run_stale_seconds) == (0, 0)
+    settings = Settings.from_env({"NUMERAI_PENDING_RETRY_SECONDS": " 0 "})
+    assert settings.pending_retry_seconds == 0
 
 
 def test_read_at_call_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """A value set after every module was imported is what the next call sees."""
     monkeypatch.setenv("NUMERAI_PENDING_RETRY_SECONDS", "5")
     monkeypatch.setenv("NUMERAI_MAX_SCORING_ATTEMPTS", "2")
-    monkeypatch.setenv("NUMERAI_RUN_STALE_SECONDS", "9")
-    assert sensors.RecoveryPolicy.from_env() == sensors.RecoveryPolicy(5, 2, 9)
+    assert Settings.from_env().pending_retry_seconds == 5
     monkeypatch.setenv("NUMERAI_MAX_SCORING_ATTEMPTS", "4")
-    assert sensors.RecoveryPolicy.from_env().max_attempts == 4
+    assert Settings.from_env().max_scoring_attempts == 4
+    monkeypatch.setenv("NUMERAI_SENSOR_INTERVAL_SECONDS", "9")
+    assert build_definitions().resolve_sensor_def("new_submissions").minimum_interval_seconds == 9
 
 
 def test_no_other_module_reads_the_environment() -> None:

@@ -9,7 +9,8 @@ any scoring); :func:`score_concordance` needs only the round's clusters.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 
 import numpy as np
 
@@ -21,8 +22,9 @@ from numerai_assets.scoring.concordance import ConcordanceResult, FittedClusters
 from numerai_assets.scoring.consistency import consistency
 from numerai_assets.scoring.policy import ScoringPolicy, admit
 from numerai_assets.scoring.submission_format import SubmissionError
+from numerai_assets.settings import ConfigurationError
 from numerai_assets.store import SubmissionNotFound, SubmissionStore
-from numerai_assets.store.documents import claim_attempt
+from numerai_assets.store.documents import Claim, claim_of
 
 
 @dataclass
@@ -104,12 +106,15 @@ def prepare_batch(
     log: Callable[[str], None] = lambda message: None,
     *,
     run_id: str | None = None,
+    before_write: Callable[[], None] = lambda: None,
 ) -> PreparedBatch:
     """Read each submission's file, record its consistency and pend its scores.
 
-    With ``run_id``, each submission is recorded as claimed by that run (the sensor does not
-    plan it again while the run is under way; recovery finds it if the run dies). A readable
-    file the scoring policy refuses (a constant one) is set aside like a bad file.
+    With ``run_id``, each submission is recorded as taken up by that run, keeping the claim the
+    sensor made (its run key and counters): the sensor does not plan it again while the run is
+    alive, and finds it if the run ends without deciding it. A readable file the scoring policy
+    refuses (a constant one) is set aside like a bad file. ``before_write`` is called before
+    each write (a run checks it still holds the round).
     """
     validation = data.validation_rows()
     targets = data.tournament["target"].to_numpy(dtype=float)[validation]
@@ -119,13 +124,17 @@ def prepare_batch(
         entry = read_entry(files, doc, policy, log)
         if entry.predictions is not None:
             result = consistency(entry.predictions[validation], targets, eras)
+            claim = None
+            if run_id is not None:
+                planned = claim_of(doc) or Claim(None, None, datetime.now(timezone.utc))
+                claim = replace(planned, run_id=run_id, at=datetime.now(timezone.utc))
+            before_write()
             try:
                 store.mark_pending(
                     doc["_id"],
                     consistency=result.percent,
                     validation_logloss=result.validation_logloss,
-                    run_id=run_id,
-                    attempt=claim_attempt(doc),
+                    claim=claim,
                     file_digest=entry.digest,
                     sync_leaderboard=False,
                 )
@@ -133,6 +142,7 @@ def prepare_batch(
                 log(f"{doc['_id']}: deleted while its batch was read; left out")
                 continue
         entries.append(entry)
+    before_write()
     store.reconcile_leaderboard(round)  # one leaderboard write for the whole batch
     return PreparedBatch(round, entries, policy)
 
@@ -140,12 +150,13 @@ def prepare_batch(
 def score_concordance(batch: PreparedBatch, fitted: FittedClusters) -> dict[str, ConcordanceResult]:
     """Concordance of every valid submission, by submission id.
 
-    Raises ValueError when the round's clusters were fitted under another cluster count or seed
-    than the batch's policy: the decisions would record rules they were not made under.
+    Raises :class:`~numerai_assets.settings.ConfigurationError` when the round's clusters were
+    fitted under another cluster count or seed than the batch's policy: the decisions would
+    record rules they were not made under (the operator's to fix by refitting them).
     """
     policy, clusters = batch.policy, fitted.clusters
     if (clusters.n_clusters, fitted.random_state) != (policy.n_clusters, policy.random_state):
-        raise ValueError(
+        raise ConfigurationError(
             f"round {batch.round}'s clusters were fitted with {clusters.n_clusters} clusters and "
             f"seed {fitted.random_state}, but the scoring policy {policy.version} says "
             f"{policy.n_clusters} and {policy.random_state}: refit them "

@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from numerai_assets.store import SubmissionNotFound, SubmissionStore
+from numerai_assets.store import SubmissionNotFound, SubmissionStore, malformed_reason
 from numerai_assets.views.round_view import explain
 
 MAX_BODY_BYTES = 4096
@@ -157,11 +157,22 @@ def _field(payload: dict, name: str) -> str:
 
 
 def _flag(store_factory: Callable[[], SubmissionStore], oid: ObjectId) -> None:
-    """Flag ``oid`` for scoring (blocking: runs in a worker thread)."""
+    """Flag ``oid`` for scoring (blocking: runs in a worker thread).
+
+    Every 202 is kept: a submission whose record the pipeline cannot score as stored (another
+    system's, set aside) is refused with the reason (422) instead of being flagged for a run
+    that would never be planned. Any other one, invalid or not, is planned by the next tick.
+    """
     try:
-        store_factory().request_scoring(oid, at=datetime.now(timezone.utc))
+        store = store_factory()
+        problem = malformed_reason(store.get(oid))
+        if problem is not None:
+            raise _Reject(422, f"submission {oid} cannot be scored as stored: {problem}")
+        store.request_scoring(oid, at=datetime.now(timezone.utc))
     except SubmissionNotFound:
         raise _Reject(404, f"no submission with id {oid}") from None
+    except _Reject:
+        raise
     except Exception:
         logger.exception("could not flag submission %s for scoring", oid)
         raise _Reject(500, "the submissions store failed") from None

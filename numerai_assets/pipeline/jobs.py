@@ -1,8 +1,7 @@
 """The scoring job: the round assets and the scores of one round, in one process.
 
 In-process execution: a run starts in about 2 s and each extra process per step would cost 2.5 s
-more, and the batch's predictions stay in memory between ops. Retries re-run every step, since
-those in-memory values do not outlive a run.
+more, and the batch's predictions stay in memory between ops.
 """
 
 import dagster as dg
@@ -16,7 +15,10 @@ score_round = dg.define_asset_job(
     "score_round",
     selection=dg.AssetSelection.assets(*ROUND_ASSETS, submission_scores),
     executor_def=dg.in_process_executor,
-    tags={"dagster/retry_strategy": "ALL_STEPS", "dagster/max_retries": "2"},
+    # The sensor is the one that retries (numerai_assets.batch.planning): Dagster's own run
+    # retries give up for good when launching the retry fails (an outage of its storage), and
+    # two retriers would run a failed batch twice.
+    tags={"dagster/max_retries": "0"},
     description="Score a batch of one round's submissions (rematerializing the round's data "
     "when it is selected). Config: the submission ids; none means the whole round.",
 )

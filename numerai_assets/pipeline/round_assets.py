@@ -10,8 +10,9 @@ import numpy as np
 from numerai_assets.datasets import RoundDataset, load_round_dataset
 from numerai_assets.files import dataset_key, fetch_round_dataset
 from numerai_assets.pipeline.partitions import round_of, rounds
-from numerai_assets.pipeline.resources import FilesResource, PolicyResource
+from numerai_assets.pipeline.resources import FilesResource, PolicyResource, StoreResource
 from numerai_assets.pipeline.retries import IO_RETRY
+from numerai_assets.pipeline.round_lease import holding_round
 from numerai_assets.scoring.concordance import SPLITS, FittedClusters, cluster_round
 
 # One group, so the lineage page opens on competition_data → kmeans_clusters → submission_scores.
@@ -25,9 +26,16 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*AssetCh
 @dg.asset(
     partitions_def=rounds, group_name=ROUND_GROUP, kinds={"s3", "pandas"}, retry_policy=IO_RETRY
 )
-def competition_data(context: dg.AssetExecutionContext, files: FilesResource) -> RoundDataset:
+def competition_data(
+    context: dg.AssetExecutionContext, files: FilesResource, store: StoreResource
+) -> RoundDataset:
     """The round's training + tournament rows, downloaded from the datasets bucket and checked."""
     round = round_of(context)
+    with holding_round(context, store, round):  # one writer of the round's assets at a time
+        return _download(context, files, round)
+
+
+def _download(context: dg.AssetExecutionContext, files: FilesResource, round: int) -> RoundDataset:
     key = dataset_key(files.dataset_key_template, round)
     buckets = files.get_buckets()
     location = buckets.describe(files.dataset_bucket, key)
@@ -55,9 +63,20 @@ def kmeans_clusters(
     context: dg.AssetExecutionContext,
     config: ClusteringConfig,
     scoring_policy: PolicyResource,
+    store: StoreResource,
     competition_data: RoundDataset,
 ) -> FittedClusters:
     """KMeans fitted on the round's training + tournament features, seeded for reproducibility."""
+    with holding_round(context, store, round_of(context)):
+        return _fit(context, config, scoring_policy, competition_data)
+
+
+def _fit(
+    context: dg.AssetExecutionContext,
+    config: ClusteringConfig,
+    scoring_policy: PolicyResource,
+    competition_data: RoundDataset,
+) -> FittedClusters:
     policy = scoring_policy.get()
     n_clusters = policy.n_clusters if config.n_clusters is None else config.n_clusters
     random_state = policy.random_state if config.random_state is None else config.random_state

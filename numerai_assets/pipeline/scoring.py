@@ -5,10 +5,8 @@ batch arrives as run config (submission ids; none means every submission of the 
 a rescore); the last op writes the scores back and records the run's report.
 """
 
-import os
-import socket
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import dagster as dg
 from pydantic import Field
@@ -27,71 +25,14 @@ from numerai_assets.pipeline.partitions import round_of, rounds
 from numerai_assets.pipeline.resources import FilesResource, PolicyResource, StoreResource
 from numerai_assets.pipeline.retries import IO_RETRY
 from numerai_assets.pipeline.round_assets import ROUND_GROUP
+from numerai_assets.pipeline.round_lease import holding_round
 from numerai_assets.pipeline.round_metadata import round_metadata
 from numerai_assets.scoring.concordance import ConcordanceResult, FittedClusters
 from numerai_assets.scoring.false_alarm import false_alarm_rates, observed_flag_rates
-from numerai_assets.store import SubmissionStore
 from numerai_assets.store.documents import status_of
 from numerai_assets.views.run_report import summary_markdown
 
 IN_MEMORY = dg.Out(io_manager_key="op_values")
-# A run holds its round's lease this long past its last renewal (each step, and every progress
-# line of a long one); a killed run's lease is taken over at once by the next run of the round.
-LEASE_SECONDS = 600
-_ALIVE = {
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-}
-
-
-class LeaseLost(RuntimeError):
-    """Another run took the round's lease: this run must not write its results."""
-
-
-def _hold_round(context: dg.OpExecutionContext, store: SubmissionStore, round: int) -> None:
-    """Take (or renew) the round's lease for this run: one writer per round, whoever starts it.
-
-    A lease held by a run that has ended (killed, failed) is taken over; one held by a live run
-    raises :class:`~numerai_assets.store.RoundBusy` (the step's retries wait a little; then the
-    run fails with that message and is retried, or the rescore command reports it).
-    """
-
-    def alive(holder: Mapping) -> bool:
-        if holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int):
-            try:  # a process of this machine: is it still there? (a SIGKILLed run is not)
-                os.kill(holder["pid"], 0)
-            except ProcessLookupError:
-                return False
-            except PermissionError:
-                pass
-        run = context.instance.get_run_by_id(str(holder["owner"]))
-        return run is None or run.status in _ALIVE  # unknown here: trust its lease
-
-    now = datetime.now(timezone.utc)
-    store.acquire_round(
-        round,
-        owner=context.run_id,
-        until=now + timedelta(seconds=LEASE_SECONDS),
-        now=now,
-        owner_alive=alive,
-    )
-
-
-def _renewing(context: dg.OpExecutionContext, store: SubmissionStore, round: int):
-    """A progress logger that also renews the lease, raising :class:`LeaseLost` if it is gone."""
-
-    def log(message: str) -> None:
-        until = datetime.now(timezone.utc) + timedelta(seconds=LEASE_SECONDS)
-        if not store.renew_round(round, owner=context.run_id, until=until):
-            raise LeaseLost(
-                f"round {round}'s lease was taken by another run; this run writes nothing"
-            )
-        context.log.info(message)
-
-    return log
 
 
 class BatchConfig(dg.Config):
@@ -122,18 +63,18 @@ def prepare_submissions(
     """Read the batch's files, record consistency and pend the scores (the leaderboard step)."""
     round = round_of(context)
     reader = _files(files, competition_data)
-    submissions = store.get_store()
-    _hold_round(context, submissions, round)
-    batch = prepare_batch(
-        submissions,
-        reader,
-        competition_data,
-        round,
-        config.submission_ids,
-        scoring_policy.get(),
-        log=context.log.warning,
-        run_id=context.run_id,
-    )
+    with holding_round(context, store, round) as lease:
+        batch = prepare_batch(
+            store.get_store(),
+            reader,
+            competition_data,
+            round,
+            config.submission_ids,
+            scoring_policy.get(),
+            log=context.log.warning,
+            run_id=context.run_id,
+            before_write=lease.check,
+        )
     invalid = sum(entry.invalid_reason is not None for entry in batch.entries)
     context.log.info(
         f"round {round}: {len(batch.entries)} submissions to score"
@@ -160,15 +101,17 @@ def originality_scores(
     files: FilesResource,
     competition_data: RoundDataset,
 ) -> OriginalityScores:
-    submissions = store.get_store()
-    _hold_round(context, submissions, batch.round)
-    with files.prediction_cache_for(batch.round, competition_data.tournament_ids) as cache:
+    with (
+        holding_round(context, store, batch.round) as lease,
+        files.prediction_cache_for(batch.round, competition_data.tournament_ids) as cache,
+    ):
+
+        def log(message: str) -> None:
+            lease.check()
+            context.log.info(message)
+
         results = score_originality(
-            batch,
-            submissions,
-            _files(files, competition_data),
-            cache,
-            log=_renewing(context, submissions, batch.round),
+            batch, store.get_store(), _files(files, competition_data), cache, log=log
         )
     context.log.info(f"originality of {len(results.decisions)} submissions")
     return results
@@ -184,16 +127,17 @@ def write_scores(
 ) -> list[dict]:
     """Write every score back to the submissions database; report them in the UI."""
     submissions = store.get_store()
-    _renewing(context, submissions, batch.round)("writing the scores")  # still the writer?
-    summary = write_results(
-        submissions,
-        batch,
-        concordance,
-        originality,
-        run_id=context.run_id,
-        scored_at=datetime.now(timezone.utc),
-        log=context.log.warning,
-    )
+    with holding_round(context, store, batch.round) as lease:
+        lease.check()  # still the writer?
+        summary = write_results(
+            submissions,
+            batch,
+            concordance,
+            originality,
+            run_id=context.run_id,
+            scored_at=datetime.now(timezone.utc),
+            log=context.log.warning,
+        )
     submissions.release_round(batch.round, owner=context.run_id)
     context.add_output_metadata(
         {

@@ -1,16 +1,19 @@
 """The ``new_submissions`` sensor: turns the submissions database into scoring runs per round.
 
-Thin wiring: each tick reads the state (unclaimed work, stuck claims, the instance's rounds and
-runs), lets :func:`numerai_assets.batch.planning.plan_tick` decide, then carries the plan out:
-sets aside malformed documents and submissions it gives up on, claims each run's submissions in
-the store (so no later tick plans them again), and returns the run requests and new round
-partitions in one ``SensorResult``. The cursor holds nothing: the queue is the store's.
+Thin wiring: each tick checks the deployment's configuration (a setting that cannot work fails
+the tick, naming the variable, before anything is claimed or marked), reads the state (unclaimed
+work, claims and what became of their runs, the instance's rounds), lets
+:func:`numerai_assets.batch.planning.plan_tick` decide, then carries the plan out: sets aside
+malformed documents and submissions it gives up on, claims each run's submissions in the store
+(so no later tick plans them again), and returns the run requests and new round partitions in
+one ``SensorResult``. The cursor holds nothing: the queue is the store's.
 """
+
+from __future__ import annotations
 
 import reprlib
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import dagster as dg
 
@@ -19,40 +22,16 @@ from numerai_assets.files import dataset_key
 from numerai_assets.pipeline.jobs import ROUND_ASSETS, batch_run_config, score_round
 from numerai_assets.pipeline.partitions import rounds
 from numerai_assets.pipeline.resources import FilesResource, StoreResource
+from numerai_assets.pipeline.round_lease import orphaned
+from numerai_assets.pipeline.runs import claimed_runs
 from numerai_assets.pipeline.scoring import submission_scores
 from numerai_assets.settings import Settings
+from numerai_assets.store import SubmissionStore
+from numerai_assets.store.documents import claim_of
 
 _SHOWN = reprlib.Repr()  # a foreign _id in a log line: repr, long ones cut
 _SHOWN.maxstring = _SHOWN.maxother = 64
 ROUND_DATA_KEYS = [a.key for a in ROUND_ASSETS]
-IN_FLIGHT = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
-
-
-def interval_seconds() -> int:
-    return Settings.from_env().sensor_interval_seconds
-
-
-@dataclass(frozen=True)
-class RecoveryPolicy:
-    """When a pending submission counts as stuck, and how often it is tried again."""
-
-    pending_seconds: int
-    max_attempts: int
-    stale_run_seconds: int  # a queued/started run older than this is presumed dead
-
-    @classmethod
-    def from_env(cls) -> "RecoveryPolicy":
-        settings = Settings.from_env()
-        return cls(
-            pending_seconds=settings.pending_retry_seconds,
-            max_attempts=settings.max_scoring_attempts,
-            stale_run_seconds=settings.run_stale_seconds,
-        )
 
 
 def _round_has_data(instance: dg.DagsterInstance, round_key: str) -> bool:
@@ -64,19 +43,6 @@ def _round_has_data(instance: dg.DagsterInstance, round_key: str) -> bool:
         dg.AssetPartitionStatus.MATERIALIZED,
         dg.AssetPartitionStatus.IN_PROGRESS,
     )
-
-
-def _rounds_in_flight(instance: dg.DagsterInstance, stale_after: timedelta) -> set[int]:
-    now = datetime.now(timezone.utc)
-    records = instance.get_run_records(
-        dg.RunsFilter(job_name=score_round.name, statuses=IN_FLIGHT), limit=1000
-    )
-    keys = {
-        record.dagster_run.tags.get("dagster/partition", "")
-        for record in records
-        if now - record.create_timestamp.astimezone(timezone.utc) < stale_after
-    }
-    return {int(key) for key in keys if key.isdigit()}
 
 
 def _missing_datasets(files: FilesResource, rounds_to_check: set[int]) -> dict[int, str]:
@@ -92,6 +58,32 @@ def _missing_datasets(files: FilesResource, rounds_to_check: set[int]) -> dict[i
     return missing
 
 
+def fail_orphaned_runs(
+    instance: dg.DagsterInstance, submissions: SubmissionStore, log: dg.DagsterLogManager
+) -> None:
+    """Report failed every started scoring run whose round's lease it holds but stopped
+    renewing: its process is gone (the daemon was killed with it) though Dagster still shows it
+    started, which would also keep its round's queue blocked. Recovery then plans its
+    submissions again."""
+    now = datetime.now(timezone.utc)
+    started = instance.get_run_records(
+        dg.RunsFilter(job_name=score_round.name, statuses=[dg.DagsterRunStatus.STARTED])
+    )
+    for record in started:
+        run = record.dagster_run
+        round_key = run.tags.get("dagster/partition", "")
+        if not round_key.isdigit():
+            continue
+        lease = submissions.lease_of(int(round_key))
+        if orphaned(lease, run.run_id, now):
+            message = (
+                f"its steps stopped renewing round {round_key}'s lease at "
+                f"{lease['until']:%H:%M:%S} UTC: its process is gone"
+            )
+            log.warning(f"run {run.run_id}: {message}; reported failed")
+            instance.report_run_failed(run, message)
+
+
 def _run_request(run: PlannedRun) -> dg.RunRequest:
     round_key = str(run.round)
     return dg.RunRequest(
@@ -103,18 +95,13 @@ def _run_request(run: PlannedRun) -> dg.RunRequest:
     )
 
 
-@dg.sensor(
-    job=score_round,
-    minimum_interval_seconds=interval_seconds(),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Polls the submissions database and launches round-partitioned scoring runs.",
-)
-def new_submissions(
+def new_submissions_tick(
     context: dg.SensorEvaluationContext, store: StoreResource, files: FilesResource
 ) -> dg.SensorResult | dg.SkipReason:
-    submissions = store.get_store()
+    """One tick (see the module docstring)."""
     settings = Settings.from_env()
-    policy = RecoveryPolicy.from_env()
+    settings.policy()  # a policy that cannot work fails the tick, before anything is claimed
+    submissions = store.get_store()
     now = datetime.now(timezone.utc)
     instance = context.instance
 
@@ -125,45 +112,39 @@ def new_submissions(
         ],
         at=now,
     )
-    claimed_before = now - timedelta(seconds=policy.pending_seconds)
-    stuck, more = submissions.set_aside_malformed(
-        submissions.stuck(claimed_before=claimed_before), at=now
-    )
+    fail_orphaned_runs(instance, submissions, context.log)
+    claimed, more = submissions.set_aside_malformed(submissions.claimed(), at=now)
+    claims = [claim for claim in map(claim_of, claimed) if claim is not None]
     known = {int(r) for r in instance.get_dynamic_partitions(rounds.name) if r.isdigit()}
-    rounds_of_work = {d["competition_id"] for d in [*work, *stuck]}
+    rounds_of_work = {d["competition_id"] for d in [*work, *claimed]}
     plan = plan_tick(
         TickState(
             work=work,
-            stuck=stuck,
+            claimed=claimed,
+            runs=claimed_runs(instance, claims),
             known_rounds=known,
             rounds_with_data={r for r in rounds_of_work if _round_has_data(instance, str(r))},
-            rounds_in_flight=_rounds_in_flight(
-                instance, timedelta(seconds=policy.stale_run_seconds)
-            ),
             missing_datasets=_missing_datasets(files, {d["competition_id"] for d in work} - known),
             now=now,
         ),
         batch_size=settings.batch_size,
-        max_attempts=policy.max_attempts,
-        give_up_reason=(
-            f"could not be scored after {policy.max_attempts} attempts (the scoring runs "
-            "failed; see the Dagster UI); an operator can rescore it"
-        ),
+        max_attempts=settings.max_scoring_attempts,
+        retry_seconds=settings.pending_retry_seconds,
     )
     for doc, reason in plan.invalid:
         submissions.mark_invalid(doc["_id"], reason=reason, at=now, run_id=None)
-    by_id: Mapping = {str(d["_id"]): d for d in [*work, *stuck]}
+        submissions.answer_request(doc)  # a request it carried is answered: refused
+    by_id: Mapping = {str(d["_id"]): d for d in [*work, *claimed]}
     for run in plan.runs:
-        submissions.claim(
-            [by_id[i] for i in run.submission_ids], run_key=run.run_key, at=now, attempt=run.attempt
-        )
+        submissions.claim([by_id[i] for i in run.submission_ids], run.claim(now))
 
     for raw_id, reason in [*set_aside, *more]:
         context.log.warning(f"not scored: {_SHOWN.repr(raw_id)}: {reason}")
     for doc, reason in plan.invalid:
         context.log.warning(f"not scored: {doc['_id']}: {reason}")
     if not plan.runs:
-        return dg.SkipReason("no new submissions")
+        waiting = f"; {plan.waiting} waiting to be retried" if plan.waiting else ""
+        return dg.SkipReason(f"no new submissions{waiting}")
     kinds = [run.kind for run in plan.runs]
     context.log.info(
         f"{len(plan.runs)} runs ("
@@ -177,3 +158,22 @@ def new_submissions(
             [rounds.build_add_request([str(r) for r in plan.new_rounds])] if plan.new_rounds else []
         ),
     )
+
+
+def build_sensor(settings: Settings) -> dg.SensorDefinition:
+    """The sensor, polling every ``NUMERAI_SENSOR_INTERVAL_SECONDS`` (read when the definitions
+    are built, the only moment Dagster takes it)."""
+
+    @dg.sensor(
+        name="new_submissions",
+        job=score_round,
+        minimum_interval_seconds=settings.sensor_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Polls the submissions database and launches round-partitioned scoring runs.",
+    )
+    def new_submissions(
+        context: dg.SensorEvaluationContext, store: StoreResource, files: FilesResource
+    ) -> dg.SensorResult | dg.SkipReason:
+        return new_submissions_tick(context, store, files)
+
+    return new_submissions

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -239,11 +240,60 @@ def status_of(doc: Mapping, field: str) -> Mapping:
     return value if isinstance(value, Mapping) else {}
 
 
-def claim_attempt(doc: Mapping) -> int:
-    """The recovery attempt recorded with the document's claim (``queued.attempt``); 0 when
-    there is none or another system stored something else there."""
-    attempt = status_of(doc, "queued").get("attempt")
-    return attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else 0
+@dataclass(frozen=True)
+class Claim:
+    """A run planned or under way for a submission (its ``queued`` field).
+
+    Attributes
+    ----------
+    run_key : the sensor's run key (the run it requested), or None for a run started otherwise
+        (a rescore from the UI or the command line).
+    run_id : the run that took the submission up (recorded by its first step), or None.
+    at : when the claim was made (UTC).
+    attempt : how many runs of this submission alone failed in the scoring code on it; the
+        sensor gives up after ``NUMERAI_MAX_SCORING_ATTEMPTS``.
+    retries : how many times runs were planned again after this claim's run was lost or died
+        (its delay grows with it).
+    """
+
+    run_key: str | None
+    run_id: str | None
+    at: datetime
+    attempt: int = 0
+    retries: int = 0
+
+    def record(self) -> dict:
+        """The ``queued`` field that stores it."""
+        return {
+            "run_key": self.run_key,
+            "run_id": self.run_id,
+            "at": utc(self.at, "at"),
+            "attempt": check_count("attempt", self.attempt),
+            "retries": check_count("retries", self.retries),
+        }
+
+
+def claim_of(doc: Mapping) -> Claim | None:
+    """The claim recorded on ``doc``, or None: a ``queued`` field is ours when it holds a date
+    ``at``; another system's value of any other shape is no claim, and an odd-typed part of
+    ours reads as absent (a run key or id that is not text, a count that is not a whole number).
+    """
+    queued = status_of(doc, "queued")
+    if not isinstance(queued.get("at"), datetime):
+        return None
+
+    def text(key: str) -> str | None:
+        value = queued.get(key)
+        return value if isinstance(value, str) and value else None
+
+    def count(key: str) -> int:
+        value = queued.get(key)
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        return value if ok else 0
+
+    return Claim(
+        text("run_key"), text("run_id"), utc(queued["at"]), count("attempt"), count("retries")
+    )
 
 
 def _flags(status: Mapping) -> dict:

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from numerai_assets.store.base import DUPLICATE_KEY, StoreBase, StoreError
 from numerai_assets.store.connection import write_lock
-from numerai_assets.store.documents import check_round, check_text, to_storage, utc
+from numerai_assets.store.documents import check_round, check_text, from_storage, to_storage, utc
 
 
 class RoundBusy(StoreError):
@@ -88,3 +88,9 @@ class LeaseMixin(StoreBase):
             self._competitions.update_one(
                 {"_id": check_round(round), "lease.owner": owner}, {"$unset": {"lease": ""}}
             )
+
+    def lease_of(self, round: int) -> dict | None:
+        """``round``'s lease as stored (``owner``, ``host``, ``pid``, ``until``), or None."""
+        doc = self._competitions.find_one({"_id": check_round(round)})
+        lease = (doc or {}).get("lease")
+        return from_storage(lease) if isinstance(lease, dict) else None

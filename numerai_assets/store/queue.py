@@ -12,12 +12,12 @@ from bson import ObjectId
 from numerai_assets.store.base import NOT_INVALID, WELL_TYPED, StoreBase, SubmissionNotFound
 from numerai_assets.store.connection import write_lock
 from numerai_assets.store.documents import (
+    Claim,
     check_text,
     from_storage,
     parse_id,
     to_storage,
     utc,
-    utc_ceil,
 )
 from numerai_assets.store.validation import DOCUMENT_TYPES, malformed_reason
 
@@ -41,38 +41,31 @@ class QueueMixin(StoreBase):
 
     def unclaimed(self, *, limit: int | None = None) -> list[dict]:
         """Work no scoring run has been planned for yet, oldest first: new uploads (pending,
-        never claimed) and intake requests (``rescore_requested`` set), whatever their
-        ``created``. This is the sensor's queue: it finds a document however late its clock.
+        never claimed) and intake requests (``rescore_requested`` set, invalid submissions
+        included: a request is planned or refused, never left set), whatever their ``created``.
+        This is the sensor's queue: it finds a document however late its clock.
         """
         query = {
             **WELL_TYPED,
-            **NOT_INVALID,
             "$or": [
                 # Never claimed (or a "queued" of another system's making: no claim of ours).
-                {"original.pending": True, "queued.at": {"$not": {"$type": "date"}}},
+                {**NOT_INVALID, "original.pending": True, "queued.at": {"$not": {"$type": "date"}}},
                 {"rescore_requested": {"$type": "date"}},
             ],
         }
         return self._find(query, limit=limit)
 
-    def claim(
-        self, docs: Iterable[Mapping], *, run_key: str, at: datetime, attempt: int = 0
-    ) -> list[dict]:
-        """Record that a run (``run_key``) is planned for ``docs``; return those claimed.
+    def claim(self, docs: Iterable[Mapping], claim: Claim) -> list[dict]:
+        """Record ``claim`` (a run planned for them) on ``docs``; return those claimed.
 
         An intake request is taken only if it is still the one read (a request made since
-        stays for the next tick): each request is planned for exactly once. ``attempt`` counts
-        recovery runs.
+        stays for the next tick): each request is planned for exactly once.
         """
         claimed = []
-        queued = {
-            "run_key": check_text("run_key", run_key),
-            "at": utc(at, "at"),
-            "attempt": attempt,
-        }
+        record = claim.record()
         for doc in docs:
             condition: dict = {"_id": parse_id(doc["_id"])}
-            update: dict = {"$set": {"queued": queued}}
+            update: dict = {"$set": {"queued": record}}
             if doc.get("rescore_requested") is not None:
                 condition["rescore_requested"] = self._when(doc["rescore_requested"])
                 update["$unset"] = {"rescore_requested": ""}
@@ -82,15 +75,24 @@ class QueueMixin(StoreBase):
                 claimed.append(dict(doc))
         return claimed
 
-    def stuck(self, *, claimed_before: datetime) -> list[dict]:
-        """Submissions claimed for a run before ``claimed_before`` whose run never finished them
-        (a decision clears the claim), for recovery: pending ones, and scored ones whose
-        rescore was requested and claimed but whose run died before it began."""
-        query = {
-            **NOT_INVALID,
-            "queued.at": {"$lt": self._when(utc_ceil(claimed_before, "claimed_before"))},
-        }
-        return self._find(query)
+    def claimed(self) -> list[dict]:
+        """Submissions a run was planned for, or taken up by, that no decision has answered yet
+        (a decision clears the claim), oldest first: what recovery watches, whatever the claim's
+        age. Invalid submissions are left out (their decision is made)."""
+        return self._find({**WELL_TYPED, **NOT_INVALID, "queued.at": {"$type": "date"}})
+
+    def answer_request(self, doc: Mapping) -> bool:
+        """Clear ``doc``'s intake request if it is still the one read (one made since stays, for
+        the next tick); True if cleared. For a request answered without a run (refused)."""
+        requested = doc.get("rescore_requested")
+        if requested is None:
+            return False
+        with write_lock(self._database):
+            result = self._submissions.update_one(
+                {"_id": parse_id(doc["_id"]), "rescore_requested": self._when(requested)},
+                {"$unset": {"rescore_requested": ""}},
+            )
+        return result.matched_count == 1
 
     def set_aside_malformed(
         self, docs: Iterable[Mapping], *, at: datetime
@@ -138,6 +140,10 @@ class QueueMixin(StoreBase):
             self._submissions.update_one(  # by the raw _id: it may be no ObjectId
                 {"_id": submission_id},
                 to_storage(
-                    {"$set": {"invalid": invalid, "concordant": failed, "original": failed}}
+                    {
+                        "$set": {"invalid": invalid, "concordant": failed, "original": failed},
+                        # Answered: nothing is left planned or requested for it.
+                        "$unset": {"queued": "", "rescore_requested": ""},
+                    }
                 ),
             )

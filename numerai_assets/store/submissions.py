@@ -16,6 +16,7 @@ from bson import ObjectId
 from numerai_assets.store.base import WELL_TYPED, StoreBase, StoreError, SubmissionNotFound
 from numerai_assets.store.connection import write_lock
 from numerai_assets.store.documents import (
+    Claim,
     check_number,
     check_round,
     check_text,
@@ -97,18 +98,17 @@ class SubmissionStore(QueueMixin, LeaseMixin, LeaderboardMixin, StoreBase):
         *,
         consistency: float,
         validation_logloss: float,
-        run_id: str | None = None,
-        at: datetime | None = None,
-        attempt: int = 0,
+        claim: Claim | None = None,
         file_digest: str | None = None,
         sync_leaderboard: bool = True,
     ) -> None:
         """Record the leaderboard numbers and (re-)pend both scores, before scoring.
 
         Any earlier scores and invalid mark are dropped: a rescore starts from pending. With
-        ``run_id`` (and ``at``), the submission is recorded as claimed by that run, so the
-        sensor does not plan it again while the run is under way. ``file_digest`` (a hash of
-        the file read) keys its predictions in the round's cache.
+        ``claim`` (the run's: its ``run_id`` set), the submission is recorded as taken up by
+        that run, so the sensor does not plan it again while the run is alive and finds it if
+        the run ends without deciding it. ``file_digest`` (a hash of the file read) keys its
+        predictions in the round's cache.
         """
         update: dict = {
             "consistency": check_number("consistency", consistency),
@@ -116,12 +116,8 @@ class SubmissionStore(QueueMixin, LeaseMixin, LeaderboardMixin, StoreBase):
             "concordant": pending_status(),
             "original": pending_status(),
         }
-        if run_id is not None:  # the claim, now the run's; its recovery attempt kept
-            update["queued"] = {
-                "run_key": check_text("run_id", run_id),
-                "at": utc(datetime.now(timezone.utc) if at is None else at, "at"),
-                "attempt": attempt,
-            }
+        if claim is not None:
+            update["queued"] = claim.record()
         if file_digest is not None:
             update["file_digest"] = check_text("file_digest", file_digest)
         self._update(

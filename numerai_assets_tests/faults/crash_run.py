@@ -1,6 +1,6 @@
 """Runs one scoring run in its own process and dies in it on purpose (the fault tests' harness).
 
-``python -m numerai_assets_tests.faults.crash_run MODE MARKER ROUND RUN_CONFIG_JSON`` with
+``python -m numerai_assets_tests.faults.crash_run MODE MARKER ROUND RUN_CONFIG_JSON RUN_KEY`` with
 ``DAGSTER_HOME`` naming the test's instance. Modes:
 
 - ``hang-before-write``: compute everything, then signal ``MARKER`` and wait to be SIGKILLed;
@@ -44,7 +44,7 @@ def die_on_call(name: str, limit: int, marker: Path, *, before: bool) -> None:
 
 def main() -> None:
     mode, marker, round_key = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
-    run_config = json.loads(sys.argv[4])
+    run_config, run_key = json.loads(sys.argv[4]), sys.argv[5]
     if mode == "hang-before-write":
 
         def hang(*args, **kwargs):
@@ -58,7 +58,10 @@ def main() -> None:
         die_on_call("reconcile_leaderboard", int(mode.split("=")[1]), marker, before=True)
     instance = dg.DagsterInstance.get()
     build_definitions().resolve_job_def("score_round").execute_in_process(
-        run_config=run_config, instance=instance, partition_key=round_key
+        run_config=run_config,
+        instance=instance,
+        partition_key=round_key,
+        tags={"dagster/run_key": run_key},  # as the daemon tags a sensor's run
     )
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -76,12 +77,26 @@ def assert_scored_once_as_reference(seeded, reference, instance):
         assert (doc.get("invalid") or doc["original"])["run_id"] == run_id
 
 
-def recover(instance, monkeypatch, cursor):
-    """A tick with recovery enabled at once, as the daemon would run it after the delay."""
-    monkeypatch.setenv("NUMERAI_PENDING_RETRY_SECONDS", "0")
-    monkeypatch.setenv("NUMERAI_RUN_STALE_SECONDS", "0")  # the killed run never finished
-    result = evaluate_sensor(instance, cursor)
-    assert isinstance(result, dg.SensorResult) and result.run_requests
+def recover(instance, seeded, *, orphaned: bool = False):
+    """A tick as the daemon would run it after the run's process died: it plans one retry run
+    for its submissions.
+
+    ``orphaned``: nobody told Dagster (the daemon and its code server died with the run), so the
+    run still shows started; once its lease runs out (set here to have run out), the tick
+    reports it failed first. Otherwise the code server reported the run failed when its process
+    died (as Dagster's does within a second: ``run_in_child`` does it here).
+    """
+    store = seeded.deployment.store
+    (dead,) = instance.get_run_records()
+    if orphaned:
+        assert dead.dagster_run.status == dg.DagsterRunStatus.STARTED
+        assert store.lease_of(ROUND)["owner"] == dead.dagster_run.run_id  # held by the dead run
+        store._competitions.update_one(  # whose heartbeat stopped: LEASE_SECONDS go by
+            {"_id": ROUND}, {"$set": {"lease.until": datetime(2000, 1, 1)}}
+        )
+    result = evaluate_sensor(instance)
+    assert instance.get_run_by_id(dead.dagster_run.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert isinstance(result, dg.SensorResult) and len(result.run_requests) == 1  # one retry run
     assert {r.tags["reason"] for r in result.run_requests} == {"retry"}
     runs = launch(instance, result)
     assert runs and all(r.success for r in runs)
@@ -142,7 +157,9 @@ def test_store_raises_on_write_once(seeded, instance, reference, monkeypatch):
     assert_scored_once_as_reference(seeded, reference, instance)
 
 
-def run_in_child(instance, tick, mode: str, marker: Path, *, kill_when_marked: bool):
+def run_in_child(
+    instance, tick, mode: str, marker: Path, *, kill_when_marked: bool, report_failed: bool = True
+):
     """Run the tick's one request in a child process that dies as ``mode`` says."""
     (request,) = tick.run_requests
     for add in tick.dynamic_partitions_requests:
@@ -156,6 +173,7 @@ def run_in_child(instance, tick, mode: str, marker: Path, *, kill_when_marked: b
             str(marker),
             request.partition_key,
             json.dumps(request.run_config),
+            request.run_key,
         ],
         env={**os.environ, "DAGSTER_HOME": instance.root_directory},
         stdout=subprocess.DEVNULL,
@@ -169,17 +187,27 @@ def run_in_child(instance, tick, mode: str, marker: Path, *, kill_when_marked: b
     if kill_when_marked:
         os.killpg(child.pid, signal.SIGKILL)
     assert child.wait(timeout=30) != 0
+    if report_failed:  # what Dagster's code server does when a run's process dies
+        (run,) = instance.get_run_records()
+        instance.report_run_failed(run.dagster_run)
 
 
 def test_run_process_killed_mid_run_is_retried(seeded, instance, reference, monkeypatch, tmp_path):
     seeded.submit_demo(8)
     tick = evaluate_sensor(instance)
-    run_in_child(instance, tick, "hang-before-write", tmp_path / "m", kill_when_marked=True)
+    run_in_child(
+        instance,
+        tick,
+        "hang-before-write",
+        tmp_path / "m",
+        kill_when_marked=True,
+        report_failed=False,  # the daemon died with it: nobody tells Dagster
+    )
     docs = seeded.by_user()
     assert all(d["original"]["pending"] for u, d in docs.items() if u != "grace")
     (killed,) = instance.get_run_records()
     assert killed.dagster_run.status == dg.DagsterRunStatus.STARTED  # nobody told Dagster
-    recover(instance, monkeypatch, tick.cursor)
+    recover(instance, seeded, orphaned=True)
     assert_scored_once_as_reference(seeded, reference, instance)
 
 
@@ -199,7 +227,7 @@ def test_crash_between_computing_and_writing(
     pending = [u for u, d in seeded.by_user().items() if d["original"]["pending"]]
     if mode.startswith("exit-after-writes"):
         assert 0 < len(pending) < 8
-        recover(instance, monkeypatch, tick.cursor)
+        recover(instance, seeded)
     else:
         assert pending == []  # all written, but the leaderboard still shows them pending
         board = seeded.deployment.store.leaderboard(ROUND)

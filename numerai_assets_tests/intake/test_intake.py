@@ -14,16 +14,20 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from urllib.parse import quote
 
+import dagster as dg
 import pytest
 import uvicorn
 from bson import ObjectId
 
 from numerai_assets.cli import main
+from numerai_assets.cli.context import Deployment
 from numerai_assets.cli.intake import store_factory
 from numerai_assets.intake import MAX_BODY_BYTES, create_app, server_config
+from numerai_assets.pipeline.jobs import batch_run_config
 from numerai_assets.settings import Settings
 from numerai_assets.store import SubmissionStore, open_database
 from numerai_assets_tests.intake.command import running_intake
+from numerai_assets_tests.pipeline.conftest import evaluate_sensor, seed_round
 
 KEY = "k3y-of-the-intake-Ω-7f3a9c"
 WRONG = "not-the-key-5e1d"
@@ -89,7 +93,9 @@ def post(port, body):
 
 
 def flagged(store) -> list:
-    return [doc["_id"] for doc in store.scoring_requested_after(None)]
+    """The submissions flagged for scoring, in the order they were flagged."""
+    docs = [doc for doc in store.all_documents() if doc.get("rescore_requested")]
+    return [doc["_id"] for doc in sorted(docs, key=lambda d: d["rescore_requested"])]
 
 
 def raw_exchange(port, head: bytes, body: bytes = b""):
@@ -126,7 +132,34 @@ def test_accepted_flags_the_submission_and_a_repeat_moves_the_flag_later(port, s
     )
     assert (status, answer["submission_id"]) == (202, str(submission))
     assert store.get(submission)["rescore_requested"] > first
-    assert store.scoring_requested_after(first) == [store.get(submission)]
+    assert flagged(store) == [submission]
+
+
+def test_a_request_for_an_invalid_submission_is_planned_and_answered(port, store, submission, home):
+    """202 means the pipeline will plan it: an invalid submission (its file landed after its
+    record) is scored again by the next tick, and the flag does not stay set."""
+    store.mark_invalid(
+        submission, reason="the file was not found", at=datetime.now(timezone.utc), run_id="r"
+    )
+    assert post(port, {"submission_id": str(submission), "api_key": KEY})[0] == 202
+    assert flagged(store) == [submission]
+    with dg.instance_for_test() as instance:
+        seed_round(Deployment.from_env(), 7)
+        (request,) = evaluate_sensor(instance).run_requests
+    assert request.run_config == batch_run_config([str(submission)])
+    assert flagged(store) == []  # claimed: answered by the run planned for it
+
+
+def test_a_request_for_a_record_that_cannot_be_scored_is_refused_with_the_reason(
+    port, store, submission, home
+):
+    """Another system's record with no user name: the sensor sets it aside, so a 202 would be a
+    promise nobody keeps. 422 says why, and nothing is flagged."""
+    store._submissions.update_one({"_id": submission}, {"$unset": {"username": ""}})
+    status, answer = post(port, {"submission_id": str(submission), "api_key": KEY})
+    assert status == 422
+    assert answer["error"].endswith("the submission record has no username")
+    assert flagged(store) == []
 
 
 def test_a_body_of_exactly_the_limit_is_accepted(port, store, submission):

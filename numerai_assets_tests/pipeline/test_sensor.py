@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 import pytest
 
-from numerai_assets.pipeline import sensors
+from numerai_assets.definitions import build_definitions
 from numerai_assets.pipeline.jobs import batch_run_config
 
 from .conftest import evaluate_sensor, launch, seed_round
@@ -84,4 +84,5 @@ def test_several_rounds_in_one_tick(seeded, instance):
 @pytest.mark.parametrize("interval", ["5", "30"])
 def test_interval_comes_from_the_environment(monkeypatch, interval):
     monkeypatch.setenv("NUMERAI_SENSOR_INTERVAL_SECONDS", interval)
-    assert sensors.interval_seconds() == int(interval)
+    sensor = build_definitions().resolve_sensor_def("new_submissions")
+    assert sensor.minimum_interval_seconds == int(interval)

@@ -1,0 +1,110 @@
+"""One writer per round: every step of a scoring run holds the round's lease while it works.
+
+The lease lives on the round's competition document (:class:`~numerai_assets.store.lease.
+LeaseMixin`), so every entry point meets it: queued runs, an in-process rescore, a manual
+materialization. A step takes it (or renews it, when its run already holds it) and a heartbeat
+thread renews it every :data:`HEARTBEAT_SECONDS` while the step runs, so:
+
+- a second run of the round meets :class:`~numerai_assets.store.RoundBusy` naming the holder;
+- a holder whose run has ended (failed, canceled) is taken over at once, and one whose process
+  died without a word (the daemon killed with it) stops renewing and loses the round
+  :data:`LEASE_SECONDS` later; the sensor then reports that run failed (:func:`orphaned`), so
+  recovery plans its submissions again;
+- a step that finds its lease gone (another run took it) raises :class:`LeaseLost` at its next
+  check and writes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+
+from numerai_assets.pipeline.resources import StoreResource
+from numerai_assets.pipeline.runs import ALIVE
+
+LEASE_SECONDS = 60
+HEARTBEAT_SECONDS = 10
+
+
+class LeaseLost(RuntimeError):
+    """Another run took the round's lease: this run must not write its results."""
+
+
+class HeldRound:
+    """The lease a step holds; :meth:`check` before anything that writes."""
+
+    def __init__(self, round: int, run_id: str) -> None:
+        self.round = round
+        self.run_id = run_id
+        self.lost = threading.Event()
+
+    def check(self) -> None:
+        if self.lost.is_set():
+            raise LeaseLost(
+                f"round {self.round}'s lease was taken by another run; run {self.run_id} "
+                "writes nothing"
+            )
+
+
+def _until() -> datetime:
+    return datetime.now(timezone.utc) + timedelta(seconds=LEASE_SECONDS)
+
+
+@contextlib.contextmanager
+def holding_round(
+    context: dg.OpExecutionContext | dg.AssetExecutionContext, store: StoreResource, round: int
+) -> Iterator[HeldRound]:
+    """Take (or renew) ``round``'s lease for this run, and keep renewing it until the block ends.
+
+    Raises :class:`~numerai_assets.store.RoundBusy` when a live run holds it (the step's retries
+    wait a little; then the run fails with that message and the sensor plans it again later).
+    """
+
+    def ended(holder: Mapping) -> bool:
+        run = context.instance.get_run_by_id(str(holder["owner"]))
+        return run is not None and run.status not in ALIVE  # unknown here: trust its lease
+
+    now = datetime.now(timezone.utc)
+    store.get_store().acquire_round(
+        round,
+        owner=context.run_id,
+        until=_until(),
+        now=now,
+        owner_alive=lambda holder: not ended(holder),
+    )
+    held = HeldRound(round, context.run_id)
+    stop = threading.Event()
+
+    def beat() -> None:
+        submissions = store.get_store()  # this thread's own client (the embedded store's rule)
+        while not stop.wait(HEARTBEAT_SECONDS):
+            try:
+                if not submissions.renew_round(round, owner=context.run_id, until=_until()):
+                    held.lost.set()
+                    return
+            except Exception:  # noqa: BLE001 - the store is down: try again at the next beat
+                continue
+
+    thread = threading.Thread(target=beat, name=f"lease-round-{round}", daemon=True)
+    thread.start()
+    try:
+        yield held
+        held.check()
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def orphaned(lease: Mapping | None, run_id: str, now: datetime) -> bool:
+    """Whether a started run is dead: the round's lease names it and has expired, so its steps
+    stopped renewing it (its process is gone) though Dagster still shows it started."""
+    if not lease or lease.get("owner") != run_id or not isinstance(lease.get("until"), datetime):
+        return False
+    until = lease["until"]
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=timezone.utc)
+    return until < now
