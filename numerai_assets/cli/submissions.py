@@ -29,7 +29,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     status = commands.add_parser("status", help="list submissions with their flags and scores")
     status.add_argument("--round", type=int)
-    status.add_argument("--json", action="store_true", help="the documents as stored, as JSON")
+    status.add_argument(
+        "--json",
+        action="store_true",
+        help="the documents as stored, as JSON (ASCII: every other character as a JSON escape)",
+    )
     status.set_defaults(run=run_status)
 
 
@@ -79,7 +83,9 @@ def run_status(args: argparse.Namespace) -> int:
     # Every document, however malformed (another system's, or set aside by the sensor).
     docs = sorted(store.all_documents(args.round), key=_listing_order)
     if args.json:
-        print(json.dumps(docs, indent=1, default=_json_default))
+        # Values exactly as stored, written in ASCII: any other character, visible or not, is a
+        # \uXXXX escape, so nothing invisible reaches the terminal and a program reads it back.
+        print(json.dumps(docs, indent=1, default=_json_default, ensure_ascii=True))
         return 0
     if not docs:
         print("no submissions" + (f" in round {args.round}" if args.round is not None else ""))

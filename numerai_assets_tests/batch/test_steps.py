@@ -239,6 +239,38 @@ def test_an_unexpected_failure_leaves_only_that_submission_pending(
         assert docs[good[user]]["original"]["pending"] is False
 
 
+HIDDEN = "\u061c\u202e\U000e0041\u00ad\ufff9\u2028"  # format characters and a separator
+SHOWN = "\\u061c\\u202e\\U000e0041\\xad\\ufff9\\u2028"
+
+
+class HiddenFaultBuckets(FaultyBuckets):
+    def read_bytes(self, bucket: str, key: str, *, max_bytes: int | None = None) -> bytes:
+        if key == self.faulty_key:
+            raise RuntimeError(f"a fault quoting {HIDDEN}\nforged log line")
+        return super().read_bytes(bucket, key, max_bytes=max_bytes)
+
+
+def test_what_the_steps_store_and_log_carries_no_hidden_character(deployment, round_data, tmp_path):
+    """A reason quoting the file's bytes (here through the CSV parser's own error) is stored
+    with escapes, and so is a log line quoting an unexpected error."""
+    data, _ = round_data
+    good = honest(deployment, data, ("alice", "bob"))
+    probabilities = model_probabilities(data.tournament, seed=8)
+    lines = submission_csv(data.tournament_ids, probabilities).decode().splitlines()
+    lines[1] = f'"{lines[1].split(",")[0]}{HIDDEN},0.5"'  # one quoted field: the parser's error
+    hidden = upload(deployment, "mallory", ("\n".join(lines) + "\n").encode())
+    faulty_key = deployment.store.get(good["bob"])["filename"]
+    buckets = HiddenFaultBuckets(deployment.settings.local_buckets_dir, faulty_key)
+    logged: list[str] = []
+    run_steps(
+        deployment, files_for(deployment, data, buckets), round_data, tmp_path, log=logged.append
+    )
+    stored = deployment.store.get(hidden)["invalid"]["reason"]
+    assert SHOWN in stored and stored.isprintable()
+    (line,) = [line for line in logged if good["bob"] in line]
+    assert f"a fault quoting {SHOWN}\\nforged log line" in line and line.isprintable()
+
+
 def test_a_submission_deleted_mid_batch_is_left_out_and_the_rest_written(
     deployment, round_data, tmp_path
 ):
