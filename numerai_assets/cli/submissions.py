@@ -6,12 +6,12 @@ import argparse
 import json
 import numbers
 import sys
-import uuid
 from datetime import date, datetime
 from pathlib import Path
 
 from bson import ObjectId, json_util
 
+from numerai_assets.batch.files import misplaced, upload_key
 from numerai_assets.cli.context import Deployment
 from numerai_assets.store.validation import new_submission_problem
 from numerai_assets.views.report import DISPLAY_LIMIT, one_line
@@ -40,9 +40,19 @@ def register(commands: argparse._SubParsersAction) -> None:
 def upload_submission(
     deployment: Deployment, *, round: int, user: str, data: bytes, name: str = "predictions.csv"
 ) -> ObjectId:
-    """Copy a file to the uploads bucket and record it, pending: the pipeline judges it."""
-    filename = f"{round}/{user}/{uuid.uuid4().hex[:12]}-{Path(name).name}"
+    """Copy a file to the uploads bucket and record it, pending: the pipeline judges it.
+
+    Refused before anything is stored (``ValueError``) when the pipeline would refuse the record
+    (:func:`~numerai_assets.store.validation.malformed_reason`: a user name with ``/`` is one)
+    or its place (:func:`~numerai_assets.batch.files.misplaced`): the key is written by the
+    layout the pipeline checks, ``NUMERAI_UPLOAD_KEY_PREFIX``.
+    """
+    pattern = deployment.settings.upload_key_prefix
+    filename = upload_key(pattern, round=round, username=user, name=name)
     problem = new_submission_problem(username=user, round=round, filename=filename)
+    if problem is None:
+        record = {"competition_id": round, "username": user, "filename": filename}
+        problem = misplaced(pattern, record)
     if problem is not None:  # refused before anything is stored
         raise ValueError(problem)
     deployment.buckets.put_bytes(deployment.settings.upload_bucket, filename, data)

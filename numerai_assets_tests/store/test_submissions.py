@@ -73,6 +73,11 @@ def test_get_with_a_malformed_id_raises_value_error(store: SubmissionStore, bad:
         store.get(bad)
 
 
+NOT_ONE_FOLDER = (
+    "cannot name a folder of the upload bucket (it holds '/' or '\\', or is '.' or '..')"
+)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -81,6 +86,10 @@ def test_get_with_a_malformed_id_raises_value_error(store: SubmissionStore, bad:
         ({"round": -1}, "competition_id is -1, not a round number"),
         ({"username": ""}, "no username"),
         ({"username": "u" * 101}, "username is longer than 100 characters"),
+        ({"username": "a/b"}, f"username 'a/b' {NOT_ONE_FOLDER}"),
+        ({"username": ".."}, f"username '..' {NOT_ONE_FOLDER}"),
+        ({"username": "."}, f"username '.' {NOT_ONE_FOLDER}"),
+        ({"username": "a\\b"}, f"username 'a\\\\b' {NOT_ONE_FOLDER}"),
         ({"filename": None}, "no filename"),
         ({"created": "2024-01-01"}, "created is '2024-01-01' (str), not a date and time"),
     ],
