@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +31,25 @@ DEFAULT_DATASET_KEY = "{round}/numerai_datasets.zip"
 DEFAULT_IO_PREFIX = "numerai-assets"
 DEFAULT_WEBSERVER_URL = "http://127.0.0.1:3000"
 # The layout the upload service (and ``numerai-assets submit``) writes: a submission's file lies
-# under its own round and user; the pipeline refuses a file anywhere else.
+# directly in the folder of its own round and user; the pipeline refuses a file anywhere else.
 DEFAULT_UPLOAD_KEY_PREFIX = "{round}/{username}/"
 # A JSON setting longer than this is refused unread: the policy has a dozen scalar fields.
 MAX_JSON_CHARS = 4096
+
+
+def is_key_segment(text: str) -> bool:
+    """Whether ``text`` names exactly one ``/``-separated part (a folder or a file name) of an
+    object key: not empty, not ``.`` or ``..`` (which tools resolve), and without ``/`` or
+    ``\\`` (which Windows tools and local folders read as a separator).
+
+    The one rule for the parts of an upload's key, which lives here with its layout
+    (:data:`DEFAULT_UPLOAD_KEY_PREFIX`): a user name must be one, as it names a folder
+    (:func:`numerai_assets.store.validation.malformed_reason`), so no user's folder is another
+    user's or inside it; a file's key must be made of them
+    (:func:`numerai_assets.batch.files.misplaced`). ``%`` is an ordinary character: S3 decodes
+    no percent-escape in a key.
+    """
+    return text not in ("", ".", "..") and "/" not in text and "\\" not in text
 
 
 class ConfigurationError(ValueError):
@@ -211,13 +227,43 @@ def _key_prefix(name: str, text: str | None, _: dict[str, Any]) -> str:
     """Unset means the default layout, "" means any key."""
     if text is None:
         return DEFAULT_UPLOAD_KEY_PREFIX
-    try:
-        text.format(round=1, username="u")
-    except (KeyError, IndexError, ValueError) as error:
-        raise ConfigurationError(
-            f"{name} {text!r} may use only {{round}} and {{username}} ({error})"
-        ) from None
+    problem = upload_key_prefix_problem(text)
+    if problem is not None:
+        raise ConfigurationError(f"{name} {text!r} {problem}")
     return text
+
+
+def upload_key_prefix_problem(pattern: str) -> str | None:
+    """Why ``pattern`` cannot name the folder of a round's or a user's uploads, or None.
+
+    ``""`` allows any key. Otherwise the pattern names a folder: parts that are each one key
+    segment (:func:`is_key_segment`), ending in ``/``, using only the plain placeholders
+    ``{round}`` and ``{username}`` and never both in one part (``{round}{username}`` would give
+    round 1 of user "23" and round 12 of user "3" one folder).
+    """
+    if pattern == "":
+        return None
+    try:
+        fields = [
+            (field_name, spec, conversion)
+            for _, field_name, spec, conversion in string.Formatter().parse(pattern)
+            if field_name is not None
+        ]
+    except ValueError as error:  # an unmatched brace
+        return f"may use only {{round}} and {{username}} ({error})"
+    if any(
+        field_name not in ("round", "username") or spec or conversion
+        for field_name, spec, conversion in fields
+    ):
+        return "may use only {round} and {username}, as they are (no index, format or conversion)"
+    if not pattern.endswith("/"):
+        return "must name a folder: end it with '/'"
+    parts = pattern[:-1].split("/")
+    if not all(is_key_segment(part) for part in parts):
+        return "must name a folder: no part may be empty, '.' or '..' or hold '\\'"
+    if any("{round}" in part and "{username}" in part for part in parts):
+        return "must put {round} and {username} in different parts (folders)"
+    return None
 
 
 def _json_object(name: str, text: str | None, _: dict[str, Any]) -> Mapping[str, object]:

@@ -13,6 +13,7 @@ from numerai_assets.settings import (
     VARIABLES,
     ConfigurationError,
     Settings,
+    is_key_segment,
 )
 from numerai_assets_tests.conftest import REPO
 
@@ -129,6 +130,58 @@ def test_secrets_are_left_out_of_the_repr() -> None:
 def test_a_bad_setting_names_its_variable(name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigurationError, match=re.escape(message)):
         Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("{round}/{username}", "must name a folder: end it with '/'"),
+        ("{round}//{username}/", "no part may be empty, '.' or '..' or hold '\\'"),
+        ("/{round}/{username}/", "no part may be empty"),
+        ("{round}/../{username}/", "no part may be empty, '.' or '..'"),
+        ("up\\loads/{round}/", "or hold '\\'"),
+        ("{round}{username}/", "must put {round} and {username} in different parts"),
+        ("{round}-{username}/", "must put {round} and {username} in different parts"),
+        ("{username:.3}/", "may use only {round} and {username}, as they are"),
+        ("{username!r}/", "may use only {round} and {username}, as they are"),
+        ("{round.real}/", "may use only {round} and {username}, as they are"),
+        ("{user}/", "may use only {round} and {username}, as they are"),
+        ("{round/", "may use only {round} and {username} (expected '}'"),
+    ],
+)
+def test_an_upload_key_prefix_must_name_one_folder_per_round_and_user(pattern, message) -> None:
+    """Folders are compared part by part: a pattern whose parts are ambiguous (an empty part,
+    '.', '..', a backslash, two placeholders in one part, a cut or reformatted user name) could
+    give two users one folder, and is refused when read."""
+    with pytest.raises(ValueError, match=re.escape(f"NUMERAI_UPLOAD_KEY_PREFIX {pattern!r}")) as e:
+        Settings.from_env({"NUMERAI_UPLOAD_KEY_PREFIX": pattern})
+    assert message in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "pattern", ["", "{round}/{username}/", "uploads/{round}/", "r{round}/u-{username}-x/"]
+)
+def test_upload_key_prefixes_that_name_one_folder_are_read(pattern) -> None:
+    assert Settings.from_env({"NUMERAI_UPLOAD_KEY_PREFIX": pattern}).upload_key_prefix == pattern
+
+
+@pytest.mark.parametrize(
+    ("text", "one"),
+    [
+        ("alice", True),
+        ("a%2Fb", True),  # S3 decodes no percent-escape: one part
+        ("a b", True),
+        ("...", True),
+        ("", False),
+        (".", False),
+        ("..", False),
+        ("a/b", False),
+        ("/", False),
+        ("a\\b", False),
+    ],
+)
+def test_a_key_segment_is_one_part_of_a_key(text, one) -> None:
+    assert is_key_segment(text) is one
 
 
 def test_zero_delays_are_allowed() -> None:

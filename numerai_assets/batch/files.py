@@ -3,23 +3,75 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from numerai_assets.files import Buckets, ObjectNotFound, ObjectTooLarge, StorageError
 from numerai_assets.scoring.submission import SubmissionReader
 from numerai_assets.scoring.submission_format import SubmissionError, quoted
-from numerai_assets.settings import DEFAULT_UPLOAD_KEY_PREFIX
+from numerai_assets.settings import (
+    DEFAULT_UPLOAD_KEY_PREFIX,
+    is_key_segment,
+    upload_key_prefix_problem,
+)
 
 
 def owner_prefix(pattern: str, submission: Mapping) -> str:
-    """Where ``submission``'s file must lie in the upload bucket under ``pattern``.
-
-    ``pattern`` may use ``{round}`` and ``{username}``; an empty pattern allows any key.
-    """
+    """The folder ``submission``'s file must lie directly in, under ``pattern`` (which may use
+    ``{round}`` and ``{username}``; ``""`` allows any key)."""
     return pattern.format(round=submission["competition_id"], username=submission["username"])
+
+
+def misplaced(pattern: str, submission: Mapping) -> str | None:
+    """Why ``submission``'s ``filename`` is not a file directly in its owner's folder under
+    ``pattern``, or None when it is (or when ``pattern`` is ``""``: any key).
+
+    Keys are compared part by part, never as strings: every ``/``-separated part of the key
+    must be one key segment (:func:`~numerai_assets.settings.is_key_segment`: no empty part, no
+    ``.`` or ``..``, no ``\\``), the parts before the file name must be the folder's, and the
+    user name must be one segment itself. So no user's folder is another's or inside another's
+    (``7/a/`` does not hold ``7/a/b/x.csv``, nor ``7/ab/x.csv``), on S3, which takes every key
+    literally, as on local folders and the tools that resolve them.
+    """
+    if not pattern:
+        return None
+    filename, username = submission["filename"], submission["username"]
+    if not is_key_segment(str(username)):
+        return f"the user name {quoted(username)} cannot name a folder of the upload bucket"
+    prefix = owner_prefix(pattern, submission)
+    parts = filename.split("/")
+    if not all(is_key_segment(part) for part in parts):
+        return (
+            f"the submission file {quoted(filename)} is not a plain key: a part of it is empty, "
+            "'.' or '..', or holds '\\'"
+        )
+    folder = prefix.split("/")[:-1]  # a valid pattern ends with "/"
+    if parts[:-1] == folder:
+        return None
+    if len(parts) > len(folder) + 1 and parts[: len(folder)] == folder:
+        return (
+            f"the submission file {quoted(filename)} lies in a folder inside {quoted(prefix)}, "
+            "not directly in it, the folder of its round and user"
+        )
+    return (
+        f"the submission file {quoted(filename)} does not lie under {quoted(prefix)}, "
+        "the folder of its round and user"
+    )
+
+
+def upload_key(pattern: str, *, round: int, username: str, name: str) -> str:
+    """Where an upload of the file called ``name`` is stored: directly in its owner's folder
+    under ``pattern`` (the default layout when ``pattern`` is ``""``), as a random prefix and the
+    file's own name (its last part, any ``\\`` made ``_``), so it passes :func:`misplaced`."""
+    folder = owner_prefix(
+        pattern or DEFAULT_UPLOAD_KEY_PREFIX, {"competition_id": round, "username": username}
+    )
+    own_name = Path(name).name.replace("\\", "_")
+    return f"{folder}{uuid.uuid4().hex[:12]}-{own_name}"
 
 
 @dataclass(frozen=True)
@@ -42,10 +94,11 @@ class SubmissionFiles:
     """Reads submission files from the upload bucket, refusing oversized ones unread.
 
     A file that cannot be scored raises :class:`SubmissionError` with the reason stored on the
-    submission: a missing file, a key outside its owner's folder or one the store refuses,
-    access denied, a file over the round's size limit (stored or decompressed), and everything
-    the reader finds wrong with its content. A *transient* storage failure (a server down) is
-    raised as :class:`~numerai_assets.files.StorageError` so the step is retried instead.
+    submission: a missing file, a key not directly in its owner's folder (:func:`misplaced`) or
+    one the store refuses, access denied, a file over the round's size limit (stored or
+    decompressed), and everything the reader finds wrong with its content. A *transient*
+    storage failure (a server down) is raised as :class:`~numerai_assets.files.StorageError`
+    so the step is retried instead.
     Nothing is remembered: the batch keeps what it read and the round's prediction cache the rest.
     """
 
@@ -57,6 +110,9 @@ class SubmissionFiles:
         *,
         key_prefix: str = DEFAULT_UPLOAD_KEY_PREFIX,
     ) -> None:
+        problem = upload_key_prefix_problem(key_prefix)
+        if problem is not None:
+            raise ValueError(f"the upload key prefix {key_prefix!r} {problem}")
         self.buckets = buckets
         self.bucket = bucket
         self.reader = SubmissionReader(tournament_ids)
@@ -71,12 +127,9 @@ class SubmissionFiles:
         filename = submission.get("filename")
         if not isinstance(filename, str) or not filename:
             raise SubmissionError("the submission has no file name")
-        prefix = owner_prefix(self.key_prefix, submission)
-        if not filename.startswith(prefix):
-            raise SubmissionError(
-                f"the submission file {quoted(filename)} does not lie under {quoted(prefix)}, "
-                "the folder of its round and user"
-            )
+        problem = misplaced(self.key_prefix, submission)
+        if problem is not None:
+            raise SubmissionError(problem)
         try:
             raw = self.buckets.read_bytes(self.bucket, filename, max_bytes=self.max_bytes)
         except ObjectNotFound as error:

@@ -21,7 +21,7 @@ from numerai_assets.files import StorageError
 from numerai_assets.scoring.concordance import ConcordanceResult, FittedClusters, concordance
 from numerai_assets.scoring.consistency import consistency
 from numerai_assets.scoring.policy import ScoringPolicy, admit
-from numerai_assets.scoring.submission_format import SubmissionError
+from numerai_assets.scoring.submission_format import SubmissionError, printable
 from numerai_assets.settings import ConfigurationError
 from numerai_assets.store import SubmissionNotFound, SubmissionStore
 from numerai_assets.store.documents import Claim, claim_of
@@ -91,7 +91,8 @@ def read_entry(
             doc, None, "the file could not be read within the memory a submission may use"
         )
     except Exception as error:  # noqa: BLE001 - a fault of ours on one file fails only that file
-        failure = f"{type(error).__name__}: {error}"[:500]
+        # The error's message may quote the file: printable, like every reason.
+        failure = printable(f"{type(error).__name__}: {error}"[:500])
         log(f"{doc['_id']}: reading its file failed ({failure}); left pending for recovery")
         return BatchEntry(doc, None, failure=failure)
 

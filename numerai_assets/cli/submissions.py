@@ -6,12 +6,12 @@ import argparse
 import json
 import numbers
 import sys
-import uuid
 from datetime import date, datetime
 from pathlib import Path
 
 from bson import ObjectId, json_util
 
+from numerai_assets.batch.files import misplaced, upload_key
 from numerai_assets.cli.context import Deployment
 from numerai_assets.store.validation import new_submission_problem
 from numerai_assets.views.report import DISPLAY_LIMIT, one_line
@@ -29,16 +29,30 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     status = commands.add_parser("status", help="list submissions with their flags and scores")
     status.add_argument("--round", type=int)
-    status.add_argument("--json", action="store_true", help="the documents as stored, as JSON")
+    status.add_argument(
+        "--json",
+        action="store_true",
+        help="the documents as stored, as JSON (ASCII: every other character as a JSON escape)",
+    )
     status.set_defaults(run=run_status)
 
 
 def upload_submission(
     deployment: Deployment, *, round: int, user: str, data: bytes, name: str = "predictions.csv"
 ) -> ObjectId:
-    """Copy a file to the uploads bucket and record it, pending: the pipeline judges it."""
-    filename = f"{round}/{user}/{uuid.uuid4().hex[:12]}-{Path(name).name}"
+    """Copy a file to the uploads bucket and record it, pending: the pipeline judges it.
+
+    Refused before anything is stored (``ValueError``) when the pipeline would refuse the record
+    (:func:`~numerai_assets.store.validation.malformed_reason`: a user name with ``/`` is one)
+    or its place (:func:`~numerai_assets.batch.files.misplaced`): the key is written by the
+    layout the pipeline checks, ``NUMERAI_UPLOAD_KEY_PREFIX``.
+    """
+    pattern = deployment.settings.upload_key_prefix
+    filename = upload_key(pattern, round=round, username=user, name=name)
     problem = new_submission_problem(username=user, round=round, filename=filename)
+    if problem is None:
+        record = {"competition_id": round, "username": user, "filename": filename}
+        problem = misplaced(pattern, record)
     if problem is not None:  # refused before anything is stored
         raise ValueError(problem)
     deployment.buckets.put_bytes(deployment.settings.upload_bucket, filename, data)
@@ -79,7 +93,9 @@ def run_status(args: argparse.Namespace) -> int:
     # Every document, however malformed (another system's, or set aside by the sensor).
     docs = sorted(store.all_documents(args.round), key=_listing_order)
     if args.json:
-        print(json.dumps(docs, indent=1, default=_json_default))
+        # Values exactly as stored, written in ASCII: any other character, visible or not, is a
+        # \uXXXX escape, so nothing invisible reaches the terminal and a program reads it back.
+        print(json.dumps(docs, indent=1, default=_json_default, ensure_ascii=True))
         return 0
     if not docs:
         print("no submissions" + (f" in round {args.round}" if args.round is not None else ""))

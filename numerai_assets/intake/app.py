@@ -31,12 +31,14 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from numerai_assets.store import SubmissionNotFound, SubmissionStore, malformed_reason
+from numerai_assets.views.report import one_line
 from numerai_assets.views.round_view import explain
 
 MAX_BODY_BYTES = 4096
 API_KEY_HEADER = "x-api-key"  # GET requests carry the key here: never in a logged URL
 BODY_TIMEOUT_SECONDS = 10.0
 OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
+PATH_SHOWN = 200  # characters of a request's path in the access log
 
 logger = logging.getLogger(__name__)
 
@@ -212,4 +214,7 @@ class AccessLog:
             await self.app(scope, receive, send_status)
         finally:
             client = scope.get("client") or ("-", 0)
-            logger.info('%s "%s %s" %d', client[0], scope["method"], scope["path"], status)
+            # The path is the client's, percent-decoded: a %0A or %E2%80%AE in it must not
+            # start a forged log line or reorder this one.
+            path = one_line(scope["path"], PATH_SHOWN)
+            logger.info('%s "%s %s" %d', client[0], scope["method"], path, status)

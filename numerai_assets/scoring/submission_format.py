@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bz2
 import io
+import re
 import zipfile
 import zlib
 from collections.abc import Callable, Sequence
@@ -54,21 +55,35 @@ _REFUSED_FORMATS: tuple[tuple[bytes, str], ...] = (
     (b"\x00\x00\xfe\xff", "UTF-32 text"),
 )
 _WHAT_TO_DO = "upload a CSV file 'id,probability' (plain, gzip, bzip2 or zip)"
+_ASCII_WHITESPACE = re.compile(r"[\t\n\v\f\r ]+")
 
 
 class SubmissionError(ValueError):
     """The submission file cannot be scored; ``str(error)`` is meant for the participant.
 
-    ``problems`` lists each problem; the message joins them on one line, cut to
-    ``REASON_CHARS`` characters so a hostile file cannot make a huge stored reason.
+    ``problems`` lists each problem; the message joins them on one line (runs of ASCII
+    whitespace made one space), printable (:func:`printable`: whatever a problem quotes, from
+    the file or from a library's error, can carry no invisible character into the store), cut
+    to ``REASON_CHARS`` characters (never inside an escape) so a hostile file cannot make a
+    huge stored reason.
     """
 
     def __init__(self, problems: Sequence[str] | str) -> None:
         self.problems = [problems] if isinstance(problems, str) else list(problems)
-        message = " ".join("; ".join(self.problems).split())  # one line, single spaces
-        if len(message) > REASON_CHARS:
-            message = message[: REASON_CHARS - 1] + "…"
-        super().__init__(message)
+        # One line, single spaces: ASCII whitespace folds (how prose and library messages
+        # break lines); any other invisible character, a file's U+2028 included, is escaped.
+        words = _ASCII_WHITESPACE.sub(" ", "; ".join(self.problems)).strip(" ")
+        # Every character shows as one or more: the first REASON_CHARS + 1 decide the message.
+        pieces = [_escape(char) for char in words[: REASON_CHARS + 1]]
+        if sum(map(len, pieces)) > REASON_CHARS:
+            kept, length = [], 0
+            for piece in pieces:
+                if length + len(piece) > REASON_CHARS - 1:
+                    break
+                kept.append(piece)
+                length += len(piece)
+            pieces = [*kept, "…"]
+        super().__init__("".join(pieces))
 
 
 def size_limit(rows: int) -> int:
@@ -79,13 +94,27 @@ def size_limit(rows: int) -> int:
     return max(MIN_SIZE_LIMIT, BYTES_PER_ROW * int(rows))
 
 
+def printable(text: str) -> str:
+    """``text`` with every character Python does not print escaped as ``repr`` writes it
+    (``\\n``, ``\\x00``, ``\\u061c``, ``\\U000e0041``): by Unicode category, the controls,
+    format characters, surrogates, private-use and unassigned code points, line and paragraph
+    separators, and the spaces other than ' ' (a file's bytes are named exactly).
+
+    Every character :func:`numerai_assets.views.report.one_line` escapes is escaped here too,
+    so a reason shows as stored.
+    """
+    return text if text.isprintable() else "".join(map(_escape, text))
+
+
+def _escape(char: str) -> str:
+    return char if char.isprintable() else repr(char)[1:-1]
+
+
 def quoted(value: object) -> str:
-    """``value`` in single quotes for a reason: control characters escaped, cut to 64 chars."""
+    """``value`` in single quotes for a reason: cut to 64 characters, then :func:`printable`."""
     text = str(value)
     cut = len(text) > QUOTE_CHARS
-    text = text[:QUOTE_CHARS]
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return f"'{text}{'…' if cut else ''}'"
+    return f"'{printable(text[:QUOTE_CHARS])}{'…' if cut else ''}'"
 
 
 def counted(count: int, singular: str, plural: str | None = None) -> str:

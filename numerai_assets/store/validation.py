@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from bson import ObjectId
 
+from numerai_assets.settings import is_key_segment
 from numerai_assets.store.documents import check_round, new_submission, utc
 
 # What every field the pipeline relies on must be, as BSON types (for the query that finds foreign
@@ -43,7 +44,8 @@ def malformed_reason(doc: Mapping, *, now: datetime | None = None) -> str | None
     sensor) and to what ``insert_submission`` is asked to store (refused). Checks every field
     the pipeline relies on: ``_id`` (an ObjectId), ``created`` (a date and time, not more than a
     day ahead of ``now``), ``username`` (text of at most 100 characters, no control
-    characters), ``competition_id`` (a round number, :func:`check_round`) and ``filename``
+    characters, and the name of one folder: :func:`numerai_assets.settings.is_key_segment`),
+    ``competition_id`` (a round number, :func:`check_round`) and ``filename``
     (text of at most 1,024 UTF-8 bytes, no NUL). Values are quoted cut to 64 characters, so a
     huge field makes a short reason.
     """
@@ -75,6 +77,11 @@ def malformed_reason(doc: Mapping, *, now: datetime | None = None) -> str | None
         return (
             f"the submission record's username {_SHOWN.repr(username)} has control characters "
             "or surrounding spaces"
+        )
+    if not is_key_segment(username):
+        return (
+            f"the submission record's username {_SHOWN.repr(username)} cannot name a folder of "
+            "the upload bucket (it holds '/' or '\\', or is '.' or '..')"
         )
     try:
         check_round(doc["competition_id"])

@@ -1,8 +1,8 @@
-"""Values from submission documents shown to people: on one line, of bounded length, and (for
-Dagster's markdown) escaped so that what a participant typed is shown as typed.
+"""Values from submission documents shown to people: printable, on one line, of bounded length,
+and (for Dagster's markdown) escaped so that what a participant typed is shown as typed.
 
 Anything stored may arrive here: documents come from other systems and user names and reasons are
-chosen by participants. Both functions take any value and never raise.
+chosen by participants. Every function takes any value and never raises.
 """
 
 from __future__ import annotations
@@ -10,15 +10,19 @@ from __future__ import annotations
 import numbers
 import re
 import reprlib
+import unicodedata
 from typing import Any
 
 DISPLAY_LIMIT = 64  # characters, the ellipsis included
 ELLIPSIS = "…"
 
-# Line breaks, tabs and other whitespace, control characters (C0, DEL, C1), and the invisible
-# format characters that reorder or hide text (zero-width, bidi embeddings and isolates): one
-# space per run, so a value cannot break a table row or disguise itself.
-_FOLD = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]+")
+# Characters that are not text to look at, by Unicode general category: controls (Cc: C0, DEL,
+# C1, line breaks and tabs), format characters (Cf: bidi marks, overrides and isolates, zero-width
+# characters, the soft hyphen, interlinear annotations, tags), surrogates (Cs), private use (Co),
+# unassigned code points (Cn) and the line and paragraph separators (Zl, Zp). Each is shown as
+# its escape, whichever code point it is. Every other character, spaces of every script (Zs)
+# included, is shown as it is.
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 # CommonMark lets a backslash escape any ASCII punctuation character, and then shows it as is.
 # Escaping all of them leaves no markdown, HTML or entity syntax, no `|` to split a table cell,
 # and no `www.`, `://` or `@` for GFM's autolinks to find in the source.
@@ -28,29 +32,56 @@ _bounded_repr = reprlib.Repr()  # containers: a few items, each cut short
 _bounded_repr.maxstring = _bounded_repr.maxother = DISPLAY_LIMIT * 2
 
 
+def _shown(char: str) -> str:
+    """How one character is shown: itself, or, when its Unicode category is one of
+    :data:`INVISIBLE_CATEGORIES`, its escape as Python writes it (``\\n``, ``\\x00``,
+    ``\\u061c``, ``\\U000e0041``): printable ASCII that says which character is there."""
+    if unicodedata.category(char) in INVISIBLE_CATEGORIES:
+        return repr(char)[1:-1]  # repr escapes every one of them, and quotes nothing else here
+    return char
+
+
 def one_line(value: Any, limit: int = DISPLAY_LIMIT) -> str:
-    """``value`` as text on one line of at most ``limit`` characters.
+    """``value`` as printable text on one line of at most ``limit`` characters.
 
     ``None`` is ``""``; a string is itself; a number, ``ObjectId`` or datetime its ``str``;
-    bytes and containers a ``repr`` (containers shortened by :mod:`reprlib`). Runs of
-    whitespace and of invisible or control characters become one space. Text longer than
-    ``limit`` is cut to ``limit - 1`` characters and :data:`ELLIPSIS`. Time and memory are
-    bounded by ``limit``, not by the size of ``value`` (a 200 MB string costs as much as a short
-    one).
+    bytes and containers a ``repr`` (containers shortened by :mod:`reprlib`). Then every
+    character that is not text to look at, by its Unicode category (controls, line breaks and
+    tabs included; format characters such as U+061C ARABIC LETTER MARK, U+00AD SOFT HYPHEN, the
+    zero-width and bidi characters and the tags U+E0000 to U+E007F; surrogates, private-use and
+    unassigned code points; the line and paragraph separators: :data:`INVISIBLE_CATEGORIES`) is
+    shown as its escape, ``\\n``, ``\\x1b``, ``\\u061c`` or ``\\U000e0041``. An escape rather
+    than a space: it tells the reader something is there and which character it is, so a name
+    with a hidden character never looks like the name without it. Spaces, of every script, and
+    the printable text of every script (accents, CJK, emoji) are shown as they are.
+
+    Text longer than ``limit`` is cut to at most ``limit - 1`` characters and :data:`ELLIPSIS`,
+    never inside an escape. Time and memory are bounded by ``limit``, not by the size of
+    ``value`` (a 200 MB string costs as much as a short one).
+
+    An escape is for showing, not for reading back: a value that holds the six characters
+    ``\\u061c`` shows as the one that holds U+061C; ``status --json`` gives the stored values.
 
     Raises ``ValueError`` only for a ``limit`` below 1.
     """
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit!r}")
-    # Only a window of the text is read, so the cost is bounded by the limit. Folding never
-    # lengthens text, so the window holds every character shown, unless runs of whitespace
-    # take up most of it; then fewer are shown before the ellipsis, which still says "more".
-    window = limit * 4 + 1
-    text = _text(value, window)
-    folded = _FOLD.sub(" ", text[:window])
-    if len(folded) > limit or len(text) > window:
-        return folded[: limit - 1] + ELLIPSIS
-    return folded
+    # Every character shows as at least one character, so the first limit + 1 decide what is
+    # shown and whether it is cut: only they are read, and the cost is bounded by the limit.
+    head = _text(value, limit + 1)[: limit + 1]
+    if head.isprintable():  # the usual case: isprintable is False for every invisible category
+        return head if len(head) <= limit else head[: limit - 1] + ELLIPSIS
+    pieces = [_shown(char) for char in head]
+    text = "".join(pieces)
+    if len(text) <= limit:
+        return text
+    kept, length = [], 0
+    for piece in pieces:
+        if length + len(piece) > limit - 1:
+            break
+        kept.append(piece)
+        length += len(piece)
+    return "".join(kept) + ELLIPSIS
 
 
 def markdown_cell(value: Any, limit: int = DISPLAY_LIMIT) -> str:

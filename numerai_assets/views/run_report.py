@@ -15,8 +15,9 @@ def summary_markdown(summary: Sequence[Mapping], policy: ScoringPolicy) -> str:
     """The run's report: the policy that decided, then a markdown table of the decisions
     (user, concordance, concordant, original, why).
 
-    What a participant chose (the user name) or caused (a reason quoting their file) is escaped:
-    it shows as typed and cannot add a link, emphasis or a column.
+    Every cell of a submission's row is a :func:`markdown_cell`: what a participant chose (the
+    user name) or caused (a reason quoting their file) shows as typed, its invisible characters
+    as escapes, and cannot add a link, emphasis or a column.
     """
     rules = ", ".join(f"{name}={value}" for name, value in policy.rules().items())
     lines = [
@@ -26,18 +27,18 @@ def summary_markdown(summary: Sequence[Mapping], policy: ScoringPolicy) -> str:
         "| --- | ---: | --- | --- | --- | --- |",
     ]
     for row in summary:
-        user = markdown_cell(row["username"])
+        user, submission = markdown_cell(row["username"]), markdown_cell(row["id"])
         if "invalid" in row or "pending" in row:
             why = (
                 "invalid: " + row["invalid"]
                 if "invalid" in row
                 else "pending: its file could not be read this time; retried on its own"
             )
-            lines.append(f"| {user} | | | | {markdown_cell(why, 200)} | {row['id']} |")
+            lines.append(f"| {user} | | | | {markdown_cell(why, 200)} | {submission} |")
             continue
         lines.append(
             f"| {user} | {row['concordance']:.4f} | "
             f"{'yes' if row['concordant'] else 'no'} | {'yes' if row['original'] else 'no'} | "
-            f"{row['reason'] or ''} | {row['id']} |"
+            f"{markdown_cell(row['reason'])} | {submission} |"
         )
     return "\n".join(lines)

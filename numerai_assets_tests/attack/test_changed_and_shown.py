@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime, timezone
+from unittest import mock
+
+import dagster as dg
 from bson import ObjectId
 
 from numerai_assets.cli.main import main
@@ -43,3 +48,28 @@ def test_status_lists_the_documents_the_sensor_set_aside(seeded, capsys):
     shown = capsys.readouterr().out
     assert "legacy-0042" in shown
     assert "older" in shown
+
+
+def test_the_sensor_logs_foreign_ids_and_reasons_printable(seeded, instance):
+    """The sensor's log line names a foreign document by its ``_id`` and the reason it was set
+    aside, both quoting what another system stored: ``repr`` escapes, never hidden characters
+    or a line break that would forge a second line."""
+    database = seeded.deployment.store._database["submissions"]
+    when = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    pending = {"pending": True, "value": None}
+    foreign = {"competition_id": 7, "filename": "7/x/p.csv", "created": when}
+    foreign.update(concordant=pending, original=pending)
+    database.insert_one({"_id": "leg\u061cacy\n\U000e0041", "username": "x", **foreign})
+    database.insert_one({"_id": ObjectId(), "username": "a\u202e/b\u00ad", **foreign})
+    logger = logging.getLogger("numerai_assets_tests.sensor")
+    logged: list[str] = []
+    with (
+        mock.patch.object(logger, "warning", side_effect=logged.append),
+        mock.patch.object(
+            dg.SensorEvaluationContext, "log", new_callable=mock.PropertyMock, return_value=logger
+        ),
+    ):
+        evaluate_sensor(instance)
+    assert len(logged) == 2 and all(line.isprintable() for line in logged)
+    assert "not scored: 'leg\\u061cacy\\n\\U000e0041': the submission record's _id" in logged[0]
+    assert "username 'a\\u202e/b\\xad' has control characters" in logged[1]

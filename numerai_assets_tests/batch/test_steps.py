@@ -11,6 +11,7 @@ import boto3
 import numpy as np
 import pytest
 from botocore.config import Config
+from bson import ObjectId
 
 from numerai_assets.batch import (
     prepare_batch,
@@ -20,6 +21,7 @@ from numerai_assets.batch import (
 )
 from numerai_assets.batch.files import SubmissionFiles
 from numerai_assets.cli.context import Deployment
+from numerai_assets.cli.submissions import upload_submission
 from numerai_assets.datasets import load_round_dataset
 from numerai_assets.datasets.hostile import hostile_files, unlucky_files
 from numerai_assets.datasets.synthetic import (
@@ -33,6 +35,7 @@ from numerai_assets.prediction_cache import RoundPredictionCache
 from numerai_assets.scoring.concordance import cluster_round
 from numerai_assets.scoring.policy import ScoringPolicy
 from numerai_assets.scoring.submission_format import REASON_CHARS
+from numerai_assets.store.validation import malformed_reason
 
 ROUND = 7
 POLICY = ScoringPolicy()
@@ -138,9 +141,9 @@ def keys_the_store_refuses(deployment: Deployment, tmp_path: Path) -> dict[str, 
     secret.write_text("id,probability\n")
     (bucket / str(ROUND) / "eve" / "link.csv").symlink_to(secret)
     return {
-        f"{ROUND}/eve/../../x": "not a plain relative '/' path",
+        f"{ROUND}/eve/../../x": "'7/eve/../../x' is not a plain key",
         f"{ROUND}/eve/" + "a" * 300: "cannot be read",
-        "../x": "does not lie under '7/eve/'",
+        "../x": "'../x' is not a plain key",
         "6/eve/predictions.csv": "does not lie under '7/eve/'",
         f"{ROUND}/mallory/predictions.csv": "does not lie under '7/eve/'",
         f"{ROUND}/eve/link.csv": "it leads outside its bucket",
@@ -161,6 +164,93 @@ def test_a_key_the_store_refuses_fails_only_its_submission(deployment, round_dat
         assert reason in docs[submission_id]["invalid"]["reason"]
     assert all(docs[i]["original"]["value"] is not None for i in good.values())
     assert docs[good["alice"]]["original"]["value"] is True
+
+
+# Ownership: a file lies directly in its owner's folder, compared part by part.
+
+# (user, key) -> the reason the user's submission of that key is refused.
+NOT_THEIRS = {
+    ("a", "7/a/b/x.csv"): "'7/a/b/x.csv' lies in a folder inside '7/a/'",  # user a/b's file
+    ("a", "7/ab/predictions.csv"): "'7/ab/predictions.csv' does not lie under '7/a/'",
+    ("a", "7/a"): "'7/a' does not lie under '7/a/'",
+    ("a", "7/a/"): "'7/a/' is not a plain key",
+    ("a", "7/a//x.csv"): "is not a plain key",
+    ("a", "7//a/x.csv"): "is not a plain key",
+    ("a", "7/a/./x.csv"): "is not a plain key",
+    ("a", "7/a/../b/x.csv"): "is not a plain key",
+    ("a", "7/a/..\\b\\x.csv"): "is not a plain key",
+    ("a", "7/a\\b/x.csv"): "is not a plain key",
+    ("a", "7/a%2Fb/predictions.csv"): "does not lie under '7/a/'",  # S3 decodes no %-escape
+    ("a", "/7/a/x.csv"): "is not a plain key",
+}
+
+
+def test_no_user_is_scored_from_a_file_outside_their_own_folder(deployment, round_data, tmp_path):
+    """User ``a`` claims the files of ``a/b`` (stored before user names with '/' were refused),
+    of ``ab``, of ``a%2Fb``, and keys that tools resolve into their folder: each claim is refused
+    with its reason, while the owners' own files are scored."""
+    data, _ = round_data
+    good = honest(deployment, data, ("alice", "ab", "a%2Fb"))
+    csv = submission_csv(data.tournament_ids, model_probabilities(data.tournament, seed=5))
+    deployment.buckets.put_bytes(deployment.settings.upload_bucket, "7/a/b/x.csv", csv)
+    raw = deployment.store._database["submissions"]
+    legacy = {  # the nested user's own record: the sensor sets it aside, the batch leaves it out
+        "_id": ObjectId(),
+        "username": "a/b",
+        "competition_id": ROUND,
+        "filename": "7/a/b/x.csv",
+        "created": datetime(2024, 1, 1),
+    }
+    raw.insert_one(legacy)
+    claims = {
+        upload(deployment, user, b"", filename=key): reason
+        for (user, key), reason in NOT_THEIRS.items()
+    }
+    logged: list[str] = []
+    run_steps(deployment, files_for(deployment, data), round_data, tmp_path, log=logged.append)
+    docs = {str(d["_id"]): d for d in deployment.store.round_submissions(ROUND)}
+    for submission_id, reason in claims.items():
+        assert reason in docs[submission_id].get("invalid", {}).get("reason", ""), reason
+    for submission_id in good.values():
+        assert "invalid" not in docs[submission_id]
+        assert docs[submission_id]["original"]["pending"] is False
+    assert "invalid" not in docs[str(legacy["_id"])]  # left out, never scored from its file
+    assert any(str(legacy["_id"]) in line and "malformed" in line for line in logged)
+    assert "cannot name a folder" in malformed_reason(legacy)
+
+
+def test_a_pattern_that_names_no_single_folder_is_refused():
+    ids = np.array(["n1"])
+    for pattern in (
+        "{round}/{username}",
+        "{round}//{username}/",
+        "{round}{username}/",
+        "{username:.3}/",
+    ):
+        with pytest.raises(ValueError, match="upload key prefix"):
+            SubmissionFiles(LocalBuckets(Path("/nonexistent")), "b", ids, key_prefix=pattern)
+
+
+def test_submit_writes_the_layout_the_pipeline_checks(local_env, monkeypatch, round_data, tmp_path):
+    """With ``NUMERAI_UPLOAD_KEY_PREFIX`` set, an upload lies where the pipeline looks for it."""
+    monkeypatch.setenv("NUMERAI_UPLOAD_KEY_PREFIX", "uploads/{round}/{username}/")
+    deployment = Deployment.from_env()
+    data, _ = round_data
+    csv = submission_csv(data.tournament_ids, model_probabilities(data.tournament, seed=6))
+    submission_id = upload_submission(
+        deployment, round=ROUND, user="zoe", data=csv, name="..\\odd\\name.csv"
+    )
+    doc = deployment.store.get(submission_id)
+    assert doc["filename"].startswith("uploads/7/zoe/") and doc["filename"].count("/") == 3
+    files = SubmissionFiles(
+        deployment.buckets,
+        deployment.settings.upload_bucket,
+        data.tournament_ids,
+        key_prefix=deployment.settings.upload_key_prefix,
+    )
+    run_steps(deployment, files, round_data, tmp_path)
+    doc = deployment.store.get(submission_id)
+    assert "invalid" not in doc and doc["original"]["pending"] is False
 
 
 def test_a_missing_upload_bucket_fails_the_step_rather_than_every_submission(
@@ -237,6 +327,38 @@ def test_an_unexpected_failure_leaves_only_that_submission_pending(
     assert {row["id"]: "pending" in row for row in summary}[good["bob"]]
     for user in ("alice", "carol", "dave"):
         assert docs[good[user]]["original"]["pending"] is False
+
+
+HIDDEN = "\u061c\u202e\U000e0041\u00ad\ufff9\u2028"  # format characters and a separator
+SHOWN = "\\u061c\\u202e\\U000e0041\\xad\\ufff9\\u2028"
+
+
+class HiddenFaultBuckets(FaultyBuckets):
+    def read_bytes(self, bucket: str, key: str, *, max_bytes: int | None = None) -> bytes:
+        if key == self.faulty_key:
+            raise RuntimeError(f"a fault quoting {HIDDEN}\nforged log line")
+        return super().read_bytes(bucket, key, max_bytes=max_bytes)
+
+
+def test_what_the_steps_store_and_log_carries_no_hidden_character(deployment, round_data, tmp_path):
+    """A reason quoting the file's bytes (here through the CSV parser's own error) is stored
+    with escapes, and so is a log line quoting an unexpected error."""
+    data, _ = round_data
+    good = honest(deployment, data, ("alice", "bob"))
+    probabilities = model_probabilities(data.tournament, seed=8)
+    lines = submission_csv(data.tournament_ids, probabilities).decode().splitlines()
+    lines[1] = f'"{lines[1].split(",")[0]}{HIDDEN},0.5"'  # one quoted field: the parser's error
+    hidden = upload(deployment, "mallory", ("\n".join(lines) + "\n").encode())
+    faulty_key = deployment.store.get(good["bob"])["filename"]
+    buckets = HiddenFaultBuckets(deployment.settings.local_buckets_dir, faulty_key)
+    logged: list[str] = []
+    run_steps(
+        deployment, files_for(deployment, data, buckets), round_data, tmp_path, log=logged.append
+    )
+    stored = deployment.store.get(hidden)["invalid"]["reason"]
+    assert SHOWN in stored and stored.isprintable()
+    (line,) = [line for line in logged if good["bob"] in line]
+    assert f"a fault quoting {SHOWN}\\nforged log line" in line and line.isprintable()
 
 
 def test_a_submission_deleted_mid_batch_is_left_out_and_the_rest_written(

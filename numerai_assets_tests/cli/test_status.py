@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from bson import ObjectId
 from numerai_assets.cli import main
 from numerai_assets.cli.main import SIGPIPE_STATUS
 from numerai_assets.store import SubmissionStore, open_database
-from numerai_assets.views.report import DISPLAY_LIMIT, ELLIPSIS
+from numerai_assets.views.report import DISPLAY_LIMIT, ELLIPSIS, INVISIBLE_CATEGORIES
 
 HUGE = 20_000_000  # characters: far more than any screen (200 MB costs the store 6 s and 800 MB)
 WHEN = datetime(2024, 5, 1, tzinfo=timezone.utc)
@@ -86,8 +87,8 @@ def test_status_prints_every_stored_document_on_bounded_lines(odd_documents, cap
     ]}  # fmt: skip
     assert row["honest"].split()[:3] == ["7", str(odd_documents["honest"]), "alice"]
     assert " 42 " in row["integer user"]
-    assert "mallory|*x* [a](https://evil.example)mmm" in row["huge"]  # on one line, cut
-    assert "invalid: line one line two rrr" in row["huge"] and ELLIPSIS in row["huge"]
+    assert "mallory|*x*\\n[a](https://evil.example)mmm" in row["huge"]  # on one line, cut
+    assert "invalid: line one\\nline two rrr" in row["huge"] and ELLIPSIS in row["huge"]
     assert "seven" in row["huge"]
     assert row["odd statuses"].split()[:6] == ["3.5", "12345", "['a',", "'list']", "high", "-"]
     assert row["odd statuses"].endswith("invalid: a bare string")
@@ -168,3 +169,154 @@ def test_a_broken_pipe_of_the_command_itself_is_not_swallowed(home, monkeypatch,
     monkeypatch.setattr(submissions, "run_status", broken_pipe)
     with pytest.raises(BrokenPipeError, match="own work"):
         main(["status"])
+
+
+# Invisible characters: whatever a participant typed reaches the terminal printable
+
+
+# User names and reasons as another system (or an older pipeline) stored them, each hiding a
+# character of another kind; shown, each must be its escape.
+HIDDEN = {
+    "al\u061cice": "al\\u061cice",  # ARABIC LETTER MARK (Cf)
+    "bo\ufff9b": "bo\\ufff9b",  # INTERLINEAR ANNOTATION ANCHOR (Cf)
+    "ca\U000e0041\U000e007frol": "ca\\U000e0041\\U000e007frol",  # tags (Cf)
+    "da\u00adve": "da\\xadve",  # SOFT HYPHEN (Cf)
+    "ev\u202ee": "ev\\u202ee",  # RIGHT-TO-LEFT OVERRIDE (Cf)
+    "fr\ue000ank": "fr\\ue000ank",  # private use (Co)
+    "gr\u0378ace": "gr\\u0378ace",  # unassigned (Cn)
+    "he\u2028idi": "he\\u2028idi",  # LINE SEPARATOR (Zl)
+    "iv\x1b[2Jan": "iv\\x1b[2Jan",  # ESC clearing the screen (Cc)
+}
+READABLE = "Zoë 山田\u3000太郎 🎉"  # accents, CJK with its full-width space, emoji: as they are
+REASON = "line 2 is '\u061cn1\U000e0041\u00ad,0.5'\nforged line"
+SHOWN_REASON = "line 2 is '\\u061cn1\\U000e0041\\xad,0.5'\\nforged line"
+
+
+def invisible(text: str) -> list[str]:
+    """The characters of ``text`` of an invisible category, other than its line ends."""
+    return [
+        f"U+{ord(c):04X}"
+        for c in text
+        if c != "\n" and unicodedata.category(c) in INVISIBLE_CATEGORIES
+    ]
+
+
+@pytest.fixture
+def hidden_documents(home) -> dict[str, ObjectId]:
+    submissions = open_database()["submissions"]
+    ids = {}
+    for user in [*HIDDEN, READABLE]:
+        ids[user] = submissions.insert_one(
+            {
+                "_id": ObjectId(),
+                "username": user,
+                "competition_id": 7,
+                "filename": f"7/{user}/a.csv",
+                "created": WHEN,
+                "invalid": {"reason": REASON},
+            }
+        ).inserted_id
+    decided = ObjectId()
+    submissions.insert_one(
+        {
+            "_id": decided,
+            "username": "mal\u061clory",
+            "competition_id": 7,
+            "created": WHEN,
+            "concordant": {
+                "pending": False,
+                "value": True,
+                "score": 0.05,
+                "clusters": [
+                    {"cluster": 0, "sizes": {"val\u200bidation": 3}, "ks": {"a\u202e/b": 0.1}}
+                ],
+            },
+            "original": {
+                "pending": False,
+                "value": False,
+                "reason": "dup\u00adlicate",
+                "matches": [{"username": "bo\ufff9b", "submission_id": "x\u061c", "ks": 0.001}],
+                "nearest": {"ks": {"username": "ca\U000e0041rol", "submission_id": "y"}},
+                "pairs": {"com\u2066pared": 1},
+                "run_id": "run\u2028-1",
+                "scored_at": WHEN,
+            },
+        }
+    )
+    ids["decided"] = decided
+    return ids
+
+
+def test_status_shows_every_hidden_character_as_its_escape(hidden_documents, capsys):
+    assert main(["status"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and invisible(out) == []
+    lines = out.splitlines()
+    assert len(lines) == 1 + len(hidden_documents)  # nothing broke a line
+    for user, shown in HIDDEN.items():
+        (line,) = [line for line in lines if str(hidden_documents[user]) in line]
+        assert f"  {shown}  " in line and line.endswith(f"invalid: {SHOWN_REASON}")
+    assert any(f"  {READABLE}  " in line for line in lines)
+    (decided,) = [line for line in lines if str(hidden_documents["decided"]) in line]
+    assert "mal\\u061clory" in decided and "bo\\ufff9b (KS 0.0010, r -)" in decided
+    assert decided.endswith("dup\\xadlicate")
+
+
+def test_the_installed_status_command_writes_no_hidden_character(hidden_documents):
+    """The bytes the real command writes to a pipe, decoded: nothing hidden, every line whole."""
+    command = [str(Path(sys.executable).with_name("numerai-assets")), "status"]
+    done = subprocess.run(command, capture_output=True, check=True, env=dict(os.environ))
+    out = done.stdout.decode("utf-8")
+    assert invisible(out) == [] and len(out.splitlines()) == 1 + len(hidden_documents)
+    assert "al\\u061cice" in out and READABLE in out
+
+
+def test_status_json_is_ascii_and_gives_the_stored_values_back(hidden_documents, capsys):
+    """JSON shows the values as stored, exactly: every character outside ASCII (invisible or
+    not) is a JSON escape, so the terminal sees none of them and a program reads them back."""
+    assert main(["status", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert out.isascii() and invisible(out) == []
+    users = {doc["_id"]: doc["username"] for doc in json.loads(out)}
+    for user, submission_id in hidden_documents.items():
+        if user != "decided":
+            assert users[str(submission_id)] == user
+    assert json.loads(out)[0]["invalid"]["reason"] == REASON
+
+
+def test_explain_shows_every_hidden_character_as_its_escape(hidden_documents, capsys):
+    for user, shown in HIDDEN.items():
+        assert main(["explain", str(hidden_documents[user])]) == 0
+        out, err = capsys.readouterr()
+        assert err == "" and invisible(out) == [], user
+        assert f"user {shown}  round 7" in out
+        assert f"invalid: {SHOWN_REASON}\n" in out
+    assert main(["explain", str(hidden_documents["decided"])]) == 0
+    out = capsys.readouterr().out
+    assert invisible(out) == []
+    for shown in (
+        "user mal\\u061clory",
+        "(dup\\xadlicate)",
+        "bo\\ufff9b  x\\u061c",
+        "nearest by smallest KS: ca\\U000e0041rol y",
+        "pairs: com\\u2066pared 1",
+        "run run\\u2028-1",
+        "val\\u200bidation rows",
+        "KS a\\u202e/b",
+    ):
+        assert shown in out, shown
+
+
+def test_explain_json_holds_the_shown_text(hidden_documents, capsys):
+    """``explain --json`` is the diagnostic the site shows (the intake serves the same): every
+    text in it is the escaped, bounded text, never a hidden character."""
+    assert main(["explain", "--json", str(hidden_documents["decided"])]) == 0
+    out = capsys.readouterr().out
+    diagnostic = json.loads(out)
+    assert invisible(json.dumps(diagnostic, ensure_ascii=False)) == []
+    assert diagnostic["user"] == "mal\\u061clory"
+    assert diagnostic["originality"]["matches"][0]["username"] == "bo\\ufff9b"
+    assert diagnostic["originality"]["pairs"] == {"com\\u2066pared": 1}
+    assert diagnostic["concordance"]["clusters"][0]["ks"] == {"a\\u202e/b": 0.1}
+    assert main(["explain", "--json", str(hidden_documents["al\u061cice"])]) == 0
+    assert json.loads(capsys.readouterr().out)["invalid"] == SHOWN_REASON

@@ -2,6 +2,7 @@ import bz2
 import gzip
 import io
 import tracemalloc
+import unicodedata
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from numerai_assets.scoring.submission import (
     size_limit,
 )
 from numerai_assets.scoring.submission_format import MAX_LINE_BYTES, REASON_CHARS
+from numerai_assets.views.report import INVISIBLE_CATEGORIES
 
 IDS = np.array(["10", "11", "12", "13"])
 EXPECTED = [0.1, 0.2, 0.3, 0.4]
@@ -32,7 +34,7 @@ def reason(content: bytes, ids: np.ndarray = IDS, **kwargs) -> str:
     with pytest.raises(SubmissionError) as error:
         read_submission(content, ids, **kwargs)
     message = str(error.value)
-    assert "\n" not in message and len(message) <= REASON_CHARS
+    assert message.isprintable() and len(message) <= REASON_CHARS
     return message
 
 
@@ -179,6 +181,39 @@ def test_control_characters_in_values_are_escaped():
     assert "\x1b" not in text and "\\x1b[31m" in text
 
 
+# A value hiding a character of every invisible kind: format (U+061C, U+202E, U+00AD, a tag),
+# private use, unassigned, a separator, a control. Quoted in a reason, each is its escape.
+HIDDEN = "n\u061c\u202e\u00ad\U000e0041\ue000\u0378\u2028\x1b\ufff9"
+SHOWN = "n\\u061c\\u202e\\xad\\U000e0041\\ue000\\u0378\\u2028\\x1b\\ufff9"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        csv("10,0.1", header=f"id,{HIDDEN}"),  # the header, quoted
+        csv("10,0.1", f"{HIDDEN},0.2", "12,0.3", "13,0.4"),  # an unknown id, quoted
+        csv("10,0.1", f'"{HIDDEN},0.2', "12,0.3", "13,0.4"),  # an unbalanced quote: the line
+        csv("10,0.1", f"{HIDDEN},0.2,x", "12,0.3", "13,0.4"),  # three fields: the line
+        # One quoted field holding the comma: only pyarrow sees it, and its error quotes the row
+        csv("10,0.1", f'"{HIDDEN},0.2"', "12,0.3", "13,0.4"),
+    ],
+    ids=["header", "unknown id", "unbalanced quote", "three fields", "parser's error"],
+)
+def test_a_reason_quoting_the_file_carries_no_hidden_character(content):
+    """What the store keeps and every view shows: escapes, never the characters themselves."""
+    text = reason(content)
+    assert SHOWN in text
+    assert not [c for c in text if unicodedata.category(c) in INVISIBLE_CATEGORIES]
+
+
+def test_a_reason_is_cut_at_its_limit_never_inside_an_escape():
+    hidden = SubmissionError("\u061c" * REASON_CHARS)
+    assert str(hidden) == "\\u061c" * ((REASON_CHARS - 1) // 6) + "…"
+    plain = SubmissionError("x" * (REASON_CHARS + 1))
+    assert str(plain) == "x" * (REASON_CHARS - 1) + "…"
+    assert str(SubmissionError("x" * REASON_CHARS)) == "x" * REASON_CHARS
+
+
 def test_a_long_line_is_refused_before_parsing():
     text = reason(csv("10,0.1", "1" * 5000 + ",0.2", "12,0.3", "13,0.4"))
     assert f"1 line is longer than {MAX_LINE_BYTES} bytes (line 3 is 5,004 bytes" in text
@@ -280,6 +315,6 @@ def test_property_any_bytes_are_parsed_or_refused_with_a_one_line_reason(data):
         parsed = read_submission(data, ROUND_IDS)
     except SubmissionError as error:
         message = str(error)
-        assert message and "\n" not in message and len(message) <= REASON_CHARS
+        assert message and message.isprintable() and len(message) <= REASON_CHARS
     else:
         assert parsed.shape == (30,) and np.isfinite(parsed).all()

@@ -14,10 +14,10 @@ import mongomock
 import pytest
 from montydb.database import MontyDatabase
 
-from numerai_assets.store import SubmissionStore
+from numerai_assets.store import RoundBusy, SubmissionStore
 from numerai_assets.store.base import DUPLICATE_KEY
 from numerai_assets.store.documents import to_storage
-from numerai_assets_tests.store.helpers import ROUND, T0, add, at, ids, score
+from numerai_assets_tests.store.helpers import ROUND, T0, add, at, score
 
 
 def ms(milliseconds: int):
@@ -82,22 +82,16 @@ def test_a_scored_submission_reads_back_with_its_types(store: SubmissionStore, d
     assert store.unclaimed() == []
 
 
-def test_claims_compare_at_millisecond_precision(store: SubmissionStore) -> None:
-    created = {name: ms(offset) for name, offset in (("a", 1_001), ("b", 1_002), ("c", 1_999))}
-    sid = {name: add_at(store, name, when) for name, when in created.items()}
-    for name, when in created.items():
-        store.claim([store.get(sid[name])], run_key=f"run-{name}", at=when)
-
-    def before(when) -> list:
-        return ids(store.stuck(claimed_before=when))
-
-    assert before(ms(1_001)) == []
-    assert before(ms(1_002)) == [sid["a"]]
-    assert before(ms(1_002) - timedelta(microseconds=500)) == [sid["a"]]  # finer than stored
-    assert before(ms(1_002) + timedelta(microseconds=1)) == [sid["a"], sid["b"]]
-    assert before(ms(1_999)) == [sid["a"], sid["b"]]
-    assert before(ms(2_000)) == [sid["a"], sid["b"], sid["c"]]
-    assert [store.get(sid[name])["created"] for name in created] == list(created.values())
+def test_lease_expiry_compares_at_millisecond_precision(store: SubmissionStore) -> None:
+    """A lease runs until a stored instant: expired only once ``now`` is past it, compared at
+    the millisecond the store keeps, whatever finer time the caller has."""
+    store.acquire_round(ROUND, owner="a", until=ms(1_500), now=ms(1_000))
+    for now in (ms(1_499), ms(1_500), ms(1_500) + timedelta(microseconds=999)):
+        with pytest.raises(RoundBusy, match="round 7 is being scored by run a"):
+            store.acquire_round(ROUND, owner="b", until=ms(3_000), now=now)
+    store.acquire_round(ROUND, owner="b", until=ms(3_000), now=ms(1_501))
+    assert store.lease_of(ROUND)["owner"] == "b"
+    assert store.lease_of(ROUND)["until"] == ms(3_000)
 
 
 def add_at(store: SubmissionStore, user: str, when) -> Any:

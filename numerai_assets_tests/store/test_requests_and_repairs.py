@@ -4,6 +4,7 @@ import pytest
 from bson import ObjectId
 
 from numerai_assets.store import SubmissionNotFound
+from numerai_assets.store.documents import Claim
 
 from .helpers import POLICY, ROUND, add, at, concordance, originality
 
@@ -11,7 +12,7 @@ from .helpers import POLICY, ROUND, add, at, concordance, originality
 def test_scoring_requests_are_queued_until_claimed(store):
     a, b, c = (add(store, user, t) for user, t in (("a", 1), ("b", 2), ("c", 3)))
     for sid in (a, b, c):
-        store.claim([store.get(sid)], run_key="first", at=at(5))
+        store.claim([store.get(sid)], Claim("first", None, at(5)))
         store.write_scores(
             sid,
             concordance=concordance(),
@@ -27,7 +28,7 @@ def test_scoring_requests_are_queued_until_claimed(store):
     assert store.get(b).get("rescore_requested") is None
     requested = store.unclaimed()
     store.request_scoring(c, at=at(12))  # asked again before the claim: planned next time
-    claimed = store.claim(requested, run_key="second", at=at(13))
+    claimed = store.claim(requested, Claim("second", None, at(13)))
     assert [d["_id"] for d in claimed] == [a]
     assert [d["_id"] for d in store.unclaimed()] == [c]
     with pytest.raises(SubmissionNotFound):

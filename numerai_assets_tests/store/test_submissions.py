@@ -19,6 +19,7 @@ from numerai_assets.store import (
     SubmissionStore,
     open_database,
 )
+from numerai_assets.store.documents import Claim, claim_of
 from numerai_assets_tests.store.helpers import (
     POLICY,
     ROUND,
@@ -73,6 +74,11 @@ def test_get_with_a_malformed_id_raises_value_error(store: SubmissionStore, bad:
         store.get(bad)
 
 
+NOT_ONE_FOLDER = (
+    "cannot name a folder of the upload bucket (it holds '/' or '\\', or is '.' or '..')"
+)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -81,6 +87,10 @@ def test_get_with_a_malformed_id_raises_value_error(store: SubmissionStore, bad:
         ({"round": -1}, "competition_id is -1, not a round number"),
         ({"username": ""}, "no username"),
         ({"username": "u" * 101}, "username is longer than 100 characters"),
+        ({"username": "a/b"}, f"username 'a/b' {NOT_ONE_FOLDER}"),
+        ({"username": ".."}, f"username '..' {NOT_ONE_FOLDER}"),
+        ({"username": "."}, f"username '.' {NOT_ONE_FOLDER}"),
+        ({"username": "a\\b"}, f"username 'a\\\\b' {NOT_ONE_FOLDER}"),
         ({"filename": None}, "no filename"),
         ({"created": "2024-01-01"}, "created is '2024-01-01' (str), not a date and time"),
     ],
@@ -552,6 +562,6 @@ def test_a_client_without_tz_aware_gets_the_same_answers(naive_store: Submission
     assert store.get(first)["original"]["scored_at"] == at(100)
     assert ids(store.round_submissions(ROUND)) == [first, second, third]
     assert ids(store.unclaimed()) == [second, third]
-    store.claim([store.get(second)], run_key="r", at=at(3).replace(tzinfo=None))
-    assert ids(store.stuck(claimed_before=at(4))) == [second]
-    assert ids(store.stuck(claimed_before=at(3))) == []
+    store.claim([store.get(second)], Claim("r", None, at(3).replace(tzinfo=None)))
+    assert ids(store.claimed()) == [second]
+    assert claim_of(store.get(second)) == Claim("r", None, at(3))

@@ -3,6 +3,8 @@ rendering through markdown-it, a real CommonMark parser with GFM tables)."""
 
 from __future__ import annotations
 
+import sys
+import unicodedata
 from datetime import datetime, timezone
 
 import pytest
@@ -10,7 +12,14 @@ from bson import ObjectId
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numerai_assets.views.report import DISPLAY_LIMIT, ELLIPSIS, markdown_cell, one_line
+from numerai_assets.scoring.submission_format import printable
+from numerai_assets.views.report import (
+    DISPLAY_LIMIT,
+    ELLIPSIS,
+    INVISIBLE_CATEGORIES,
+    markdown_cell,
+    one_line,
+)
 from numerai_assets_tests.conftest import unavailable
 
 HOSTILE = [
@@ -44,11 +53,20 @@ HOSTILE = [
     ("value", "shown"),
     [
         ("alice", "alice"),
-        ("two\nlines", "two lines"),
-        ("crlf\r\n\r\nand tabs\t\t", "crlf and tabs "),
-        ("sep\u2028par\u2029nel\x85", "sep par nel "),
-        ("nul\x00esc\x1b[31mred", "nul esc [31mred"),
-        ("bidi\u202eright\u200bzero\ufeff", "bidi right zero "),
+        ("two\nlines", "two\\nlines"),
+        ("crlf\r\n\r\nand tabs\t\t", "crlf\\r\\n\\r\\nand tabs\\t\\t"),
+        ("sep\u2028par\u2029nel\x85", "sep\\u2028par\\u2029nel\\x85"),
+        ("nul\x00esc\x1b[31mred", "nul\\x00esc\\x1b[31mred"),
+        ("bidi\u202eright\u200bzero\ufeff", "bidi\\u202eright\\u200bzero\\ufeff"),
+        ("al\u061cice", "al\\u061cice"),  # ARABIC LETTER MARK
+        ("bo\ufff9b\ufffa\ufffb", "bo\\ufff9b\\ufffa\\ufffb"),  # interlinear annotation
+        ("ca\U000e0041\U000e007frol", "ca\\U000e0041\\U000e007frol"),  # tags
+        ("da\u00adve", "da\\xadve"),  # SOFT HYPHEN
+        ("ev\ue000e\U000f0000", "ev\\ue000e\\U000f0000"),  # private use
+        ("fr\u0378ank\U0010ffff", "fr\\u0378ank\\U0010ffff"),  # unassigned
+        ("gr\ud800ace", "gr\\ud800ace"),  # a lone surrogate
+        ("two  spaces\u00a0and\u3000more", "two  spaces\u00a0and\u3000more"),  # spaces stay
+        ("Zoë 山田 Ωμέγα 🎉👩🏽‍💻", "Zoë 山田 Ωμέγα 🎉👩🏽\\u200d💻"),  # ZWJ is a format character
         (None, ""),
         (12345, "12345"),
         (True, "True"),
@@ -68,22 +86,76 @@ def test_one_line_cuts_at_the_limit_with_an_ellipsis():
     assert one_line("x" * (DISPLAY_LIMIT + 1)) == "x" * (DISPLAY_LIMIT - 1) + ELLIPSIS
     assert one_line("abcdef", limit=4) == "abc" + ELLIPSIS
     assert one_line("abcd", limit=4) == "abcd"
-    assert one_line("ab\n\n\ncd", limit=5) == "ab cd"
+    assert one_line("ab\n\n\ncd", limit=5) == "ab\\n" + ELLIPSIS  # never inside an escape
+    assert one_line("a\u061cb", limit=3) == "a" + ELLIPSIS
+    assert one_line("\u061c", limit=6) == "\\u061c"
     assert one_line("abc", limit=1) == ELLIPSIS
     with pytest.raises(ValueError, match="limit must be at least 1"):
         one_line("abc", limit=0)
+
+
+def code_points(categories) -> str:
+    """Every code point of Unicode whose general category is one of ``categories``."""
+    return "".join(
+        char
+        for char in map(chr, range(sys.maxunicode + 1))
+        if unicodedata.category(char) in categories
+    )
+
+
+def escape(char: str) -> str:
+    """The escape of an invisible character, written out independently of ``repr``."""
+    code = ord(char)
+    if char in "\t\n\r":
+        return {"\t": "\\t", "\n": "\\n", "\r": "\\r"}[char]
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+@pytest.mark.parametrize("category", sorted(INVISIBLE_CATEGORIES))
+def test_every_invisible_code_point_of_each_category_is_shown_as_its_escape(category):
+    """Every control, format, surrogate, private-use, unassigned, line and paragraph separator
+    code point, whichever it is (the hand-written ranges this replaced missed U+061C, U+00AD,
+    U+FFF9 to U+FFFB, the tags, private use and unassigned code points, and many more)."""
+    text = code_points({category})
+    assert text  # Cs, Co and Cn included: the sweep covers the whole range
+    shown = one_line(text, limit=len(text) * 10 + 1)
+    assert shown == "".join(map(escape, text))
+    assert shown.isascii() and shown.isprintable()
+    # Each one alone, between letters, at the default limit: never raw, never mistaken.
+    for char in text[:: max(1, len(text) // 2000)]:
+        assert one_line(f"a{char}b") == f"a{escape(char)}b"
+
+
+def test_printable_text_of_every_script_and_every_space_is_shown_as_it_is():
+    """Letters, marks, numbers, punctuation, symbols (emoji) and spaces of every script."""
+    text = code_points({"Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Mc", "Me", "Nd", "Nl", "No"})
+    text += code_points({"Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm", "Sc", "Sk", "So", "Zs"})
+    assert len(text) > 140_000
+    assert one_line(text, limit=len(text)) == text
+
+
+def test_the_reader_escapes_every_character_one_line_escapes():
+    """A stored reason (quoted values, the reader's message) shows as stored: the reader's rule
+    escapes every invisible category too (and spaces other than ' ', to name bytes exactly)."""
+    text = code_points(INVISIBLE_CATEGORIES)
+    assert printable(text) == "".join(map(escape, text))
+    assert one_line(printable(text), limit=len(text) * 10 + 1) == printable(text)
 
 
 @pytest.mark.parametrize(
     "value",
     [
         "r" * 200_000_000,  # the 200 MB reason of the issue
+        "\u061c" * 20_000_000,  # 40 MB of invisible characters, each shown as six
+        "\U000e0041" * 5_000_000,  # tags: ten characters each
         " " * 10_000_000 + "late",  # whitespace past the window still counts as more
         b"\x00" * 50_000_000,
         list(range(1_000_000)),
         10**10_000,  # str() refuses integers this long
     ],
-    ids=["200MB-str", "10MB-spaces", "50MB-bytes", "1M-list", "huge-int"],
+    ids=["200MB-str", "40MB-marks", "20MB-tags", "10MB-spaces", "50MB-bytes", "1M-list", "int"],
 )
 def test_one_line_of_a_huge_value_is_bounded(value):
     shown = one_line(value)
@@ -106,7 +178,10 @@ def test_one_line_is_one_line_within_the_limit(text, limit):
     shown = one_line(text, limit)
     assert len(shown) <= limit
     assert shown.splitlines() in ([], [shown])
-    if len(text) <= limit and "\n" not in text and text.isprintable():
+    assert not any(unicodedata.category(char) in INVISIBLE_CATEGORIES for char in shown)
+    if len(text) <= limit and not any(
+        unicodedata.category(char) in INVISIBLE_CATEGORIES for char in text
+    ):
         assert shown == text
 
 
@@ -153,7 +228,8 @@ def assert_cells_show_exactly(markdown, values: list) -> None:
         kinds = {child.type for child in cell.children}
         assert kinds <= {"text", "text_special"}, (value, kinds)  # no link, em, code, html…
         shown = "".join(child.content for child in cell.children)
-        assert shown == one_line(value).strip(" "), value  # markdown trims a cell's spaces
+        # Markdown trims a cell's spaces (of every script, as JavaScript's trim does)
+        assert shown == one_line(value).strip(), value
 
 
 def test_hostile_values_keep_the_table_and_render_as_typed(markdown):

@@ -121,7 +121,7 @@ def test_rows_hold_every_submission_with_the_batch_marked(round_docs):
     ]  # fmt: skip
     assert rows["cat"]["why"] == "duplicate"
     assert rows["cat"]["against"] == "ann (KS 0.0011, r 0.3100)"
-    assert rows["dan"]["why"] == "invalid: line 2 has 3 fields | *x*"  # on one line
+    assert rows["dan"]["why"] == "invalid: line 2 has 3 fields\\n| *x*"  # on one line
     assert (rows["eve"]["concordance"], rows["eve"]["original"]) == (None, None)
     assert rows["ann"]["created"] == "2024-05-01T00:00:00+00:00"
     assert rows["bob"]["concordant"] is False and rows["bob"]["consistency"] == 63.0
