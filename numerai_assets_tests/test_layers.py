@@ -1,0 +1,123 @@
+"""The walls between the layers: the math imports nothing above it, no circle, no module too big.
+
+Checked from the source (what each module imports at its top level and inside functions) and by
+importing in a fresh interpreter (what a module really loads).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from numerai_assets_tests.conftest import REPO
+
+PACKAGE = REPO / "numerai_assets"
+MAX_MODULE_LINES = 450
+# What the scoring math must never load: a store, Dagster, plotting, S3.
+NOT_FOR_THE_MATH = ("pymongo", "bson", "montydb", "dagster", "matplotlib", "boto3", "botocore")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path, *, top_level_only: bool = False) -> set[str]:
+    """The ``numerai_assets`` modules ``path`` imports (relative imports resolved)."""
+    tree = ast.parse(path.read_text())
+    package = module_name(path).rsplit(".", 1)[0] if path.name != "__init__.py" else None
+    nodes = tree.body if top_level_only else ast.walk(tree)
+    found = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = (package or module_name(path)).split(".")
+                base = ".".join(anchor[: len(anchor) - node.level + 1] + ([base] if base else []))
+            found.add(base)
+            found |= {f"{base}.{alias.name}" for alias in node.names}
+    return {name for name in found if name.startswith("numerai_assets")}
+
+
+def scoring_modules() -> list[Path]:
+    return sorted((PACKAGE / "scoring").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", scoring_modules(), ids=lambda p: p.name)
+def test_the_math_imports_only_the_math(path: Path) -> None:
+    outside = {name for name in imports(path) if not name.startswith("numerai_assets.scoring")}
+    assert outside == set(), f"{path.name} imports {sorted(outside)}"
+
+
+def test_no_circle_among_the_math_modules() -> None:
+    """Module-level imports between the scoring modules form no cycle (a lazy import inside a
+    function, for a library loaded only when asked, does not count)."""
+    graph = {
+        module_name(path): {
+            name
+            for name in imports(path, top_level_only=True)
+            if name in {module_name(p) for p in scoring_modules()} and name != module_name(path)
+        }
+        for path in scoring_modules()
+    }
+    seen: dict[str, str] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        if seen.get(node) == "done":
+            return
+        assert seen.get(node) != "open", f"import circle: {' -> '.join([*trail, node])}"
+        seen[node] = "open"
+        for child in graph[node]:
+            visit(child, [*trail, node])
+        seen[node] = "done"
+
+    for node in graph:
+        visit(node, [])
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "numerai_assets.scoring.policy",
+        "numerai_assets.scoring.comparison",
+        "numerai_assets.scoring.round_decisions",
+        "numerai_assets.scoring.originality",
+        "numerai_assets.scoring.exact",
+    ],
+)
+def test_importing_the_math_loads_no_store_dagster_plotting_or_s3(module: str) -> None:
+    script = (
+        f"import json, sys; import {module}; "
+        f"print(json.dumps(sorted(m for m in {NOT_FOR_THE_MATH!r} if m in sys.modules)))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout
+    assert json.loads(loaded) == []
+
+
+def test_the_policy_loads_numpy_and_nothing_heavier() -> None:
+    script = (
+        "import json, sys; import numerai_assets.scoring.policy; print(json.dumps(sorted("
+        "m for m in ('scipy', 'sklearn', 'pandas', 'pyarrow', 'numba') if m in sys.modules)))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout
+    assert json.loads(loaded) == []
+
+
+def test_no_package_module_is_over_450_lines() -> None:
+    long = {
+        str(path.relative_to(REPO)): lines
+        for path in PACKAGE.rglob("*.py")
+        if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}
