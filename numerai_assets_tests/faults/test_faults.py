@@ -17,7 +17,8 @@ import pytest
 
 from numerai_assets.cli.context import Deployment
 from numerai_assets.store import SubmissionStore
-from numerai_assets_tests.pipeline.conftest import evaluate_sensor, launch, seed_round
+from numerai_assets_tests.daemon import add_partitions, evaluate_sensor, launch
+from numerai_assets_tests.pipeline.conftest import seed_round
 from numerai_assets_tests.pipeline.test_scoring_job import outcome
 from numerai_assets_tests.s3_server import S3_TEST_CREDENTIALS, start_moto, stop_moto
 
@@ -162,8 +163,7 @@ def run_in_child(
 ):
     """Run the tick's one request in a child process that dies as ``mode`` says."""
     (request,) = tick.run_requests
-    for add in tick.dynamic_partitions_requests:
-        instance.add_dynamic_partitions(add.partitions_def_name, add.partition_keys)
+    add_partitions(instance, tick)
     child = subprocess.Popen(
         [
             sys.executable,

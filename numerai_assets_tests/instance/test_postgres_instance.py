@@ -3,8 +3,8 @@
 import dagster as dg
 import pytest
 
-from numerai_assets.definitions import build_definitions
-from numerai_assets_tests.pipeline.conftest import evaluate_sensor, seed_round
+from numerai_assets_tests.daemon import add_partitions, evaluate_sensor, execute
+from numerai_assets_tests.pipeline.conftest import seed_round
 
 
 @pytest.fixture
@@ -25,29 +25,19 @@ def test_production_config_uses_postgres_and_the_per_round_limit(postgres_instan
         "value": {"applyLimitPerUniqueValue": True},
         "limit": 1,
     } in [dict(limit) for limit in limits]
-    assert postgres_instance.run_retries_enabled
+    # The sensor retries what a dead run left: Dagster's own run retries stay off, and a queued
+    # run whose code location is briefly unreachable stays queued.
+    assert not postgres_instance.run_retries_enabled
+    assert postgres_instance.run_coordinator.get_run_queue_config().max_user_code_failure_retries
 
 
 def test_a_scoring_run_is_recorded_in_postgres(postgres_instance, deployment):
     seeded = seed_round(deployment, 3)
     seeded.submit_demo(4)
     tick = evaluate_sensor(postgres_instance)
-    for request in tick.dynamic_partitions_requests:
-        postgres_instance.add_dynamic_partitions(
-            request.partitions_def_name, request.partition_keys
-        )
+    add_partitions(postgres_instance, tick)
     (request,) = tick.run_requests
-    result = (
-        build_definitions()
-        .resolve_job_def("score_round")
-        .execute_in_process(
-            run_config=request.run_config,
-            instance=postgres_instance,
-            partition_key="3",
-            asset_selection=request.asset_selection,
-            tags=request.tags,
-        )
-    )
+    result = execute(postgres_instance, request)
     assert result.success
     run = postgres_instance.get_run_by_id(result.run_id)
     assert run.tags["dagster/partition"] == "3" and run.tags["round"] == "3"

@@ -15,8 +15,8 @@ from numerai_assets.cli.context import Deployment
 from numerai_assets.cli.demo import demo_submissions
 from numerai_assets.cli.submissions import upload_submission
 from numerai_assets.datasets.synthetic import make_round, write_round_zip
-from numerai_assets.definitions import build_definitions
 from numerai_assets.files import dataset_key
+from numerai_assets_tests.daemon import evaluate_sensor, launch  # noqa: F401 - the tests' import
 
 
 @dataclass
@@ -74,42 +74,3 @@ def seeded(deployment: Deployment) -> SeededRound:
 def instance() -> Iterator[dg.DagsterInstance]:
     with dg.instance_for_test() as test_instance:
         yield test_instance
-
-
-def evaluate_sensor(instance: dg.DagsterInstance, cursor: str | None = None):
-    """One tick of ``new_submissions`` as the daemon would run it, with this environment."""
-    defs = build_definitions()
-    with dg.build_sensor_context(
-        instance=instance,
-        cursor=cursor,
-        definitions=defs,
-        resources={"store": defs.resources["store"], "files": defs.resources["files"]},
-    ) as context:
-        return defs.resolve_sensor_def("new_submissions")(context)
-
-
-def launch(
-    instance: dg.DagsterInstance, result: dg.SensorResult, *, raise_on_error: bool = True
-) -> list[dg.ExecuteInProcessResult]:
-    """Do what the daemon does with a tick's result: add its partitions, then run each request
-    whose run key has not been used yet (the daemon's de-duplication)."""
-    if isinstance(result, dg.SkipReason) or not result.run_requests:
-        return []
-    for request in result.dynamic_partitions_requests:
-        instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
-    job = build_definitions().resolve_job_def("score_round")
-    results = []
-    for request in result.run_requests:
-        if instance.get_run_records(dg.RunsFilter(tags={"dagster/run_key": request.run_key})):
-            continue
-        results.append(
-            job.execute_in_process(
-                run_config=request.run_config,
-                instance=instance,
-                partition_key=request.partition_key,
-                asset_selection=request.asset_selection,
-                tags={**request.tags, "dagster/run_key": request.run_key},
-                raise_on_error=raise_on_error,
-            )
-        )
-    return results

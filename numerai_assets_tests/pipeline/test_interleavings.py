@@ -26,8 +26,9 @@ from numerai_assets.datasets.synthetic import model_probabilities, submission_cs
 from numerai_assets.definitions import build_definitions
 from numerai_assets.pipeline.jobs import batch_run_config
 from numerai_assets.pipeline.partitions import rounds
+from numerai_assets_tests.daemon import add_partitions, evaluate_sensor
 
-from .conftest import evaluate_sensor, seed_round
+from .conftest import seed_round
 
 SCHEDULES = int(os.environ.get("NUMERAI_INTERLEAVINGS", "200"))
 USERS = ("ann", "ben", "cat", "dan")
@@ -90,11 +91,8 @@ class Schedule:
 
     def tick(self) -> None:
         result = evaluate_sensor(self.instance)
+        add_partitions(self.instance, result)
         if isinstance(result, dg.SensorResult):
-            for request in result.dynamic_partitions_requests:
-                self.instance.add_dynamic_partitions(
-                    request.partitions_def_name, request.partition_keys
-                )
             self.queue.extend(result.run_requests)
         self.log.append("tick")
 
