@@ -144,6 +144,18 @@ def write_scores(
             "scores": dg.MetadataValue.md(summary_markdown(summary, batch.policy)),
             "policy": batch.policy.version,
             "policy_rules": dg.MetadataValue.json(batch.policy.rules()),
+            # Which submissions this run decided, for a reader that needs them (the UI shows
+            # the table above).
+            "decided": dg.MetadataValue.json(
+                {
+                    kind: [row["id"] for row in summary if key in row]
+                    for kind, key in (
+                        ("scored", "concordance"),
+                        ("invalid", "invalid"),
+                        ("left_pending", "pending"),
+                    )
+                }
+            ),
             "scored": sum("concordance" in row for row in summary),
             "invalid": sum("invalid" in row for row in summary),
             "left_pending": sum("pending" in row for row in summary),

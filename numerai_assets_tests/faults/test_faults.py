@@ -68,9 +68,8 @@ def assert_scored_once_as_reference(seeded, reference, instance):
         ).records:
             materialization = event.event_log_entry.asset_materialization
             if materialization.asset_key == dg.AssetKey("submission_scores"):
-                report = materialization.metadata["scores"].value.splitlines()
-                rows = [line for line in report if line.startswith("|")][2:]  # after the header
-                reported += [(row.split("|")[-2].strip(), run_id) for row in rows]
+                decided = materialization.metadata["decided"].value
+                reported += [(sid, run_id) for sid in decided["scored"] + decided["invalid"]]
     assert len({sid for sid, _ in reported}) == len(reported)
     by_id = {str(d["_id"]): d for d in docs.values()}
     for sid, run_id in reported:
