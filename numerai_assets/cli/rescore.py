@@ -71,7 +71,7 @@ def queue_rescore(url: str, round: int, *, scores_only: bool) -> str:
         return client.submit_job_execution(
             JOB,
             repository_location_name=LOCATION,
-            run_config=batch_run_config([]),
+            run_config=batch_run_config([]).to_config_dict(),
             tags={"dagster/partition": str(round), "round": str(round), "rescore": "true"},
             asset_selection=_asset_keys(scores_only),
         )

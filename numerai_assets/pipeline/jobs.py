@@ -7,7 +7,7 @@ more, and the batch's predictions stay in memory between ops.
 import dagster as dg
 
 from numerai_assets.pipeline.round_assets import competition_data, kmeans_clusters
-from numerai_assets.pipeline.scoring import submission_scores
+from numerai_assets.pipeline.scoring import BatchConfig, submission_scores
 
 ROUND_ASSETS = (competition_data, kmeans_clusters)
 
@@ -24,12 +24,13 @@ score_round = dg.define_asset_job(
 )
 
 
-def batch_run_config(submission_ids: list[str]) -> dict:
-    """Run config that hands ``submission_ids`` to the scoring graph's first op."""
-    return {
-        "ops": {
+def batch_run_config(submission_ids: list[str]) -> dg.RunConfig:
+    """Run config that hands ``submission_ids`` to the scoring graph's first op (none: the
+    whole round, a rescore)."""
+    return dg.RunConfig(
+        ops={
             "submission_scores": {
-                "ops": {"prepare_submissions": {"config": {"submission_ids": submission_ids}}}
+                "ops": {"prepare_submissions": BatchConfig(submission_ids=submission_ids)}
             }
         }
-    }
+    )

@@ -146,7 +146,7 @@ def test_a_request_for_an_invalid_submission_is_planned_and_answered(port, store
     with dg.instance_for_test() as instance:
         seed_round(Deployment.from_env(), 7)
         (request,) = evaluate_sensor(instance).run_requests
-    assert request.run_config == batch_run_config([str(submission)])
+    assert request.run_config == batch_run_config([str(submission)]).to_config_dict()
     assert flagged(store) == []  # claimed: answered by the run planned for it
 
 

@@ -25,7 +25,7 @@ def test_new_round_adds_its_partition_and_requests_a_run_with_its_data(seeded, i
     assert (add.partitions_def_name, list(add.partition_keys)) == ("rounds", ["7"])
     (request,) = result.run_requests
     assert request.partition_key == "7"
-    assert request.run_config == batch_run_config(ids)  # created order
+    assert request.run_config == batch_run_config(ids).to_config_dict()  # created order
     assert request.tags["round"] == "7"
     assert set(request.asset_selection) == {*ROUND_DATA, SCORES}
     claims = [seeded.deployment.store.get(i)["queued"]["run_key"] for i in ids]
@@ -46,7 +46,7 @@ def test_claimed_work_is_planned_once_and_late_clocks_are_found_on_the_next_tick
         created=datetime.now(timezone.utc) - timedelta(hours=1),
     )
     (request,) = evaluate_sensor(instance).run_requests
-    assert request.run_config == batch_run_config([str(skewed), later])
+    assert request.run_config == batch_run_config([str(skewed), later]).to_config_dict()
     assert request.run_key not in {r.run_key for r in first.run_requests}
 
 
@@ -64,7 +64,7 @@ def test_big_rounds_are_split_into_batches_only_the_first_with_data(seeded, inst
     ids = list(seeded.submit_demo(8).values())
     result = evaluate_sensor(instance)
     configs = [r.run_config for r in result.run_requests]
-    assert configs == [batch_run_config(ids[i : i + 3]) for i in (0, 3, 6)]
+    assert configs == [batch_run_config(ids[i : i + 3]).to_config_dict() for i in (0, 3, 6)]
     assert set(result.run_requests[0].asset_selection) == {*ROUND_DATA, SCORES}
     assert [list(r.asset_selection) for r in result.run_requests[1:]] == [[SCORES], [SCORES]]
     assert len({r.run_key for r in result.run_requests}) == 3
@@ -78,7 +78,10 @@ def test_several_rounds_in_one_tick(seeded, instance):
     (add,) = result.dynamic_partitions_requests
     assert sorted(add.partition_keys) == ["7", "8"]
     by_round = {r.partition_key: r.run_config for r in result.run_requests}
-    assert by_round == {"7": batch_run_config([a]), "8": batch_run_config([b])}
+    assert by_round == {
+        "7": batch_run_config([a]).to_config_dict(),
+        "8": batch_run_config([b]).to_config_dict(),
+    }
 
 
 @pytest.mark.parametrize("interval", ["5", "30"])
