@@ -75,15 +75,22 @@ class SubmissionError(ValueError):
         words = _ASCII_WHITESPACE.sub(" ", "; ".join(self.problems)).strip(" ")
         # Every character shows as one or more: the first REASON_CHARS + 1 decide the message.
         pieces = [_escape(char) for char in words[: REASON_CHARS + 1]]
-        if sum(map(len, pieces)) > REASON_CHARS:
-            kept, length = [], 0
-            for piece in pieces:
-                if length + len(piece) > REASON_CHARS - 1:
-                    break
-                kept.append(piece)
-                length += len(piece)
-            pieces = [*kept, "…"]
-        super().__init__("".join(pieces))
+        super().__init__(join_within(pieces, REASON_CHARS))
+
+
+def join_within(pieces: Sequence[str], limit: int, ellipsis: str = "…") -> str:
+    """``pieces`` joined, at most ``limit`` characters: when longer, cut between two pieces (an
+    escape such as ``\\u061c`` is never split) and ended with ``ellipsis``."""
+    text = "".join(pieces)
+    if len(text) <= limit:
+        return text
+    kept, length = [], 0
+    for piece in pieces:
+        if length + len(piece) > limit - len(ellipsis):
+            break
+        kept.append(piece)
+        length += len(piece)
+    return "".join(kept) + ellipsis
 
 
 def size_limit(rows: int) -> int:

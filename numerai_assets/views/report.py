@@ -13,6 +13,8 @@ import reprlib
 import unicodedata
 from typing import Any
 
+from numerai_assets.scoring.submission_format import join_within
+
 DISPLAY_LIMIT = 64  # characters, the ellipsis included
 ELLIPSIS = "…"
 
@@ -71,17 +73,7 @@ def one_line(value: Any, limit: int = DISPLAY_LIMIT) -> str:
     head = _text(value, limit + 1)[: limit + 1]
     if head.isprintable():  # the usual case: isprintable is False for every invisible category
         return head if len(head) <= limit else head[: limit - 1] + ELLIPSIS
-    pieces = [_shown(char) for char in head]
-    text = "".join(pieces)
-    if len(text) <= limit:
-        return text
-    kept, length = [], 0
-    for piece in pieces:
-        if length + len(piece) > limit - 1:
-            break
-        kept.append(piece)
-        length += len(piece)
-    return "".join(kept) + ELLIPSIS
+    return join_within([_shown(char) for char in head], limit, ELLIPSIS)
 
 
 def markdown_cell(value: Any, limit: int = DISPLAY_LIMIT) -> str:

@@ -6,21 +6,14 @@ from bson import ObjectId
 from numerai_assets.store import SubmissionNotFound
 from numerai_assets.store.documents import Claim
 
-from .helpers import POLICY, ROUND, add, at, concordance, originality
+from .helpers import POLICY, ROUND, add, at, concordance, originality, score
 
 
 def test_scoring_requests_are_queued_until_claimed(store):
     a, b, c = (add(store, user, t) for user, t in (("a", 1), ("b", 2), ("c", 3)))
     for sid in (a, b, c):
         store.claim([store.get(sid)], Claim("first", None, at(5)))
-        store.write_scores(
-            sid,
-            concordance=concordance(),
-            originality=originality(),
-            scored_at=at(6),
-            run_id="first",
-            policy=POLICY,
-        )
+        score(store, sid)  # the run's decision clears the claim
     assert store.unclaimed() == []
     store.request_scoring(c, at=at(10))
     store.request_scoring(str(a), at=at(11))
