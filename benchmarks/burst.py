@@ -35,9 +35,11 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-import numerai_assets.batch.steps as steps_module
+import numerai_assets.batch.originality as originality_module
+import numerai_assets.batch.prepare as prepare_module
 import numerai_assets.pipeline.round_assets as round_assets_module
 import numerai_assets.pipeline.scoring as scoring_module
+import numerai_assets.scoring.round_decisions as decisions_module
 from benchmarks._deploy import (
     SubmissionCsv,
     deployment,
@@ -56,6 +58,7 @@ from numerai_assets.datasets.synthetic import model_probabilities, write_round_z
 from numerai_assets.definitions import build_definitions
 from numerai_assets.files import dataset_key
 from numerai_assets.prediction_cache import RoundPredictionCache
+from numerai_assets.scoring.comparison import Frontier
 from numerai_assets.settings import Settings
 from numerai_assets.store import SubmissionStore
 
@@ -84,18 +87,18 @@ COMPUTE = (
 )
 OTHER = (
     "consistency",
-    "comparison sets (latest_comparable_per_user)",
+    "comparison sets (Frontier.candidates)",
     "decide_originality",
 )
 STORE_READS = (
     "get",
-    "submissions_after",
-    "pending",
+    "unclaimed",
+    "claimed",
+    "mistyped_submissions",
     "round_submissions",
     "rounds",
-    "scoring_requested_after",
     "leaderboard",
-    "earlier_submissions",
+    "lease_of",
 )
 STORE_WRITES = (
     "insert_submission",
@@ -106,6 +109,10 @@ STORE_WRITES = (
     "request_scoring",
     "reconcile_leaderboard",
     "sync_leaderboard",
+    "claim",
+    "acquire_round",
+    "renew_round",
+    "release_round",
 )
 PREPARE_READ, CACHE_FILL_READ = "read by prepare_batch", "read by fill_cache"
 
@@ -124,12 +131,12 @@ def metered_functions() -> list[tuple[str, object, str]]:
         (dataset, round_assets_module, "fetch_round_dataset"),
         (dataset, round_assets_module, "load_round_dataset"),
         (concord, scoring_module, "score_concordance"),
-        (kernels, steps_module, "correlations"),
-        (kernels, steps_module, "ks_counts"),
+        (kernels, originality_module, "correlations"),
+        (kernels, originality_module, "ks_counts"),
         (kmeans, round_assets_module, "cluster_round"),
-        (consist, steps_module, "consistency"),
-        (comparable, steps_module, "latest_comparable_per_user"),
-        (decide, steps_module, "decide_originality"),
+        (consist, prepare_module, "consistency"),
+        (comparable, Frontier, "candidates"),
+        (decide, decisions_module, "decide_originality"),
     ]
 
 
@@ -361,7 +368,11 @@ def score_burst(env: dict[str, str], instance_dir: Path) -> BurstResult:
                     (times.prepared if reader == PREPARE_READ else times.filled).append(created)
                 out.runs.append(times)
             out.total += time.perf_counter() - started
-            out.pending = len(store.pending(round=ROUND))  # not timed: the benchmark's check
+            out.pending = sum(  # not timed: the benchmark's check
+                1
+                for d in store.round_submissions(ROUND)
+                if not d.get("invalid") and (d.get("original") or {}).get("pending")
+            )
             if not out.pending:
                 break
     out.scores = written_scores(store)
