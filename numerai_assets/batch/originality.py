@@ -55,8 +55,9 @@ class CachedPairStatistics:
         return submission_id in self._row
 
     def compare(
-        self, submission_id: Hashable, earlier_ids: Sequence[Hashable]
+        self, submission_id: Hashable, earlier_ids: Sequence[Hashable], exact_up_to: int = 0
     ) -> tuple[np.ndarray, np.ndarray]:
+        """Every count exact (``exact_up_to`` is not needed)."""
         new = np.array(self._predictions[self._row[submission_id]])
         rows = np.array([self._row[i] for i in earlier_ids], dtype=np.int64)
         correlation = np.empty(len(rows))
@@ -75,6 +76,9 @@ class CachedPairStatistics:
             self._predictions[self._row[earlier_id]],
             threshold,
         )
+
+    def ks_count(self, submission_id: Hashable, earlier_id: Hashable) -> int:
+        return int(self.compare(submission_id, [earlier_id])[1][0])
 
 
 def fill_cache(

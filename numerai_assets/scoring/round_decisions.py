@@ -13,6 +13,7 @@ The pipeline, the ``score`` command and the measured alternatives all decide thr
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -40,15 +41,28 @@ class PairStatistics(Protocol):
         ...
 
     def compare(
-        self, submission_id: Hashable, earlier_ids: Sequence[Hashable]
+        self, submission_id: Hashable, earlier_ids: Sequence[Hashable], exact_up_to: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``(r, ks_count)`` of the submission against each of ``earlier_ids``, in order:
-        Pearson's r as float64 (NaN where undefined: a constant file) and the KS statistic as
-        the exact integer count ``D * n_rows`` (int64)."""
+        """``(r, ks_count)`` of the submission against each of ``earlier_ids``, in order.
+
+        ``r`` is Pearson's r as float64 (NaN where undefined: a constant file), computed to
+        within rounding (far inside :data:`~numerai_assets.scoring.exact.CORRELATION_TIE_BAND`).
+        ``ks_count`` (int64) is the KS statistic as the integer count ``D * n_rows``: **exact**
+        wherever the exact count is at most ``exact_up_to`` (every count a threshold can flag)
+        and wherever it is the smallest of the row (the nearest pair, ties included); elsewhere
+        it may be any lower bound of the exact count that is already above ``exact_up_to``. So
+        every decision, pair count, match and nearest pair taken from it is the exact one,
+        while a source may skip computing far-apart pairs exactly (:mod:`.ks_sketch`).
+        """
         ...
 
     def correlated(self, submission_id: Hashable, earlier_id: Hashable, threshold: float) -> bool:
         """Whether ``|r| > threshold`` exactly (asked only of an r within rounding of it)."""
+        ...
+
+    def ks_count(self, submission_id: Hashable, earlier_id: Hashable) -> int:
+        """The exact KS count of one pair (asked of a correlated match whose count
+        :meth:`compare` may have given as a bound: a match records its exact KS)."""
         ...
 
 
@@ -150,7 +164,8 @@ def _decide_one(
 ) -> OriginalityDecision:
     if decide is not None:
         return OriginalityDecision(decide(submission_id, compared), compared, None, None)
-    r, counts = statistics.compare(submission_id, compared)
+    exact_up_to = policy.ks_limits(statistics.n_rows).similar_at_most
+    r, counts = statistics.compare(submission_id, compared, exact_up_to)
     result = decide_originality(
         r,
         counts,
@@ -160,6 +175,23 @@ def _decide_one(
             submission_id, compared[k], policy.max_correlation
         ),
     )
+    if result.reason == "correlated" and any(
+        counts[m.index] > exact_up_to for m in result.matches
+    ):  # a correlated match far in KS may carry a bound: what it records is exact
+        exact = {
+            m.index: statistics.ks_count(submission_id, compared[m.index])
+            for m in result.matches
+            if counts[m.index] > exact_up_to
+        }
+        result = dataclasses.replace(
+            result,
+            matches=tuple(
+                dataclasses.replace(m, ks=exact[m.index] / statistics.n_rows)
+                if m.index in exact
+                else m
+                for m in result.matches
+            ),
+        )
     nearest_ks = nearest_correlation = None
     if compared:
         ks = counts / statistics.n_rows
@@ -194,8 +226,9 @@ class InMemoryPairStatistics:
         return submission_id in self._row
 
     def compare(
-        self, submission_id: Hashable, earlier_ids: Sequence[Hashable]
+        self, submission_id: Hashable, earlier_ids: Sequence[Hashable], exact_up_to: int = 0
     ) -> tuple[np.ndarray, np.ndarray]:
+        """Every count exact (``exact_up_to`` is not needed)."""
         new = self.predictions(submission_id)
         rows = np.array([self._row[i] for i in earlier_ids], dtype=np.int64)
         r = correlations(new, self._matrix, rows=rows)
@@ -205,3 +238,8 @@ class InMemoryPairStatistics:
         return abs_correlation_exceeds(
             self.predictions(submission_id), self.predictions(earlier_id), threshold
         )
+
+    def ks_count(self, submission_id: Hashable, earlier_id: Hashable) -> int:
+        rows = np.array([self._row[earlier_id]], dtype=np.int64)
+        new = self.predictions(submission_id)
+        return int(ks_counts(new, self._sorted, earlier_sorted=True, rows=rows)[0])
