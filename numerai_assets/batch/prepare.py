@@ -23,8 +23,9 @@ from numerai_assets.scoring.consistency import consistency
 from numerai_assets.scoring.policy import ScoringPolicy, admit
 from numerai_assets.scoring.submission_format import SubmissionError, printable
 from numerai_assets.settings import ConfigurationError
-from numerai_assets.store import SubmissionNotFound, SubmissionStore
+from numerai_assets.store import SubmissionStore
 from numerai_assets.store.documents import Claim, claim_of
+from numerai_assets.store.submissions import pending_update
 
 
 @dataclass
@@ -120,30 +121,29 @@ def prepare_batch(
     validation = data.validation_rows()
     targets = data.tournament["target"].to_numpy(dtype=float)[validation]
     eras = data.tournament["era"].to_numpy()[validation]
-    entries = []
+    entries, updates = [], []
+    now = datetime.now(timezone.utc)
     for doc in select_submissions(store, round, submission_ids, log):
         entry = read_entry(files, doc, policy, log)
-        if entry.predictions is not None:
-            result = consistency(entry.predictions[validation], targets, eras)
-            claim = None
-            if run_id is not None:
-                planned = claim_of(doc) or Claim(None, None, datetime.now(timezone.utc))
-                claim = replace(planned, run_id=run_id, at=datetime.now(timezone.utc))
-            before_write()
-            try:
-                store.mark_pending(
-                    doc["_id"],
-                    consistency=result.percent,
-                    validation_logloss=result.validation_logloss,
-                    claim=claim,
-                    file_digest=entry.digest,
-                    sync_leaderboard=False,
-                )
-            except SubmissionNotFound:
-                log(f"{doc['_id']}: deleted while its batch was read; left out")
-                continue
         entries.append(entry)
+        if entry.predictions is None:
+            continue
+        result = consistency(entry.predictions[validation], targets, eras)
+        claim = None
+        if run_id is not None:
+            claim = replace(claim_of(doc) or Claim(None, None, now), run_id=run_id, at=now)
+        update = pending_update(
+            consistency=result.percent,
+            validation_logloss=result.validation_logloss,
+            claim=claim,
+            file_digest=entry.digest,
+        )
+        updates.append((doc["_id"], update))
     before_write()
+    gone = set(store.update_many(updates))  # one round trip for the batch (MongoDB)
+    for oid in gone:
+        log(f"{oid}: deleted while its batch was read; left out")
+    entries = [entry for entry in entries if entry.submission["_id"] not in gone]
     store.reconcile_leaderboard(round)  # one leaderboard write for the whole batch
     return PreparedBatch(round, entries, policy)
 

@@ -11,7 +11,8 @@ from numerai_assets.batch.originality import OriginalityScores
 from numerai_assets.batch.prepare import PreparedBatch
 from numerai_assets.scoring.concordance import ConcordanceResult
 from numerai_assets.scoring.round_decisions import Nearest, OriginalityDecision
-from numerai_assets.store import SubmissionNotFound, SubmissionStore
+from numerai_assets.store import SubmissionStore
+from numerai_assets.store.submissions import invalid_update, scores_update
 
 
 def concordance_record(result: ConcordanceResult) -> dict:
@@ -69,50 +70,47 @@ def write_results(
     scored_at: datetime,
     log: Callable[[str], None] = lambda message: None,
 ) -> list[dict]:
-    """Write every result back; one summary row per submission for the run's report."""
-    summary = []
+    """Write every result back in one call (:meth:`SubmissionStore.update_many`); one summary
+    row per submission for the run's report."""
+    rows, updates = [], []
     for entry in batch.entries:
         doc = entry.submission
         row = {"id": entry.id, "username": doc["username"]}
         if entry.failure is not None:
-            summary.append({**row, "pending": entry.failure})
+            rows.append({**row, "pending": entry.failure})
             continue
-        try:
-            if entry.invalid_reason is not None:
-                store.mark_invalid(
-                    doc["_id"],
-                    reason=entry.invalid_reason,
-                    at=scored_at,
-                    run_id=run_id,
-                    policy=batch.policy.version,
-                    sync_leaderboard=False,
-                )
-                summary.append({**row, "invalid": entry.invalid_reason})
-                continue
+        if entry.invalid_reason is not None:
+            update = invalid_update(
+                reason=entry.invalid_reason,
+                at=scored_at,
+                run_id=run_id,
+                policy=batch.policy.version,
+            )
+            rows.append({**row, "invalid": entry.invalid_reason})
+        else:
             concordant = concordance_record(concordance_results[entry.id])
             original = originality_record(originality.decisions[entry.id], originality.users)
-            store.write_scores(
-                doc["_id"],
+            update = scores_update(
                 concordance=concordant,
                 originality=original,
                 scored_at=scored_at,
                 run_id=run_id,
                 policy=batch.policy.version,
-                sync_leaderboard=False,
             )
-        except SubmissionNotFound:
-            log(f"{doc['_id']}: deleted before its scores were written; left out")
-            continue
-        summary.append(
-            {
-                **row,
-                "concordance": concordant["score"],
-                "concordant": concordant["value"],
-                "original": original["value"],
-                "reason": original["reason"],
-            }
-        )
+            rows.append(
+                {
+                    **row,
+                    "concordance": concordant["score"],
+                    "concordant": concordant["value"],
+                    "original": original["value"],
+                    "reason": original["reason"],
+                }
+            )
+        updates.append((doc["_id"], update))
+    gone = {str(oid) for oid in store.update_many(updates)}
+    for sid in sorted(gone):
+        log(f"{sid}: deleted before its scores were written; left out")
     # One leaderboard write for the whole batch, which also completes any write an earlier run
     # was interrupted in the middle of (a submission written, its entry not).
     store.reconcile_leaderboard(batch.round)
-    return summary
+    return [row for row in rows if row["id"] not in gone]

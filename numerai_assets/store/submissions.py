@@ -8,10 +8,13 @@ every write to a submission is followed by a leaderboard sync (or one reconcile 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
+from typing import Any
 
+import pymongo.collection
 from bson import ObjectId
+from pymongo import UpdateOne
 
 from numerai_assets.store.base import WELL_TYPED, StoreBase, StoreError, SubmissionNotFound
 from numerai_assets.store.connection import write_lock
@@ -102,29 +105,15 @@ class SubmissionStore(QueueMixin, LeaseMixin, LeaderboardMixin, StoreBase):
         file_digest: str | None = None,
         sync_leaderboard: bool = True,
     ) -> None:
-        """Record the leaderboard numbers and (re-)pend both scores, before scoring.
-
-        Any earlier scores and invalid mark are dropped: a rescore starts from pending. With
-        ``claim`` (the run's: its ``run_id`` set), the submission is recorded as taken up by
-        that run, so the sensor does not plan it again while the run is alive and finds it if
-        the run ends without deciding it. ``file_digest`` (a hash of the file read) keys its
-        predictions in the round's cache.
-        """
-        update: dict = {
-            "consistency": check_number("consistency", consistency),
-            "logloss.validation": check_number("validation_logloss", validation_logloss),
-            "concordant": pending_status(),
-            "original": pending_status(),
-        }
-        if claim is not None:
-            update["queued"] = claim.record()
-        if file_digest is not None:
-            update["file_digest"] = check_text("file_digest", file_digest)
-        self._update(
-            submission_id,
-            {"$set": update, "$unset": {"invalid": ""}},
-            sync_leaderboard=sync_leaderboard,
+        """Record the leaderboard numbers and (re-)pend both scores, before scoring
+        (:func:`pending_update`)."""
+        update = pending_update(
+            consistency=consistency,
+            validation_logloss=validation_logloss,
+            claim=claim,
+            file_digest=file_digest,
         )
+        self._update(submission_id, update, sync_leaderboard=sync_leaderboard)
 
     def write_scores(
         self,
@@ -137,23 +126,16 @@ class SubmissionStore(QueueMixin, LeaseMixin, LeaderboardMixin, StoreBase):
         policy: str,
         sync_leaderboard: bool = True,
     ) -> None:
-        """Record both scores and clear any invalid mark, in one atomic update. Idempotent.
-
-        ``policy`` is the version of the scoring policy that decided them, kept on each.
-        """
-        scored_at = utc(scored_at, "scored_at")
-        run_id = check_text("run_id", run_id)
-        self._update(
-            submission_id,
-            {
-                "$set": {
-                    "concordant": concordant_status(concordance, scored_at, run_id, policy),
-                    "original": original_status(originality, scored_at, run_id, policy),
-                },
-                "$unset": {"invalid": "", "queued": ""},
-            },
-            sync_leaderboard=sync_leaderboard,
+        """Record both scores and clear any invalid mark, in one atomic update. Idempotent
+        (:func:`scores_update`)."""
+        update = scores_update(
+            concordance=concordance,
+            originality=originality,
+            scored_at=scored_at,
+            run_id=run_id,
+            policy=policy,
         )
+        self._update(submission_id, update, sync_leaderboard=sync_leaderboard)
 
     def mark_invalid(
         self,
@@ -165,24 +147,38 @@ class SubmissionStore(QueueMixin, LeaseMixin, LeaderboardMixin, StoreBase):
         policy: str | None = None,
         sync_leaderboard: bool = True,
     ) -> None:
-        """Mark a submission that cannot be scored; it drops off the leaderboard.
+        """Mark a submission that cannot be scored; it drops off the leaderboard
+        (:func:`invalid_update`)."""
+        update = invalid_update(reason=reason, at=at, run_id=run_id, policy=policy)
+        self._update(submission_id, update, sync_leaderboard=sync_leaderboard)
 
-        ``policy``: the version of the scoring policy, when a scoring run decided it.
+    def update_many(self, updates: Sequence[tuple[ObjectId | str, dict]]) -> list[ObjectId]:
+        """Apply many submissions' updates (each atomic on its own document; built by
+        :func:`pending_update`, :func:`scores_update`, :func:`invalid_update`); returns the ids
+        no document had (deleted meanwhile). The leaderboard is left to the caller's one
+        :meth:`reconcile_leaderboard`.
+
+        One round trip on MongoDB (an unordered ``bulk_write``); the embedded store has none,
+        so there it is one update after the other under one lock.
         """
-        if run_id is not None:
-            check_text("run_id", run_id)
-        invalid = {"reason": check_text("reason", reason), "run_id": run_id, "at": utc(at, "at")}
-        if policy is not None:
-            invalid["policy"] = check_text("policy", policy)
-        failed = {"pending": False, "value": False}
-        self._update(
-            submission_id,
-            {
-                "$set": {"invalid": invalid, "concordant": failed, "original": dict(failed)},
-                "$unset": {"queued": ""},
-            },
-            sync_leaderboard=sync_leaderboard,
-        )
+        checked = [(parse_id(sid), to_storage(update)) for sid, update in updates]
+        if not checked:
+            return []
+        if not _has_bulk_write(self._submissions):
+            with write_lock(self._database):
+                return [
+                    oid
+                    for oid, update in checked
+                    if self._submissions.update_one({"_id": oid}, update).matched_count == 0
+                ]
+        operations = [UpdateOne({"_id": oid}, update) for oid, update in checked]
+        result = self._submissions.bulk_write(operations, ordered=False)
+        if result.matched_count == len(checked):
+            return []
+        # Which ids matched a bulk write does not tell: ask (only when some were missing).
+        wanted = [oid for oid, _ in checked]
+        found = {d["_id"] for d in self._submissions.find({"_id": {"$in": wanted}}, {"_id": 1})}
+        return [oid for oid in wanted if oid not in found]
 
     def _update(
         self, submission_id: ObjectId | str, update: dict, *, sync_leaderboard: bool = True
@@ -205,3 +201,71 @@ class SubmissionStore(QueueMixin, LeaseMixin, LeaderboardMixin, StoreBase):
         if before is None:
             raise SubmissionNotFound(oid)
         self.sync_leaderboard(before["competition_id"], before["username"])
+
+
+def pending_update(
+    *,
+    consistency: float,
+    validation_logloss: float,
+    claim: Claim | None = None,
+    file_digest: str | None = None,
+) -> dict:
+    """The update that records a submission's leaderboard numbers and (re-)pends both scores.
+
+    Any earlier scores and invalid mark are dropped: a rescore starts from pending. With
+    ``claim`` (the run's: its ``run_id`` set), the submission is recorded as taken up by that
+    run, so the sensor does not plan it again while the run is alive and finds it if the run
+    ends without deciding it. ``file_digest`` (a hash of the file read) keys its predictions in
+    the round's cache. Raises ``ValueError`` naming a bad argument.
+    """
+    update: dict = {
+        "consistency": check_number("consistency", consistency),
+        "logloss.validation": check_number("validation_logloss", validation_logloss),
+        "concordant": pending_status(),
+        "original": pending_status(),
+    }
+    if claim is not None:
+        update["queued"] = claim.record()
+    if file_digest is not None:
+        update["file_digest"] = check_text("file_digest", file_digest)
+    return {"$set": update, "$unset": {"invalid": ""}}
+
+
+def scores_update(
+    *, concordance: Mapping, originality: Mapping, scored_at: datetime, run_id: str, policy: str
+) -> dict:
+    """The update that records both scores and clears any invalid mark and the claim.
+
+    ``policy`` is the version of the scoring policy that decided them, kept on each. Raises
+    ``ValueError`` naming a bad argument.
+    """
+    scored_at = utc(scored_at, "scored_at")
+    run_id = check_text("run_id", run_id)
+    return {
+        "$set": {
+            "concordant": concordant_status(concordance, scored_at, run_id, policy),
+            "original": original_status(originality, scored_at, run_id, policy),
+        },
+        "$unset": {"invalid": "", "queued": ""},
+    }
+
+
+def invalid_update(*, reason: str, at: datetime, run_id: str | None, policy: str | None) -> dict:
+    """The update that marks a submission that cannot be scored (``policy``: the version of the
+    scoring policy, when a scoring run decided it). Raises ``ValueError`` naming a bad argument."""
+    if run_id is not None:
+        check_text("run_id", run_id)
+    invalid = {"reason": check_text("reason", reason), "run_id": run_id, "at": utc(at, "at")}
+    if policy is not None:
+        invalid["policy"] = check_text("policy", policy)
+    failed = {"pending": False, "value": False}
+    return {
+        "$set": {"invalid": invalid, "concordant": failed, "original": dict(failed)},
+        "$unset": {"queued": ""},
+    }
+
+
+def _has_bulk_write(collection: Any) -> bool:
+    """Whether ``collection`` is pymongo's (MongoDB, over the wire): montydb has no
+    ``bulk_write`` and mongomock's refuses pymongo 4's operations."""
+    return isinstance(collection, pymongo.collection.Collection)

@@ -4,7 +4,7 @@
 ``DAGSTER_HOME`` naming the test's instance. Modes:
 
 - ``hang-before-write``: compute everything, then signal ``MARKER`` and wait to be SIGKILLed;
-- ``exit-after-writes=N``: die (no cleanup, like a killed process) right after N submission writes;
+- ``exit-after-writes=N``: die (no cleanup, like a killed process) once N of the scores are written;
 - ``exit-before-leaderboard=N``: die at the Nth leaderboard update of the run (the 2nd is the one
   after every score is written), leaving the submissions written and the leaderboard behind.
 """
@@ -42,6 +42,23 @@ def die_on_call(name: str, limit: int, marker: Path, *, before: bool) -> None:
     setattr(SubmissionStore, name, dying)
 
 
+def die_part_way_through_writing(writes: int, marker: Path) -> None:
+    """Make the run's writing of the scores (its second ``update_many``: the first pends the
+    batch) apply only its first ``writes`` updates, then end the process as a crash would."""
+    original = SubmissionStore.update_many
+    calls = []
+
+    def dying(self, updates):
+        calls.append(1)
+        if len(calls) < 2:
+            return original(self, updates)
+        original(self, updates[:writes])
+        marker.write_text("dying")
+        os._exit(9)
+
+    SubmissionStore.update_many = dying
+
+
 def main() -> None:
     mode, marker, round_key = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
     run_config, run_key = json.loads(sys.argv[4]), sys.argv[5]
@@ -53,7 +70,7 @@ def main() -> None:
 
         scoring_ops.write_results = hang
     elif mode.startswith("exit-after-writes="):
-        die_on_call("write_scores", int(mode.split("=")[1]), marker, before=False)
+        die_part_way_through_writing(int(mode.split("=")[1]), marker)
     elif mode.startswith("exit-before-leaderboard="):
         die_on_call("reconcile_leaderboard", int(mode.split("=")[1]), marker, before=True)
     instance = dg.DagsterInstance.get()

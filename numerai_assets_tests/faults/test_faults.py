@@ -140,16 +140,17 @@ def test_s3_server_stopped_during_a_run_then_restarted(tmp_path, monkeypatch, in
 
 def test_store_raises_on_write_once(seeded, instance, reference, monkeypatch):
     seeded.submit_demo(8)
-    original = SubmissionStore.write_scores
-    failures = []
+    original = SubmissionStore.update_many
+    calls, failures = [], []
 
-    def flaky(self, *args, **kwargs):
-        if not failures:
+    def flaky(self, updates):
+        calls.append(1)
+        if len(calls) == 2 and not failures:  # the first write of the scores (1st: pending)
             failures.append(1)
             raise pymongo.errors.AutoReconnect("connection reset by peer")
-        return original(self, *args, **kwargs)
+        return original(self, updates)
 
-    monkeypatch.setattr(SubmissionStore, "write_scores", flaky)
+    monkeypatch.setattr(SubmissionStore, "update_many", flaky)
     (run,) = launch(instance, evaluate_sensor(instance))
     assert run.success and failures == [1]
     retried = [e for e in run.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]

@@ -20,6 +20,7 @@ from numerai_assets.store import (
     open_database,
 )
 from numerai_assets.store.documents import Claim, claim_of
+from numerai_assets.store.submissions import invalid_update, pending_update
 from numerai_assets_tests.store.helpers import (
     POLICY,
     ROUND,
@@ -565,3 +566,30 @@ def test_a_client_without_tz_aware_gets_the_same_answers(naive_store: Submission
     store.claim([store.get(second)], Claim("r", None, at(3).replace(tzinfo=None)))
     assert ids(store.claimed()) == [second]
     assert claim_of(store.get(second)) == Claim("r", None, at(3))
+
+
+def test_many_updates_at_once_apply_each_and_name_the_missing(store: SubmissionStore) -> None:
+    """The batch's writes in one call (one round trip on MongoDB): each document gets its own
+    update, exactly as one by one; an id no document has is named, the rest applied."""
+    a, b = add(store, "a", 1), add(store, "b", 2)
+    gone = ObjectId()
+    missing = store.update_many(
+        [
+            (a, pending_update(consistency=75.0, validation_logloss=0.69)),
+            (gone, pending_update(consistency=1.0, validation_logloss=0.7)),
+            (b, invalid_update(reason="bad file", at=at(9), run_id="r1", policy=None)),
+        ]
+    )
+    assert missing == [gone]
+    assert store.get(a)["consistency"] == 75.0 and store.get(a)["original"]["pending"]
+    assert store.get(b)["invalid"]["reason"] == "bad file"
+    one_by_one = add(store, "c", 3)
+    store.mark_pending(one_by_one, consistency=75.0, validation_logloss=0.69)
+    assert {
+        k: v
+        for k, v in store.get(one_by_one).items()
+        if k not in ("_id", "username", "created", "filename")
+    } == {
+        k: v for k, v in store.get(a).items() if k not in ("_id", "username", "created", "filename")
+    }
+    assert store.update_many([]) == []
