@@ -18,14 +18,17 @@ from numerai_assets.settings import Settings
 
 
 def build_definitions(environ: Mapping[str, str] | None = None) -> dg.Definitions:
-    """The definitions, with resources chosen by the environment (``os.environ`` by default)."""
+    """The definitions, with the sensor built from the environment (``os.environ`` by default).
+
+    The resources read the environment when a run uses them, never here, and take no run config
+    (:mod:`numerai_assets.pipeline.resources`)."""
     settings = Settings.from_env(environ)
     return dg.Definitions(
         assets=[competition_data, kmeans_clusters, submission_scores],
         asset_checks=[competition_data_is_valid, every_cluster_in_every_split, ks_false_alarm_rate],
         jobs=[score_round],
         sensors=[build_sensor(settings)],
-        resources=build_resources(environ),
+        resources=build_resources(),
     )
 
 

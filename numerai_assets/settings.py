@@ -35,6 +35,9 @@ DEFAULT_WEBSERVER_URL = "http://127.0.0.1:3000"
 DEFAULT_UPLOAD_KEY_PREFIX = "{round}/{username}/"
 # A JSON setting longer than this is refused unread: the policy has a dozen scalar fields.
 MAX_JSON_CHARS = 4096
+# The most submissions one scoring run is handed (its run config's list is refused beyond it, so
+# NUMERAI_BATCH_SIZE may not exceed it either).
+MAX_BATCH_SIZE = 10_000
 
 
 def is_key_segment(text: str) -> bool:
@@ -150,8 +153,9 @@ class Settings:
         ------
         ConfigurationError
             Naming the variable: a whole-number setting that is not one or is below its
-            minimum (1 for sizes, counts and the interval; 0 for the recovery delays), a switch
-            that is neither on nor off, a JSON setting that is not a small JSON object, an
+            minimum (1 for sizes, counts and the interval; 0 for the recovery delays) or above
+            its maximum (:data:`MAX_BATCH_SIZE` for the batch size), a switch that is neither on
+            nor off, a JSON setting that is not a small JSON object, an
             upload key prefix with a field other than ``{round}`` and ``{username}``.
         """
         env = os.environ if environ is None else environ
@@ -185,20 +189,20 @@ DEPLOYMENT_VARIABLES = tuple(
 
 _EMPTY_MEANS_SOMETHING = {"NUMERAI_UPLOAD_KEY_PREFIX"}  # "" allows any key in the bucket
 
-# Whole-number settings: field -> (default, smallest value allowed).
+# Whole-number settings: field -> (default, smallest value allowed, largest or None).
 WHOLE_NUMBERS = {
-    "sensor_interval_seconds": (30, 1),
-    "batch_size": (500, 1),
-    "max_submissions_per_tick": (5000, 1),
-    "pending_retry_seconds": (60, 0),
-    "max_scoring_attempts": (3, 1),
+    "sensor_interval_seconds": (30, 1, None),
+    "batch_size": (500, 1, MAX_BATCH_SIZE),
+    "max_submissions_per_tick": (5000, 1, None),
+    "pending_retry_seconds": (60, 0, None),
+    "max_scoring_attempts": (3, 1, None),
 }
 
 Parser = Callable[[str, "str | None", dict[str, Any]], Any]
 
 
 def _whole(field_name: str) -> Parser:
-    default, minimum = WHOLE_NUMBERS[field_name]
+    default, minimum, maximum = WHOLE_NUMBERS[field_name]
 
     def parse(name: str, text: str | None, _: dict[str, Any]) -> int:
         if text is None:
@@ -209,6 +213,8 @@ def _whole(field_name: str) -> Parser:
             raise ConfigurationError(f"{name} must be a whole number, got {text!r}") from None
         if value < minimum:
             raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise ConfigurationError(f"{name} must be at most {maximum:,}, got {value:,}")
         return value
 
     return parse

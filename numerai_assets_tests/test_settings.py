@@ -120,6 +120,8 @@ def test_secrets_are_left_out_of_the_repr() -> None:
     [
         ("NUMERAI_BATCH_SIZE", "many", "NUMERAI_BATCH_SIZE must be a whole number, got 'many'"),
         ("NUMERAI_BATCH_SIZE", "0", "NUMERAI_BATCH_SIZE must be at least 1, got 0"),
+        # a batch's run config names at most 10,000 submissions
+        ("NUMERAI_BATCH_SIZE", "10001", "NUMERAI_BATCH_SIZE must be at most 10,000, got 10,001"),
         ("NUMERAI_SENSOR_INTERVAL_SECONDS", "2.5", "must be a whole number, got '2.5'"),
         ("NUMERAI_MAX_SCORING_ATTEMPTS", "0", "NUMERAI_MAX_SCORING_ATTEMPTS must be at least 1"),
         ("NUMERAI_PENDING_RETRY_SECONDS", "-1", "NUMERAI_PENDING_RETRY_SECONDS must be at least 0"),

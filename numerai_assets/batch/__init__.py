@@ -20,6 +20,7 @@ from numerai_assets.batch.prepare import (
     prepare_batch,
     score_concordance,
 )
+from numerai_assets.batch.select import check_batch_ids
 from numerai_assets.batch.write import write_results
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "OriginalityScores",
     "PreparedBatch",
     "SubmissionFiles",
+    "check_batch_ids",
     "prepare_batch",
     "score_concordance",
     "score_originality",

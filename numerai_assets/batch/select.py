@@ -3,12 +3,41 @@ decisions makes it decide again."""
 
 from __future__ import annotations
 
+import re
+import reprlib
 from collections.abc import Callable, Mapping, Sequence
 
 from numerai_assets.scoring.submission_format import counted
+from numerai_assets.settings import MAX_BATCH_SIZE
 from numerai_assets.store.documents import order_of, status_of
 from numerai_assets.store.submissions import SubmissionStore
 from numerai_assets.store.validation import malformed_reason
+
+# An ObjectId as the store's documents spell it (``str(ObjectId)``): 24 lowercase hex digits.
+_SUBMISSION_ID = re.compile(r"[0-9a-f]{24}")
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = 64
+
+
+def check_batch_ids(submission_ids: Sequence[object]) -> list[str]:
+    """``submission_ids`` as a batch may name them, or :class:`ValueError` saying why not.
+
+    At most :data:`~numerai_assets.settings.MAX_BATCH_SIZE` ids (none means the whole round),
+    each the string of an ObjectId (24 lowercase hex digits, as :func:`select_submissions`
+    compares them). A batch comes from the sensor or the ``rescore`` command, or from run config
+    typed in the Dagster UI: this is checked before anything is read.
+    """
+    if len(submission_ids) > MAX_BATCH_SIZE:
+        raise ValueError(
+            f"a batch names at most {MAX_BATCH_SIZE:,} submissions, got {len(submission_ids):,}"
+        )
+    for position, value in enumerate(submission_ids):
+        if not isinstance(value, str) or not _SUBMISSION_ID.fullmatch(value):
+            raise ValueError(
+                f"submission id {position} of the batch is {_SHOWN.repr(value)}, not an ObjectId "
+                "(24 lowercase hex digits)"
+            )
+    return list(submission_ids)
 
 
 def select_submissions(

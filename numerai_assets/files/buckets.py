@@ -7,10 +7,9 @@ Both implement :class:`Buckets` with the same behaviour, so assets never branch 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from numerai_assets.files.local import LocalBuckets
-from numerai_assets.files.s3 import S3Buckets, make_s3_client
 from numerai_assets.settings import Settings
 
 
@@ -47,14 +46,24 @@ class Buckets(Protocol):
         ...
 
 
+def s3_client_from_settings(settings: Settings) -> Any:
+    """The project's one way to an S3 client: the deployment's endpoint, credentials and
+    region (``S3_*``; unset ones fall back to boto3's chain), with retries and timeouts
+    (:func:`~numerai_assets.files.s3.make_s3_client`). Imports boto3 on first use."""
+    from numerai_assets.files.s3 import make_s3_client
+
+    return make_s3_client(
+        endpoint_url=settings.s3_endpoint_url,
+        access_key=settings.s3_access_key,
+        secret_key=settings.s3_secret_key,
+        region=settings.s3_region,
+    )
+
+
 def buckets_from_settings(settings: Settings) -> Buckets:
     """S3 when the deployment names a bucket (``settings.use_s3``), else local folders."""
     if settings.use_s3:
-        client = make_s3_client(
-            endpoint_url=settings.s3_endpoint_url,
-            access_key=settings.s3_access_key,
-            secret_key=settings.s3_secret_key,
-            region=settings.s3_region,
-        )
-        return S3Buckets(client)
+        from numerai_assets.files.s3 import S3Buckets
+
+        return S3Buckets(s3_client_from_settings(settings))
     return LocalBuckets(settings.local_buckets_dir)

@@ -1,7 +1,8 @@
 """S3 (or any S3-compatible server) behind the :class:`~numerai_assets.files.buckets.Buckets` API.
 
-Takes a plain boto3 S3 client so the Dagster resource layer can hand in
-``S3Resource(...).get_client()`` and tests can point one at a local server.
+Takes a plain boto3 S3 client: the deployment's comes from
+:func:`~numerai_assets.files.buckets.s3_client_from_settings`, and tests can point one at a
+local server.
 """
 
 from __future__ import annotations

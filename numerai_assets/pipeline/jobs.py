@@ -6,6 +6,7 @@ more, and the batch's predictions stay in memory between ops.
 
 import dagster as dg
 
+from numerai_assets.batch import check_batch_ids
 from numerai_assets.pipeline.round_assets import competition_data, kmeans_clusters
 from numerai_assets.pipeline.scoring import BatchConfig, submission_scores
 
@@ -26,11 +27,14 @@ score_round = dg.define_asset_job(
 
 def batch_run_config(submission_ids: list[str]) -> dg.RunConfig:
     """Run config that hands ``submission_ids`` to the scoring graph's first op (none: the
-    whole round, a rescore)."""
+    whole round, a rescore): the only run config a scoring run takes, the resources having no
+    fields. Raises :class:`ValueError` for ids the op would refuse
+    (:func:`~numerai_assets.batch.check_batch_ids`)."""
+    checked = check_batch_ids(submission_ids)
     return dg.RunConfig(
         ops={
             "submission_scores": {
-                "ops": {"prepare_submissions": BatchConfig(submission_ids=submission_ids)}
+                "ops": {"prepare_submissions": BatchConfig(submission_ids=checked)}
             }
         }
     )

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 import numpy as np
+from pydantic import Field, ValidationInfo, field_validator
 
 from numerai_assets.datasets import RoundDataset, load_round_dataset
 from numerai_assets.files import dataset_key, fetch_round_dataset
@@ -14,6 +15,7 @@ from numerai_assets.pipeline.resources import FilesResource, PolicyResource, Sto
 from numerai_assets.pipeline.retries import IO_RETRY
 from numerai_assets.pipeline.round_lease import holding_round
 from numerai_assets.scoring.concordance import SPLITS, FittedClusters, cluster_round
+from numerai_assets.scoring.policy import MAX_CLUSTERS, MAX_RANDOM_STATE
 
 # One group, so the lineage page opens on competition_data → kmeans_clusters → submission_scores.
 ROUND_GROUP = "rounds"
@@ -50,12 +52,33 @@ def _download(context: dg.AssetExecutionContext, files: FilesResource, round: in
     return data
 
 
+_CLUSTERING_BOUNDS = {"random_state": (0, MAX_RANDOM_STATE), "n_clusters": (1, MAX_CLUSTERS)}
+
+
 class ClusteringConfig(dg.Config):
     """Unset fields come from the scoring policy (``NUMERAI_SCORING_POLICY``); scoring refuses
-    clusters fitted otherwise than its policy says, so an override here goes with a policy."""
+    clusters fitted otherwise than its policy says, so an override here goes with a policy.
+    Bounded as the policy's own fields are."""
 
-    random_state: int | None = None
-    n_clusters: int | None = None
+    random_state: int | None = Field(
+        default=None, description=f"0 to {MAX_RANDOM_STATE}; unset: the policy's"
+    )
+    n_clusters: int | None = Field(
+        default=None, description=f"1 to {MAX_CLUSTERS}; unset: the policy's"
+    )
+
+    @field_validator("random_state", "n_clusters")
+    @classmethod
+    def _bounded(cls, value: int | None, info: ValidationInfo) -> int | None:
+        low, high = _CLUSTERING_BOUNDS[info.field_name]
+        if value is not None and not low <= value <= high:
+            # Not retried: the same config would fail the same way.
+            raise dg.Failure(
+                f"run config: {info.field_name} must be a whole number from {low} to {high}, "
+                f"got {value}",
+                allow_retries=False,
+            )
+        return value
 
 
 @dg.asset(partitions_def=rounds, group_name=ROUND_GROUP, kinds={"scikitlearn"})

@@ -9,12 +9,13 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from numerai_assets.batch import (
     OriginalityScores,
     PreparedBatch,
     SubmissionFiles,
+    check_batch_ids,
     prepare_batch,
     score_concordance,
     score_originality,
@@ -29,6 +30,7 @@ from numerai_assets.pipeline.round_lease import holding_round
 from numerai_assets.pipeline.round_metadata import round_metadata
 from numerai_assets.scoring.concordance import ConcordanceResult, FittedClusters
 from numerai_assets.scoring.false_alarm import false_alarm_rates, observed_flag_rates
+from numerai_assets.settings import MAX_BATCH_SIZE
 from numerai_assets.store.documents import status_of
 from numerai_assets.views.run_report import summary_markdown
 
@@ -36,10 +38,25 @@ IN_MEMORY = dg.Out(io_manager_key="op_values")
 
 
 class BatchConfig(dg.Config):
+    """The batch: with the clustering (``ClusteringConfig``), all of a scoring run's config that
+    the UI's launchpad can change (the resources have no fields)."""
+
     submission_ids: list[str] = Field(
         default=[],
-        description="Submissions to score; empty: every submission of the round (a rescore).",
+        description=f"Submissions to score, at most {MAX_BATCH_SIZE:,}, each an ObjectId (24 "
+        "lowercase hex digits); empty: every submission of the round (a rescore).",
     )
+
+    @field_validator("submission_ids")
+    @classmethod
+    def _a_batch(cls, submission_ids: list[str]) -> list[str]:
+        try:
+            return check_batch_ids(submission_ids)
+        except ValueError as error:
+            # Checked when the step builds its config, before it reads anything. Not retried:
+            # the same config would fail the same way (a ValueError would be, by the step's
+            # retry policy).
+            raise dg.Failure(f"run config: {error}", allow_retries=False) from None
 
 
 def _files(files: FilesResource, data: RoundDataset) -> SubmissionFiles:
