@@ -98,11 +98,27 @@ def rescore_in_process(round: int, *, scores_only: bool) -> str:
             partition_key=str(round),
             asset_selection=_asset_keys(scores_only),
             tags={"round": str(round), "rescore": "true"},
+            raise_on_error=False,  # a failed step is reported below, in one line
         )
     )
     if not result.success:
-        raise ValueError(f"the rescore run {result.run_id} failed; see it in the Dagster UI")
+        raise ValueError(f"the rescore run {result.run_id} failed: {_why(result)}")
     return result.run_id
+
+
+def _why(result) -> str:
+    """The first failed step's own error (``RoundBusy: round 7 is being scored by run ...``),
+    beneath Dagster's wrappers (``Exceeded max_retries``, "Error occurred while executing")."""
+    import dagster as dg
+
+    for event in result.all_events:
+        if event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            error = event.event_specific_data.error
+            while error.cause is not None:
+                error = error.cause
+            first_line = error.message.strip().splitlines()[0] if error.message.strip() else ""
+            return f"step {event.step_key}: {first_line or error.cls_name}"
+    return "see it in the Dagster UI"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from numerai_assets.files._atomic import atomic_path
 from numerai_assets.files.buckets import Buckets, buckets_from_settings, s3_client_from_settings
 from numerai_assets.files.datasets import dataset_key, fetch_round_dataset
 from numerai_assets.files.errors import (
@@ -31,6 +32,7 @@ __all__ = [
     "ObjectTooLarge",
     "S3Buckets",
     "StorageError",
+    "atomic_path",
     "buckets_from_settings",
     "dataset_key",
     "fetch_round_dataset",

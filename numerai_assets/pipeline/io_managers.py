@@ -6,11 +6,28 @@ run starts, so run config cannot send a run's pickles anywhere else (it is refus
 
 from __future__ import annotations
 
+from typing import Any
+
 import dagster as dg
 from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
 
-from numerai_assets.files import s3_client_from_settings
+from numerai_assets.files import atomic_path, s3_client_from_settings
 from numerai_assets.settings import Settings
+
+
+class AtomicPickleFilesystemIOManager(PickledObjectFilesystemIOManager):
+    """Dagster's pickling filesystem IO manager, writing each value whole or not at all.
+
+    Dagster's own opens the final path for writing and pickles into it, so a run loading the
+    round's data while another run rewrites it reads a truncated pickle (``EOFError: Ran out of
+    input``), and a crash mid-write leaves one behind. Here the pickle goes to a temporary file
+    in the same folder, renamed over the final path when complete (``os.replace``, atomic on one
+    filesystem): a reader opens the old file or the new one, never part of one.
+    """
+
+    def dump_to_path(self, context: dg.OutputContext, obj: Any, path: Any) -> None:
+        with atomic_path(path) as partial:
+            super().dump_to_path(context, obj, partial)
 
 
 class RoundAssetsIOManager(dg.ConfigurableIOManagerFactory):
@@ -31,7 +48,7 @@ class RoundAssetsIOManager(dg.ConfigurableIOManagerFactory):
                 s3_session=s3_client_from_settings(settings),
                 s3_prefix=settings.io_prefix,
             )
-        return PickledObjectFilesystemIOManager(base_dir=str(settings.home / "dagster_storage"))
+        return AtomicPickleFilesystemIOManager(base_dir=str(settings.home / "dagster_storage"))
 
 
 class OpValuesIOManager(dg.ConfigurableIOManagerFactory):

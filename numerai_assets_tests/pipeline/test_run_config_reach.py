@@ -226,7 +226,7 @@ mutation Launch($params: ExecutionParams!) {
   }
 }"""
 REPOSITORIES = "{ repositoriesOrError { ... on RepositoryConnection { nodes { name } } } }"
-START_SECONDS = 45
+START_SECONDS = 60  # the webserver and its code server start; a loaded machine is slow
 
 
 def free_port() -> int:
