@@ -79,3 +79,35 @@ def correlations(
     if not finite.all():
         raise ValueError(f"earlier contains NaN or infinite values (row {int(np.argmin(finite))})")
     return r
+
+
+def standardized(rows: np.ndarray) -> np.ndarray:
+    """``rows`` (shape ``(m, n)``) centred and scaled to unit length, as float64: then the Pearson
+    r of two rows is their dot product, and a block of them one matrix product
+    (:func:`correlation_block`). A constant row has no correlation: it comes back all NaN.
+
+    Two passes (mean, then centred sums) as :func:`correlations`, so a row whose spread is tiny
+    next to its mean keeps its precision.
+    """
+    values = np.asarray(rows, dtype=np.float64)
+    if values.ndim != 2:
+        raise ValueError(f"rows must be two-dimensional, got shape {values.shape}")
+    centred = values - values.mean(axis=1, keepdims=True)
+    norms = np.sqrt(np.einsum("ij,ij->i", centred, centred))
+    constant = values.min(axis=1) == values.max(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = centred / norms[:, None]
+    out[constant] = np.nan
+    return out
+
+
+def correlation_block(new: np.ndarray, old: np.ndarray) -> np.ndarray:
+    """Pearson r of every row of ``new`` (``(b, n)``) with every row of ``old`` (``(m, n)``),
+    both :func:`standardized`: shape ``(b, m)``, NaN where either row is constant.
+
+    One blocked matrix product (BLAS): tens of times faster than one pass per pair. Its error is
+    at most about ``n`` units in the last place (Higham's bound for a dot product of unit
+    vectors), ~1e-11 at 45,000 rows, far inside the band within which an ``|r|`` near its
+    threshold is decided again exactly (:data:`.exact.CORRELATION_TIE_BAND`).
+    """
+    return np.clip(np.asarray(new) @ np.asarray(old).T, -1.0, 1.0)

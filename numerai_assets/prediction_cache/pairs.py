@@ -1,0 +1,254 @@
+"""The statistics of a round's pairs of submissions, computed once and kept beside its cache.
+
+Phase 1 of scoring a round's originality. A pair's Pearson r and KS count depend on its two
+files only, never on a decision, so each pair is computed once, when the later of its two
+submissions enters the store, and kept for the round; the decisions (phase 2,
+:func:`numerai_assets.scoring.round_decisions.decide_in_order`) then read them. A late upload
+costs its own pairs and the pass, never the pairs of two other submissions again.
+
+Layout, under the round's cache folder (``<cache>/round-<r>/<fingerprint>/pairs/``):
+
+- ``order.json``: the cache keys (submission id + the file's SHA-256) in the order they entered
+  the store (positions ``0 .. N-1``); appended by the run that plans new pairs (one writer per
+  round: the round's lease), written atomically.
+- ``block-<start>-<stop>/``: the pairs of positions ``start <= g < stop`` with every earlier
+  position, laid out as one triangular array: pair ``(g, h)`` with ``h < g`` at
+  ``g (g - 1) / 2 + h - start (start - 1) / 2``. ``r.f64`` (Pearson r, NaN for a constant file),
+  ``ks.u32`` (the KS count: exact where ``exact.u8`` is 1, else a lower bound above the policy's
+  similar limit, :mod:`numerai_assets.scoring.ks_sketch`), ``exact.u8``. A block appears whole
+  (written in a temporary folder, then renamed), so a run that dies leaves whole blocks only; a
+  position with no block is computed by the next run.
+
+Blocks are independent, so a run computes them in parallel (the shards of the scoring graph,
+one per worker). Keyed by content: a replaced file is a new key with pairs of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from numerai_assets.prediction_cache.round_cache import RoundPredictionCache
+from numerai_assets.scoring.correlation import correlation_block, standardized
+from numerai_assets.scoring.ks import ks_counts
+
+ORDER = "order.json"
+FILES = {"r": ("r.f64", np.float64), "ks": ("ks.u32", np.uint32), "exact": ("exact.u8", np.uint8)}
+CHUNK_ROWS = 256  # earlier rows standardized and multiplied at a time (~90 MB at 45,000 rows)
+
+# (new sorted row, earlier sorted rows, which rows, exact_up_to) -> (counts, exact mask)
+KsCounter = Callable[[np.ndarray, np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]]
+
+
+def triangle(g: int | np.ndarray) -> int | np.ndarray:
+    """How many pairs lie before position ``g``'s: ``g (g - 1) / 2``."""
+    return g * (g - 1) // 2
+
+
+def exact_ks(
+    new_sorted: np.ndarray, earlier_sorted: np.ndarray, rows: np.ndarray, exact_up_to: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every count exact (the baseline the pruned counter is tested against)."""
+    counts = ks_counts(new_sorted, earlier_sorted, earlier_sorted=True, rows=rows)
+    return counts, np.ones(counts.shape, dtype=bool)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Positions ``start <= g < stop`` of the store's order: one block of phase 1."""
+
+    start: int
+    stop: int
+
+    @property
+    def pairs(self) -> int:
+        return triangle(self.stop) - triangle(self.start)
+
+
+def shards(start: int, stop: int, count: int, *, min_pairs: int = 1) -> list[Shard]:
+    """Positions ``[start, stop)`` cut into at most ``count`` shards of about equal pairs (a
+    later position has more earlier ones), none smaller than ``min_pairs`` unless alone."""
+    total = triangle(stop) - triangle(start)
+    if stop <= start:
+        return []
+    count = max(1, min(count, stop - start, max(1, total // max(min_pairs, 1))))
+    cuts = [start]
+    for k in range(1, count):
+        target = triangle(start) + total * k / count
+        g = int(math.ceil((1 + math.sqrt(1 + 8 * target)) / 2))  # first g with tri(g) >= target
+        if cuts[-1] < g < stop:
+            cuts.append(g)
+    return [Shard(a, b) for a, b in zip(cuts, [*cuts[1:], stop], strict=True)]
+
+
+class RoundPairStore:
+    """The pair statistics of one round's cached predictions (see the module docstring)."""
+
+    def __init__(self, cache: RoundPredictionCache) -> None:
+        self.cache = cache
+        self.directory = cache.directory / "pairs"
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    # The order
+
+    def order(self) -> list[str]:
+        path = self.directory / ORDER
+        return json.loads(path.read_text()) if path.exists() else []
+
+    def extend_order(self, keys: Sequence[str]) -> list[str]:
+        """Append the cache keys not in the order yet (each once, in the given order)."""
+        order = self.order()
+        known = set(order)
+        new = [key for key in dict.fromkeys(keys) if key not in known]
+        if new:
+            order = [*order, *new]
+            _write_atomically(self.directory / ORDER, json.dumps(order).encode())
+        return order
+
+    # Blocks
+
+    def blocks(self) -> list[Shard]:
+        """The whole blocks present, by start."""
+        found = []
+        for path in self.directory.glob("block-*-*"):
+            start, stop = (int(part) for part in path.name.split("-")[1:3])
+            found.append(Shard(start, stop))
+        return sorted(found, key=lambda s: s.start)
+
+    def missing(self, size: int) -> list[tuple[int, int]]:
+        """The ranges of positions below ``size`` that no block holds yet."""
+        gaps, at = [], 0
+        for block in self.blocks():
+            if block.start > at:
+                gaps.append((at, min(block.start, size)))
+            at = max(at, block.stop)
+        if at < size:
+            gaps.append((at, size))
+        return [(a, b) for a, b in gaps if a < b]
+
+    def plan(self, keys: Sequence[str], workers: int, *, min_pairs: int = 200_000) -> list[Shard]:
+        """Append ``keys`` (the cache keys of every submission that may be compared) to the
+        order, and cut what no block holds yet into shards for ``workers`` (phase 1)."""
+        order = self.extend_order(keys)
+        return [
+            shard
+            for start, stop in self.missing(len(order))
+            for shard in shards(start, stop, workers, min_pairs=min_pairs)
+        ]
+
+    def compute(self, shard: Shard, exact_up_to: int, ks_counter: KsCounter = exact_ks) -> None:
+        """Compute and store one block: Pearson r by blocked matrix products, KS counts by
+        ``ks_counter`` (exact where they can decide, a lower bound elsewhere)."""
+        order = self.order()
+        if shard.stop > len(order):
+            raise ValueError(f"shard {shard} reaches past the order's {len(order)} positions")
+        rows = self.cache.rows_of(order[: shard.stop])  # cache row of each position
+        predictions, sorted_rows = self.cache.matrices()
+        size = shard.pairs
+        r = np.empty(size, dtype=np.float64)
+        ks = np.empty(size, dtype=np.uint32)
+        exact = np.empty(size, dtype=np.uint8)
+        new = standardized(predictions[rows[shard.start : shard.stop]])
+        base = triangle(shard.start)
+        for chunk in range(0, shard.stop, CHUNK_ROWS):  # earlier rows a chunk at a time
+            old = standardized(predictions[rows[chunk : chunk + CHUNK_ROWS]])
+            block = correlation_block(new, old)
+            for k, g in enumerate(range(shard.start, shard.stop)):
+                width = min(g, chunk + CHUNK_ROWS) - chunk
+                if width > 0:
+                    at = triangle(g) - base + chunk
+                    r[at : at + width] = block[k, :width]
+            self.cache.release()
+        for g in range(shard.start, shard.stop):
+            if g == 0:
+                continue
+            counts, known = ks_counter(
+                np.array(sorted_rows[rows[g]]), sorted_rows, rows[:g], exact_up_to
+            )
+            at = triangle(g) - base
+            ks[at : at + g] = counts
+            exact[at : at + g] = known
+            self.cache.release()
+        self._write_block(shard, {"r": r, "ks": ks, "exact": exact})
+
+    def table(self) -> PairTable:
+        """Every stored pair, for the ordered pass (phase 2)."""
+        return PairTable(self.order(), self.directory, self.blocks())
+
+    def _write_block(self, shard: Shard, arrays: dict[str, np.ndarray]) -> None:
+        final = block_path(self.directory, shard)
+        scratch = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=self.directory))
+        try:
+            for name, (filename, dtype) in FILES.items():
+                with open(scratch / filename, "wb") as f:
+                    f.write(np.ascontiguousarray(arrays[name], dtype=dtype).tobytes())
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.replace(scratch, final)  # a block appears whole, or not at all
+        except OSError:
+            if final.exists():  # another worker wrote the same block first: theirs stands
+                shutil.rmtree(scratch, ignore_errors=True)
+                return
+            raise
+        finally:
+            if scratch.exists():
+                shutil.rmtree(scratch, ignore_errors=True)
+
+
+class PairTable:
+    """Read access to a round's stored pairs by positions (memory-mapped blocks)."""
+
+    def __init__(self, order: list[str], directory: Path, blocks: list[Shard]) -> None:
+        self.order = order
+        self.position = {key: g for g, key in enumerate(order)}
+        self._blocks = blocks
+        self._starts = np.array([b.start for b in blocks], dtype=np.int64)
+        self._maps = [
+            {
+                name: np.memmap(
+                    directory / f"block-{b.start}-{b.stop}" / filename, dtype=dtype, mode="r"
+                )
+                for name, (filename, dtype) in FILES.items()
+            }
+            for b in blocks
+        ]
+
+    def covered(self, key: str) -> bool:
+        """Whether every pair of ``key`` with an earlier position is stored."""
+        g = self.position.get(key)
+        if g is None:
+            return False
+        k = int(np.searchsorted(self._starts, g, side="right")) - 1
+        return k >= 0 and self._blocks[k].start <= g < self._blocks[k].stop
+
+    def pairs(self, g: int, others: np.ndarray) -> dict[str, np.ndarray]:
+        """``r``, ``ks`` and ``exact`` of position ``g`` with each of ``others`` (positions)."""
+        others = np.asarray(others, dtype=np.int64)
+        high, low = np.maximum(g, others), np.minimum(g, others)
+        index = triangle(high) + low
+        which = np.searchsorted(self._starts, high, side="right") - 1
+        out = {name: np.empty(len(others), dtype=dtype) for name, (_, dtype) in FILES.items()}
+        for k in np.unique(which):
+            pick = which == k
+            local = index[pick] - triangle(self._blocks[k].start)
+            for name in FILES:
+                out[name][pick] = self._maps[k][name][local]
+        return out
+
+
+def block_path(directory: Path, shard: Shard) -> Path:
+    return directory / f"block-{shard.start}-{shard.stop}"
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
