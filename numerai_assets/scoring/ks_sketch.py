@@ -55,7 +55,8 @@ from numerai_assets.scoring.ks import _ks_count_equal, _ks_count_equal4, _ks_cou
 FINE_RANKS = 1024
 COARSE_RANKS = 64
 # Rows computed exactly per step of the search for the minimum: small, so that a minimum found
-# early spares the rest; a multiple of 4 rows per thread for the interleaved exact kernel.
+# early spares the rest; two groups of the exact kernel's 4 interleaved rows. Fixed, so which
+# rows come back exact does not depend on the number of threads.
 _NEAREST_CHUNK = 8
 # Below this many merge steps a sketch pass runs on one thread: starting the others costs more.
 _SERIAL_STEPS = 1 << 20
@@ -122,8 +123,10 @@ class KsSketches:
 
     def __post_init__(self) -> None:
         # The bound tables are derived from (n, k): other ranks would make them wrong.
-        if not np.array_equal(self.ranks, sketch_ranks(self.n, max(len(self.ranks), 1))):
+        ranks = np.asarray(self.ranks)
+        if not np.array_equal(ranks, sketch_ranks(self.n, max(ranks.size, 1))):
             raise ValueError("ranks must be sketch_ranks(n, k) for some k")
+        object.__setattr__(self, "ranks", ranks.astype(np.int64))
         values = np.asarray(self.values)
         if values.dtype != np.float64 or values.ndim != 2 or values.shape[1] != len(self.ranks):
             raise ValueError(
@@ -318,8 +321,9 @@ def ks_counts_pruned(
     elsewhere it is a lower bound of the exact count that is above ``exact_up_to`` and above
     that smallest count, so ``np.argmin(counts)`` is the exact first nearest row. Rows are
     bounded by their sketches (coarse first, if kept, then fine); the exact walk runs for the
-    rows whose bounds straddle ``exact_up_to``, then for the others in order of lower bound,
-    while a lower bound could still equal or beat the smallest count found.
+    rows whose lower bound is at most ``exact_up_to`` (unless their bounds meet), then for the
+    others in order of lower bound, while one could still equal or beat the smallest count
+    found (or any row's upper bound).
 
     Parameters
     ----------
@@ -380,12 +384,12 @@ def ks_counts_pruned(
     exact = lo == hi
     counts = lo.copy()
     computed = 0
-    # Every count that a threshold can flag: rows whose bounds straddle the limit.
-    straddle = np.flatnonzero(~exact & (lo <= limit))
-    if straddle.size:
-        counts[straddle] = _ks_counts_rows(new, matrix, pick[straddle])
-        exact[straddle] = True
-        computed += straddle.size
+    # Every row whose count may be at most the limit (its bounds straddle it or lie below it).
+    flaggable = np.flatnonzero(~exact & (lo <= limit))
+    if flaggable.size:
+        counts[flaggable] = _ks_counts_rows(new, matrix, pick[flaggable])
+        exact[flaggable] = True
+        computed += flaggable.size
     # The minimum: no row whose lower bound is above ``best`` (an exact count, or any row's
     # upper bound) can reach it; the others are computed best-first.
     best = int(min(hi.min(), counts[exact].min(initial=hi.min())))
