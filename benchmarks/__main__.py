@@ -5,7 +5,16 @@ from __future__ import annotations
 import sys
 import time
 
-from benchmarks import burst, concordance, kmeans, latency, memory, originality, reader
+from benchmarks import (
+    burst,
+    concordance,
+    kmeans,
+    ks_sketch,
+    latency,
+    memory,
+    originality,
+    reader,
+)
 from benchmarks._timing import parse_quick
 
 
@@ -14,7 +23,7 @@ def main() -> int:
     start = time.perf_counter()
     failed = [
         module.__name__
-        for module in (originality, concordance, kmeans, reader, burst, latency, memory)
+        for module in (originality, ks_sketch, concordance, kmeans, reader, burst, latency, memory)
         if not module.main(quick)
     ]
     print(f"\n{'quick ' if quick else ''}benchmarks done in {time.perf_counter() - start:.0f} s")

@@ -17,15 +17,16 @@ def as_vector(values: object, name: str, *, allow_empty: bool = False) -> np.nda
     return array
 
 
-def pick_rows(rows: object, n_rows: int) -> np.ndarray:
-    """Row indices to compare against (every row when ``rows`` is None), checked in range."""
+def pick_rows(rows: object, n_rows: int, of: str = "earlier") -> np.ndarray:
+    """Row indices to compare against (every row when ``rows`` is None), checked in range of
+    the ``n_rows`` rows of the argument named ``of``."""
     if rows is None:
         return np.arange(n_rows, dtype=np.int64)
     pick = np.ascontiguousarray(rows, dtype=np.int64)
     if pick.ndim != 1:
         raise ValueError(f"rows must be one-dimensional, got shape {pick.shape}")
     if pick.size and (pick.min() < 0 or pick.max() >= n_rows):
-        raise ValueError(f"rows must index the {n_rows} rows of earlier")
+        raise ValueError(f"rows must index the {n_rows} rows of {of}")
     return pick
 
 
