@@ -8,6 +8,7 @@ DAGSTER = [
     "dagster-graphql==1.13.27",
     "dagster-aws==0.29.27",
     "dagster-postgres==0.29.27",
+    "dagster-celery==0.29.27",
 ]
 
 setup(
@@ -33,7 +34,10 @@ setup(
         "matplotlib>=3.8",  # the round's and a submission's pictures (Agg, no display)
     ],
     extras_require={
+        # The Kubernetes executor (deploy/k8s): what a deployment on Kubernetes installs.
+        "k8s": ["dagster-k8s==0.29.27"],
         "dev": [
+            "dagster-k8s==0.29.27",  # the deployments' executors are validated offline
             "pytest>=8",
             "hypothesis>=6.100",
             "moto[server]>=5.0",

@@ -4,7 +4,7 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from numerai_assets.pipeline.jobs import score_round
+from numerai_assets.pipeline.jobs import scoring_jobs
 from numerai_assets.pipeline.resources import build_resources
 from numerai_assets.pipeline.round_assets import (
     competition_data,
@@ -23,11 +23,12 @@ def build_definitions(environ: Mapping[str, str] | None = None) -> dg.Definition
     The resources read the environment when a run uses them, never here, and take no run config
     (:mod:`numerai_assets.pipeline.resources`)."""
     settings = Settings.from_env(environ)
+    jobs = scoring_jobs(settings)
     return dg.Definitions(
         assets=[competition_data, kmeans_clusters, submission_scores],
         asset_checks=[competition_data_is_valid, every_cluster_in_every_split, ks_false_alarm_rate],
-        jobs=[score_round],
-        sensors=[build_sensor(settings)],
+        jobs=jobs,
+        sensors=[build_sensor(settings, jobs)],
         resources=build_resources(),
     )
 

@@ -98,6 +98,15 @@ class Settings:
     io_prefix: str = field(metadata=_env("DAGSTER_IO_PREFIX", deployment=True))
     sensor_interval_seconds: int = field(metadata=_env("NUMERAI_SENSOR_INTERVAL_SECONDS"))
     batch_size: int = field(metadata=_env("NUMERAI_BATCH_SIZE"))  # submissions per run
+    # shards a run cuts its new pairs into (phase 1), for the executor's workers
+    pair_shards: int = field(metadata=_env("NUMERAI_PAIR_SHARDS"))
+    # the sharded job's executor: multiprocess, celery, ecs or k8s (pipeline/jobs.py)
+    executor: str = field(metadata=_env("NUMERAI_EXECUTOR", deployment=True))
+    celery_broker: str = field(  # may hold a password
+        repr=False, metadata=_env("NUMERAI_CELERY_BROKER", deployment=True, secret=True)
+    )
+    # batches up to this size run in one process (fastest start); larger ones on the executor
+    in_process_max_submissions: int = field(metadata=_env("NUMERAI_IN_PROCESS_MAX_SUBMISSIONS"))
     # new submissions one sensor tick takes
     max_submissions_per_tick: int = field(metadata=_env("NUMERAI_MAX_SUBMISSIONS_PER_TICK"))
     # a claim with no run this old is planned again; the first delay between retries of a lost run
@@ -194,6 +203,8 @@ WHOLE_NUMBERS = {
     "sensor_interval_seconds": (30, 1, None),
     "batch_size": (500, 1, MAX_BATCH_SIZE),
     "max_submissions_per_tick": (5000, 1, None),
+    "pair_shards": (4, 1, 256),
+    "in_process_max_submissions": (50, 0, MAX_BATCH_SIZE),
     "pending_retry_seconds": (60, 0, None),
     "max_scoring_attempts": (3, 1, None),
 }
@@ -301,6 +312,7 @@ def _text_or_default(field_name: str) -> Parser:
         "prediction_cache": lambda values: str(values["home"] / "prediction_cache"),
         "io_prefix": lambda _: DEFAULT_IO_PREFIX,
         "webserver_url": lambda _: DEFAULT_WEBSERVER_URL,
+        "celery_broker": lambda _: DEFAULT_CELERY_BROKER,
     }
 
     def parse(_: str, text: str | None, values: dict[str, Any]) -> Any:
@@ -315,9 +327,22 @@ def _text_or_default(field_name: str) -> Parser:
     return parse
 
 
+EXECUTORS = ("multiprocess", "celery", "ecs", "k8s")
+DEFAULT_CELERY_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+def _executor(name: str, text: str | None, _: dict[str, Any]) -> str:
+    if text is None:
+        return "multiprocess"
+    if text.strip() not in EXECUTORS:
+        raise ConfigurationError(f"{name} must be one of {', '.join(EXECUTORS)}, got {text!r}")
+    return text.strip()
+
+
 _PARSERS: dict[str, Parser] = {
     **{name: _whole(name) for name in WHOLE_NUMBERS},
     "round_picture": _switch,
     "upload_key_prefix": _key_prefix,
     "scoring_policy": _json_object,
+    "executor": _executor,
 }

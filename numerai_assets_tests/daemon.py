@@ -43,7 +43,7 @@ def execute(
     run_key = {"dagster/run_key": request.run_key} if request.run_key else {}
     return (
         build_definitions()
-        .resolve_job_def("score_round")
+        .resolve_job_def(request.job_name or "score_round")
         .execute_in_process(
             run_config=request.run_config,
             instance=instance,

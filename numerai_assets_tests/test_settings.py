@@ -38,6 +38,10 @@ EVERY_VARIABLE = {
     "DAGSTER_WEBSERVER_URL": "http://dagster:3000",
     "NUMERAI_SENSOR_INTERVAL_SECONDS": "7",
     "NUMERAI_BATCH_SIZE": "11",
+    "NUMERAI_PAIR_SHARDS": "3",
+    "NUMERAI_EXECUTOR": "celery",
+    "NUMERAI_CELERY_BROKER": "amqp://scorer:celery-secret@mq:5672//",
+    "NUMERAI_IN_PROCESS_MAX_SUBMISSIONS": "29",
     "NUMERAI_MAX_SUBMISSIONS_PER_TICK": "13",
     "NUMERAI_PENDING_RETRY_SECONDS": "17",
     "NUMERAI_MAX_SCORING_ATTEMPTS": "19",
@@ -110,7 +114,13 @@ def test_every_variable_is_read() -> None:
 
 def test_secrets_are_left_out_of_the_repr() -> None:
     shown = repr(Settings.from_env(EVERY_VARIABLE))
-    for secret in ("hunter2", "s3-secret-value", "AKIA-EXAMPLE", "intake-key-value"):
+    for secret in (
+        "hunter2",
+        "s3-secret-value",
+        "AKIA-EXAMPLE",
+        "intake-key-value",
+        "celery-secret",
+    ):
         assert secret not in shown
     assert "batch_size=11" in shown
 
@@ -126,6 +136,11 @@ def test_secrets_are_left_out_of_the_repr() -> None:
         ("NUMERAI_MAX_SCORING_ATTEMPTS", "0", "NUMERAI_MAX_SCORING_ATTEMPTS must be at least 1"),
         ("NUMERAI_PENDING_RETRY_SECONDS", "-1", "NUMERAI_PENDING_RETRY_SECONDS must be at least 0"),
         ("NUMERAI_ROUND_PICTURE", "maybe", "NUMERAI_ROUND_PICTURE must be 'on' or 'off'"),
+        (
+            "NUMERAI_EXECUTOR",
+            "dask",
+            "NUMERAI_EXECUTOR must be one of multiprocess, celery, ecs, k8s",
+        ),
         ("NUMERAI_UPLOAD_KEY_PREFIX", "{user}/", "may use only {round} and {username}"),
     ],
 )

@@ -4,8 +4,10 @@
    submission; unreadable files are set aside with their reason (:mod:`.select` picks the batch
    and what coming early makes it decide again).
 2. :func:`~.prepare.score_concordance` needs only the round's clusters.
-3. :func:`~.originality.score_originality` walks the round in (``created``, ``_id``) order and
-   decides each submission of the batch against what comes before it.
+3. :func:`~.originality.plan_pairs` and :func:`~.originality.compute_pairs` store the statistics
+   of every new pair of the round (phase 1, in shards); :func:`~.originality.score_originality`
+   walks the round in (``created``, ``_id``) order and decides each submission of the batch
+   against what comes before it (phase 2).
 4. :func:`~.write.write_results` writes each submission's result in one atomic update.
 
 Each step is a plain function over the store, the submission files and the round's data, so it
@@ -13,7 +15,12 @@ is tested directly and the ops stay a thin layer.
 """
 
 from numerai_assets.batch.files import SubmissionFiles
-from numerai_assets.batch.originality import OriginalityScores, score_originality
+from numerai_assets.batch.originality import (
+    OriginalityScores,
+    compute_pairs,
+    plan_pairs,
+    score_originality,
+)
 from numerai_assets.batch.prepare import (
     BatchEntry,
     PreparedBatch,
@@ -29,6 +36,8 @@ __all__ = [
     "PreparedBatch",
     "SubmissionFiles",
     "check_batch_ids",
+    "compute_pairs",
+    "plan_pairs",
     "prepare_batch",
     "score_concordance",
     "score_originality",

@@ -1,32 +1,35 @@
-"""A batch's originality: the round's predictions from its cache, the statistics of each
-compared pair, and the decisions of one pass over the round in order
-(:func:`numerai_assets.scoring.round_decisions.decide_in_order`, the one originality path)."""
+"""A batch's originality in two phases, over the round's cache.
+
+1. **Pair statistics** (:func:`plan_pairs`, then :func:`compute_pairs` for each shard, in
+   parallel on the run's workers): every pair of the round's cached submissions not yet in the
+   round's pair store (:class:`~numerai_assets.prediction_cache.pairs.RoundPairStore`) is
+   computed once: Pearson r by blocked matrix products, KS counts exact where a threshold could
+   depend on them and a bound elsewhere.
+2. **Decisions** (:func:`score_originality`, one step): one pass over the round in (``created``,
+   ``_id``) order (:func:`numerai_assets.scoring.round_decisions.decide_in_order`, the one
+   originality path), reading the stored pairs; each submission of the batch is compared, by
+   the comparison rule, with what the pass has decided before it.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from numerai_assets.batch.files import SubmissionFiles, cache_key
-from numerai_assets.batch.prepare import PreparedBatch, read_entry
+from numerai_assets.batch.prepare import PreparedBatch
 from numerai_assets.prediction_cache import RoundPredictionCache
+from numerai_assets.prediction_cache.pairs import PairTable, RoundPairStore, Shard
 from numerai_assets.scoring.comparison import Member
-from numerai_assets.scoring.correlation import correlations
 from numerai_assets.scoring.exact import abs_correlation_exceeds
 from numerai_assets.scoring.ks import ks_counts
 from numerai_assets.scoring.round_decisions import OriginalityDecision, decide_in_order
-from numerai_assets.store import SubmissionStore
-from numerai_assets.store.documents import comparable, member_of, order_of
-from numerai_assets.store.validation import malformed_reason
+from numerai_assets.store.documents import member_of, order_of
 
-# Earlier submissions are compared in chunks of this many rows: about 180 MB of a 45,000-row round
-# mapped at a time, released after each chunk.
-COMPARE_CHUNK = 256
-CACHE_CHUNK = 64  # earlier files read and appended to the cache at a time
 PROGRESS_EVERY = 50
+MIN_PAIRS_PER_SHARD = 200_000  # below this, a shard costs more in overhead than it saves
 
 
 @dataclass(frozen=True)
@@ -38,37 +41,62 @@ class OriginalityScores:
     users: dict[Hashable, str]
 
 
-class CachedPairStatistics:
-    """Pair statistics computed on demand from the round's prediction cache, memory-mapped and
-    read in chunks of :data:`COMPARE_CHUNK` rows (bounded memory however large the round).
+def plan_pairs(batch: PreparedBatch, cache: RoundPredictionCache, workers: int) -> list[Shard]:
+    """The shards of phase 1: the pairs of every cached submission the batch may meet that
+    the round's pair store does not hold yet, cut for ``workers`` (none when all are held)."""
+    order = sorted(batch.round_docs, key=order_of)
+    keys = [batch.keys[doc["_id"]] for doc in order if doc["_id"] in batch.keys]
+    return RoundPairStore(cache).plan(keys, workers, min_pairs=MIN_PAIRS_PER_SHARD)
 
-    ``keys`` maps each comparable submission's id to its key in the cache.
-    """
 
-    def __init__(self, cache: RoundPredictionCache, keys: Mapping[Hashable, str]) -> None:
+def compute_pairs(
+    batch: PreparedBatch, cache: RoundPredictionCache, shard: Shard
+) -> tuple[int, int]:
+    """Compute and store one shard of phase 1; returns (pairs, KS counts computed exactly)."""
+    exact_up_to = batch.policy.ks_limits(cache.columns).similar_at_most
+    return shard.pairs, RoundPairStore(cache).compute(shard, exact_up_to)
+
+
+class StoredPairStatistics:
+    """The round's pair statistics as phase 1 stored them (a
+    :class:`~numerai_assets.scoring.round_decisions.PairStatistics`): read, not computed; a KS
+    count the store holds only as a bound is computed exactly when the contract asks for it (a
+    policy whose limit has grown since, or the smallest of a subset of candidates)."""
+
+    def __init__(
+        self, cache: RoundPredictionCache, table: PairTable, keys: Mapping[Hashable, str]
+    ) -> None:
         self._cache = cache
+        self._table = table
         self._predictions, self._sorted = cache.matrices()
-        self._row = {submission_id: cache.row_of(key) for submission_id, key in keys.items()}
+        self._position = {
+            sid: table.position[key] for sid, key in keys.items() if table.covered(key)
+        }
+        self._row = {sid: cache.row_of(keys[sid]) for sid in self._position}
         self.n_rows = cache.columns
 
     def available(self, submission_id: Hashable) -> bool:
-        return submission_id in self._row
+        return submission_id in self._position
 
     def compare(
-        self, submission_id: Hashable, earlier_ids: Sequence[Hashable], exact_up_to: int = 0
+        self, submission_id: Hashable, earlier_ids: Sequence[Hashable], exact_up_to: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Every count exact (``exact_up_to`` is not needed)."""
-        new = np.array(self._predictions[self._row[submission_id]])
-        rows = np.array([self._row[i] for i in earlier_ids], dtype=np.int64)
-        correlation = np.empty(len(rows))
-        counts = np.empty(len(rows), dtype=np.int64)
-        for start in range(0, len(rows), COMPARE_CHUNK):
-            pick = rows[start : start + COMPARE_CHUNK]
-            part = slice(start, start + len(pick))
-            correlation[part] = correlations(new, self._predictions, rows=pick)
-            counts[part] = ks_counts(new, self._sorted, earlier_sorted=True, rows=pick)
-            self._cache.release()
-        return correlation, counts
+        g = self._position[submission_id]
+        others = np.array([self._position[i] for i in earlier_ids], dtype=np.int64)
+        stored = self._table.pairs(g, others)
+        counts = stored["ks"].astype(np.int64)
+        exact = stored["exact"].astype(bool)
+        # Bounds at or below the limit (the policy's grew since): exact now.
+        self._exact(submission_id, earlier_ids, counts, exact, ~exact & (counts <= exact_up_to))
+        # The smallest: every candidate whose bound could beat or tie the best exact count.
+        while len(counts):
+            best = counts[exact].min() if exact.any() else np.iinfo(np.int64).max
+            doubtful = ~exact & (counts <= best)
+            if not doubtful.any():
+                break
+            self._exact(submission_id, earlier_ids, counts, exact, doubtful)
+        self._cache.release()
+        return stored["r"].astype(np.float64), counts
 
     def correlated(self, submission_id: Hashable, earlier_id: Hashable, threshold: float) -> bool:
         return abs_correlation_exceeds(
@@ -78,90 +106,34 @@ class CachedPairStatistics:
         )
 
     def ks_count(self, submission_id: Hashable, earlier_id: Hashable) -> int:
-        return int(self.compare(submission_id, [earlier_id])[1][0])
+        rows = np.array([self._row[earlier_id]], dtype=np.int64)
+        new = np.array(self._predictions[self._row[submission_id]])
+        return int(ks_counts(new, self._sorted, earlier_sorted=True, rows=rows)[0])
 
-
-def fill_cache(
-    cache: RoundPredictionCache,
-    files: SubmissionFiles,
-    batch: PreparedBatch,
-    docs: Iterable[Mapping],
-    log: Callable[[str], None] = lambda message: None,
-) -> dict:
-    """Make sure every submission this batch may compare against is in the cache.
-
-    The batch's own predictions were read already; earlier submissions missing from the cache
-    (a new cache, one made stale by a new dataset, or a file replaced since) are read from their
-    files once, here. Returns the cache key of every readable submission by ``_id``; those
-    whose files cannot be read are absent: they are nobody's original.
-    """
-    keys = {entry.submission["_id"]: entry.cache_key for entry in batch.valid()}
-    cache.add((entry.cache_key, entry.predictions) for entry in batch.valid())
-    if not batch.entries:
-        return keys
-    # Only submissions created before the batch's last one can be compared against: later ones
-    # (queued for the next batch of a burst) are left for their own run.
-    last = max(order_of(entry.submission) for entry in batch.entries)
-    in_batch = {entry.submission["_id"] for entry in batch.entries}  # read already, or refused
-    missing = []
-    for d in docs:
-        if not comparable(d) or order_of(d) >= last or d["_id"] in in_batch:
-            continue
-        key = cache_key(d["_id"], d.get("file_digest"))
-        if key in cache:
-            keys[d["_id"]] = key
-        else:
-            missing.append(d)
-    started = time.monotonic()
-    from_mirror = 0
-    for start in range(0, len(missing), CACHE_CHUNK):
-        mirrored, parsed = [], []
-        for doc in missing[start : start + CACHE_CHUNK]:
-            key = cache_key(doc["_id"], doc.get("file_digest"))
-            predictions = cache.from_mirror(key)
-            if predictions is not None:
-                mirrored.append((key, predictions))
-                keys[doc["_id"]] = key
-                continue
-            entry = read_entry(files, doc, batch.policy, log)
-            if entry.predictions is not None:
-                parsed.append((entry.cache_key, entry.predictions))
-                keys[doc["_id"]] = entry.cache_key
-        cache.add(mirrored, mirrored=True)
-        cache.add(parsed)
-        from_mirror += len(mirrored)
-        done = min(start + CACHE_CHUNK, len(missing))
-        rate = done / max(time.monotonic() - started, 1e-9)
-        log(
-            f"prediction cache: {done}/{len(missing)} earlier submissions loaded "
-            f"({from_mirror} from the mirror, the rest from their files; {rate:.0f}/s)"
-        )
-    return keys
+    def _exact(self, submission_id, earlier_ids, counts, exact, which) -> None:  # noqa: ANN001
+        picked = np.flatnonzero(which)
+        if not len(picked):
+            return
+        rows = np.array([self._row[earlier_ids[k]] for k in picked], dtype=np.int64)
+        new = np.array(self._predictions[self._row[submission_id]])
+        counts[picked] = ks_counts(new, self._sorted, earlier_sorted=True, rows=rows)
+        exact[picked] = True
 
 
 def score_originality(
     batch: PreparedBatch,
-    store: SubmissionStore,
-    files: SubmissionFiles,
     cache: RoundPredictionCache,
     log: Callable[[str], None] = lambda message: None,
 ) -> OriginalityScores:
     """Originality of every valid submission of the batch, in (``created``, ``_id``) order.
 
-    The round as stored now (the batch pending, later submissions with their recorded
-    decisions) is walked in order; each submission of the batch is compared, by the comparison
-    rule, with what the pass has decided before it. So one run per submission and one run for
-    all give the same decisions.
+    The round as the run left it (:attr:`PreparedBatch.round_docs`: the batch pending, later
+    submissions with their recorded decisions) is walked in order; each submission of the
+    batch is compared, by the comparison rule, with what the pass has decided before it, from
+    the pairs phase 1 stored. So one run per submission and one run for all give the same
+    decisions.
     """
-    known = [doc for doc in store.round_submissions(batch.round) if malformed_reason(doc) is None]
-    keys = fill_cache(cache, files, batch, known, log)
-    members: dict[Hashable, Member] = {doc["_id"]: member_of(doc) for doc in known}
-    for entry in batch.entries:
-        doc = entry.submission
-        if entry.invalid_reason is not None:  # refused here: nobody's earlier submission
-            members[doc["_id"]] = Member(doc["_id"], doc["username"], doc["created"], False)
-        elif entry.predictions is not None:  # pending until decided below
-            members[doc["_id"]] = Member(doc["_id"], doc["username"], doc["created"], True)
+    members: dict[Hashable, Member] = {doc["_id"]: member_of(doc) for doc in batch.round_docs}
     started = time.monotonic()
 
     def progress(done: int, total: int) -> None:
@@ -169,10 +141,17 @@ def score_originality(
             rate = done / max(time.monotonic() - started, 1e-9)
             log(f"originality: {done}/{total} submissions ({rate:.1f}/s)")
 
+    statistics = StoredPairStatistics(cache, RoundPairStore(cache).table(), batch.keys)
+    unpaired = [e.id for e in batch.valid() if not statistics.available(e.submission["_id"])]
+    if unpaired:  # phase 1 did not finish: deciding now would leave them out silently
+        raise RuntimeError(
+            f"the round's pair store lacks the pairs of {len(unpaired)} submissions of this "
+            f"batch (e.g. {unpaired[0]}): phase 1 did not complete"
+        )
     decisions = decide_in_order(
         members.values(),
         {entry.submission["_id"] for entry in batch.valid()},
-        CachedPairStatistics(cache, keys),
+        statistics,
         batch.policy,
         progress=progress,
     )

@@ -10,7 +10,6 @@ from collections.abc import Callable, Mapping, Sequence
 from numerai_assets.scoring.submission_format import counted
 from numerai_assets.settings import MAX_BATCH_SIZE
 from numerai_assets.store.documents import order_of, status_of
-from numerai_assets.store.submissions import SubmissionStore
 from numerai_assets.store.validation import malformed_reason
 
 # An ObjectId as the store's documents spell it (``str(ObjectId)``): 24 lowercase hex digits.
@@ -41,20 +40,20 @@ def check_batch_ids(submission_ids: Sequence[object]) -> list[str]:
 
 
 def select_submissions(
-    store: SubmissionStore,
+    round_docs: Sequence[Mapping],
     round: int,
     submission_ids: Sequence[str],
     log: Callable[[str], None] = lambda message: None,
 ) -> list[dict]:
     """The batch's documents in (``created``, ``_id``) order; no ids means the whole round.
 
-    One query for the round rather than one per id (a burst's batch has hundreds). A requested
+    ``round_docs`` is the round as the run read it (one read for the whole run). A requested
     id that is no longer in the round (deleted, or moved since the run was planned) is dropped
     with a log line: the rest of the batch is scored. The batch is extended by
     :func:`with_later_decisions`, so its decisions are those of a clean scoring of the round.
     """
     docs, changed = [], []
-    for doc in store.round_submissions(round):  # changed since the sensor checked it?
+    for doc in round_docs:  # changed since the sensor checked it?
         (changed if malformed_reason(doc) else docs).append(doc)
     if changed:
         log(

@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 from numerai_assets.cli.context import Deployment
 
-JOB = "score_round"
+JOB = "score_round_sharded"  # a whole round: phase 1 on the deployment's workers
 LOCATION = "numerai_assets"
 
 

@@ -1,28 +1,107 @@
-"""The scoring job: the round assets and the scores of one round, in one process.
+"""The scoring jobs: the round assets and the scores of one round.
 
-In-process execution: a run starts in about 2 s and each extra process per step would cost 2.5 s
-more, and the batch's predictions stay in memory between ops.
+Two jobs over the same assets, told apart by how their steps run:
+
+- ``score_round``, **in process**: every step in the run's one process, which starts fastest. For
+  a small batch (an upload, a few): its decisions in seconds.
+- ``score_round_sharded``, on the **deployment's executor** (``NUMERAI_EXECUTOR``): the shards of
+  phase 1 of originality run in parallel on its workers. For a large batch or a rescore.
+
+  ============  ========================================================================
+  executor      where the steps run
+  ============  ========================================================================
+  multiprocess  a process per step on the run's machine (the default; one per core)
+  celery        Celery workers (``dagster-celery``) on ``NUMERAI_CELERY_BROKER`` (RabbitMQ);
+                start them with ``dagster-celery worker start -A dagster_celery.app``
+  ecs           an ECS task per step (``dagster_aws.ecs.ecs_executor``; needs the
+                ``EcsRunLauncher``: ``deploy/ecs/dagster.yaml``)
+  k8s           a Kubernetes job per step (``dagster_k8s.k8s_job_executor``; needs the
+                ``K8sRunLauncher``: ``deploy/k8s``)
+  ============  ========================================================================
+
+The code is the same whichever runs it; the sensor picks the job by the batch's size
+(:func:`job_for`). Values between steps are small and go through the ``op_values`` IO manager
+(the run's folder or S3), the predictions through the round's cache.
 """
+
+from __future__ import annotations
 
 import dagster as dg
 
 from numerai_assets.batch import check_batch_ids
 from numerai_assets.pipeline.round_assets import competition_data, kmeans_clusters
 from numerai_assets.pipeline.scoring import BatchConfig, submission_scores
+from numerai_assets.settings import Settings
 
 ROUND_ASSETS = (competition_data, kmeans_clusters)
+IN_PROCESS_JOB = "score_round"
+SHARDED_JOB = "score_round_sharded"
+JOBS = (IN_PROCESS_JOB, SHARDED_JOB)
+# The sensor is the one that retries (numerai_assets.batch.planning): Dagster's own run retries
+# give up for good when launching the retry fails (an outage of its storage), and two retriers
+# would run a failed batch twice.
+NO_DAGSTER_RETRIES = {"dagster/max_retries": "0"}
 
-score_round = dg.define_asset_job(
-    "score_round",
-    selection=dg.AssetSelection.assets(*ROUND_ASSETS, submission_scores),
-    executor_def=dg.in_process_executor,
-    # The sensor is the one that retries (numerai_assets.batch.planning): Dagster's own run
-    # retries give up for good when launching the retry fails (an outage of its storage), and
-    # two retriers would run a failed batch twice.
-    tags={"dagster/max_retries": "0"},
-    description="Score a batch of one round's submissions (rematerializing the round's data "
-    "when it is selected). Config: the submission ids; none means the whole round.",
-)
+
+def executor_for(settings: Settings) -> dg.ExecutorDefinition:
+    """The deployment's executor for the sharded job (``NUMERAI_EXECUTOR``)."""
+    kind = settings.executor
+    if kind == "multiprocess":
+        return dg.multiprocess_executor
+    if kind == "celery":
+        from dagster_celery import celery_executor
+
+        return celery_executor.configured(
+            {
+                "broker": settings.celery_broker,
+                "backend": "rpc://",
+                # A step goes to the first free worker, not one queued behind a busy one.
+                "config_source": {"task_acks_late": True, "worker_prefetch_multiplier": 1},
+            },
+            name="celery",
+        )
+    if kind == "ecs":
+        from dagster_aws.ecs import ecs_executor
+
+        return ecs_executor
+    from dagster_k8s import k8s_job_executor  # kind == "k8s" (Settings checks the names)
+
+    return k8s_job_executor
+
+
+def scoring_jobs(settings: Settings) -> list[dg.UnresolvedAssetJobDefinition]:
+    """Both jobs, the sharded one on the deployment's executor (read when the definitions are
+    built, the only moment Dagster takes it)."""
+    selection = dg.AssetSelection.assets(*ROUND_ASSETS, submission_scores)
+    description = (
+        "Score a batch of one round's submissions (rematerializing the round's data when it "
+        "is selected). Config: the submission ids; none means the whole round."
+    )
+    return [
+        dg.define_asset_job(
+            IN_PROCESS_JOB,
+            selection=selection,
+            executor_def=dg.in_process_executor,
+            tags=NO_DAGSTER_RETRIES,
+            description=description + " Every step in one process: for small batches.",
+        ),
+        dg.define_asset_job(
+            SHARDED_JOB,
+            selection=selection,
+            executor_def=executor_for(settings),
+            tags=NO_DAGSTER_RETRIES,
+            description=description
+            + f" Steps on the deployment's executor ({settings.executor}): for large batches "
+            "and rescores, phase 1 of originality in parallel.",
+        ),
+    ]
+
+
+def job_for(batch_size: int, settings: Settings) -> str:
+    """The job that scores a batch of ``batch_size`` submissions (0: the whole round)."""
+    if 0 < batch_size <= settings.in_process_max_submissions:
+        return IN_PROCESS_JOB
+    return SHARDED_JOB
 
 
 def batch_run_config(submission_ids: list[str]) -> dg.RunConfig:

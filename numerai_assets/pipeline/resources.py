@@ -12,9 +12,9 @@ the batch's submission ids (``BatchConfig``) and the round's clustering (``Clust
 
 from __future__ import annotations
 
-import contextlib
-import tempfile
-from collections.abc import Iterator, Sequence
+import shutil
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -22,12 +22,13 @@ from pydantic import PrivateAttr
 
 from numerai_assets.files import Buckets, buckets_from_settings
 from numerai_assets.pipeline.io_managers import OpValuesIOManager, RoundAssetsIOManager
-from numerai_assets.prediction_cache import PredictionMirror, RoundPredictionCache
+from numerai_assets.prediction_cache import CacheLocation, PredictionMirror, RoundPredictionCache
 from numerai_assets.scoring.policy import ScoringPolicy
 from numerai_assets.settings import Settings
 from numerai_assets.store import SubmissionStore, open_database
 
 _INDEXED: set[tuple] = set()
+RUN_CACHES = "run_caches"  # under the home: each run's own cache, with NUMERAI_PREDICTION_CACHE=off
 
 
 class StoreResource(dg.ConfigurableResource):
@@ -71,20 +72,41 @@ class FilesResource(dg.ConfigurableResource):
         (``NUMERAI_UPLOAD_KEY_PREFIX``; empty: anywhere in the bucket)."""
         return Settings.from_env().upload_key_prefix
 
-    @contextlib.contextmanager
-    def prediction_cache_for(self, round: int, tournament_ids: Sequence[object]) -> Iterator:
-        """The round's prediction cache; with the cache off, a throw-away one for this run.
+    def round_cache(
+        self, round: int, tournament_ids: Sequence[object], run_id: str
+    ) -> RoundPredictionCache:
+        """The round's prediction cache (``NUMERAI_PREDICTION_CACHE``), mirrored in S3 for every
+        worker with S3 files and ``DAGSTER_IO_BUCKET``. With the cache off, one for this run
+        alone (every earlier file read again), shared by its steps and removed by
+        :meth:`discard_run_cache` when the run ends."""
+        return RoundPredictionCache(self._cache_root(run_id), round, tournament_ids, self._mirror())
 
-        With S3 files and ``DAGSTER_IO_BUCKET``, it is mirrored there for every worker."""
+    def cache_at(self, location: CacheLocation) -> RoundPredictionCache:
+        """The cache another step of the run opened (:attr:`RoundPredictionCache.location`)."""
+        return RoundPredictionCache.at(location, self._mirror())
+
+    def discard_run_cache(self, run_id: str) -> None:
+        """Remove the run's own cache (the cache off), and any a dead run left a day ago."""
+        settings = Settings.from_env()
+        if settings.prediction_cache != "off":
+            return
+        runs = settings.home / RUN_CACHES
+        shutil.rmtree(runs / run_id, ignore_errors=True)
+        for stale in runs.glob("*") if runs.exists() else ():
+            if time.time() - stale.stat().st_mtime > 86_400:
+                shutil.rmtree(stale, ignore_errors=True)
+
+    def _cache_root(self, run_id: str) -> Path:
         settings = Settings.from_env()
         if settings.prediction_cache == "off":
-            with tempfile.TemporaryDirectory(prefix="predictions-") as scratch:
-                yield RoundPredictionCache(Path(scratch), round, tournament_ids)
-            return
-        mirror = None
-        if settings.use_s3 and settings.io_bucket:
-            mirror = PredictionMirror(buckets_from_settings(settings), settings.io_bucket)
-        yield RoundPredictionCache(Path(settings.prediction_cache), round, tournament_ids, mirror)
+            return settings.home / RUN_CACHES / run_id
+        return Path(settings.prediction_cache)
+
+    def _mirror(self) -> PredictionMirror | None:
+        settings = Settings.from_env()
+        if settings.prediction_cache != "off" and settings.use_s3 and settings.io_bucket:
+            return PredictionMirror(buckets_from_settings(settings), settings.io_bucket)
+        return None
 
 
 class PolicyResource(dg.ConfigurableResource):

@@ -2,10 +2,15 @@
 
 Lineage in the UI reads ``competition_data → kmeans_clusters → submission_scores`` per round. The
 batch arrives as run config (submission ids; none means every submission of the round, which is
-a rescore); the last op writes the scores back and records the run's report.
+a rescore). Inside the asset: ``prepare_submissions`` reads the batch and caches every
+prediction it may meet; ``pair_shards`` plans phase 1 of originality, ``pair_statistics`` computes
+one shard of it (fanned out: the executor runs them on its workers), ``originality_scores`` takes
+the decisions in one ordered pass (phase 2); ``concordance_scores`` beside them; ``write_scores``
+writes everything back and records the run's report. Values passed between the ops are small
+(ids, cache keys, decisions): the predictions stay in the round's cache, which every step reads.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -21,6 +26,7 @@ from numerai_assets.batch import (
     score_originality,
     write_results,
 )
+from numerai_assets.batch.originality import compute_pairs, plan_pairs
 from numerai_assets.datasets import RoundDataset
 from numerai_assets.pipeline.partitions import round_of, rounds
 from numerai_assets.pipeline.resources import FilesResource, PolicyResource, StoreResource
@@ -28,13 +34,14 @@ from numerai_assets.pipeline.retries import IO_RETRY
 from numerai_assets.pipeline.round_assets import ROUND_GROUP
 from numerai_assets.pipeline.round_lease import holding_round
 from numerai_assets.pipeline.round_metadata import round_metadata
+from numerai_assets.prediction_cache.pairs import Shard
 from numerai_assets.scoring.concordance import ConcordanceResult, FittedClusters
 from numerai_assets.scoring.false_alarm import false_alarm_rates, observed_flag_rates
-from numerai_assets.settings import MAX_BATCH_SIZE
+from numerai_assets.settings import MAX_BATCH_SIZE, Settings
 from numerai_assets.store.documents import status_of
 from numerai_assets.views.run_report import summary_markdown
 
-IN_MEMORY = dg.Out(io_manager_key="op_values")
+OP_VALUE = dg.Out(io_manager_key="op_values")
 
 
 class BatchConfig(dg.Config):
@@ -68,7 +75,7 @@ def _files(files: FilesResource, data: RoundDataset) -> SubmissionFiles:
     )
 
 
-@dg.op(out=IN_MEMORY, retry_policy=IO_RETRY)
+@dg.op(out=OP_VALUE, retry_policy=IO_RETRY)
 def prepare_submissions(
     context: dg.OpExecutionContext,
     config: BatchConfig,
@@ -77,9 +84,11 @@ def prepare_submissions(
     scoring_policy: PolicyResource,
     competition_data: RoundDataset,
 ) -> PreparedBatch:
-    """Read the batch's files, record consistency and pend the scores (the leaderboard step)."""
+    """Read the batch's files, record consistency and pend the scores (the leaderboard step),
+    and cache every prediction the batch may be compared with."""
     round = round_of(context)
     reader = _files(files, competition_data)
+    cache = files.round_cache(round, competition_data.tournament_ids, context.run_id)
     with holding_round(context, store, round) as lease:
         batch = prepare_batch(
             store.get_store(),
@@ -88,6 +97,7 @@ def prepare_submissions(
             round,
             config.submission_ids,
             scoring_policy.get(),
+            cache,
             log=context.log.warning,
             run_id=context.run_id,
             before_write=lease.check,
@@ -97,39 +107,68 @@ def prepare_submissions(
         f"round {round}: {len(batch.entries)} submissions to score"
         + (" (every submission: a rescore)" if not config.submission_ids else "")
         + (f", {invalid} refused" if invalid else "")
+        + f"; {len(batch.keys)} submissions' predictions cached"
     )
     return batch
 
 
-@dg.op(out=IN_MEMORY)
+@dg.op(out=OP_VALUE)
 def concordance_scores(
-    context: dg.OpExecutionContext, batch: PreparedBatch, kmeans_clusters: FittedClusters
+    context: dg.OpExecutionContext,
+    batch: PreparedBatch,
+    files: FilesResource,
+    kmeans_clusters: FittedClusters,
 ) -> dict[str, ConcordanceResult]:
-    results = score_concordance(batch, kmeans_clusters)
+    results = score_concordance(batch, kmeans_clusters, files.cache_at(batch.cache))
     context.log.info(f"concordance of {len(results)} submissions")
     return results
 
 
-@dg.op(out=IN_MEMORY, retry_policy=IO_RETRY)
+@dg.op(out=dg.DynamicOut(io_manager_key="op_values"), retry_policy=IO_RETRY)
+def pair_shards(
+    context: dg.OpExecutionContext, batch: PreparedBatch, store: StoreResource, files: FilesResource
+) -> Iterator[dg.DynamicOutput[Shard]]:
+    """Plan phase 1: the pairs not yet in the round's pair store, cut into shards (none when
+    the store holds every pair the batch needs)."""
+    with holding_round(context, store, batch.round):
+        planned = plan_pairs(batch, files.cache_at(batch.cache), Settings.from_env().pair_shards)
+    pairs = sum(shard.pairs for shard in planned)
+    context.log.info(f"phase 1: {pairs:,} new pairs in {len(planned)} shards")
+    for shard in planned:
+        yield dg.DynamicOutput(shard, mapping_key=f"positions_{shard.start}_{shard.stop}")
+
+
+@dg.op(out=OP_VALUE, retry_policy=IO_RETRY)
+def pair_statistics(
+    context: dg.OpExecutionContext,
+    batch: PreparedBatch,
+    shard: Shard,
+    store: StoreResource,
+    files: FilesResource,
+) -> int:
+    """Compute one shard of phase 1 into the round's pair store; returns its pairs."""
+    with holding_round(context, store, batch.round):
+        pairs, exact = compute_pairs(batch, files.cache_at(batch.cache), shard)
+    context.log.info(f"{pairs:,} pairs, {exact:,} KS counts computed exactly")
+    return pairs
+
+
+@dg.op(out=OP_VALUE, retry_policy=IO_RETRY)
 def originality_scores(
     context: dg.OpExecutionContext,
     batch: PreparedBatch,
+    shards: list[int],
     store: StoreResource,
     files: FilesResource,
-    competition_data: RoundDataset,
 ) -> OriginalityScores:
-    with (
-        holding_round(context, store, batch.round) as lease,
-        files.prediction_cache_for(batch.round, competition_data.tournament_ids) as cache,
-    ):
+    """Phase 2: the decisions, in one ordered pass over the round, from the stored pairs."""
+    with holding_round(context, store, batch.round) as lease:
 
         def log(message: str) -> None:
             lease.check()
             context.log.info(message)
 
-        results = score_originality(
-            batch, store.get_store(), _files(files, competition_data), cache, log=log
-        )
+        results = score_originality(batch, files.cache_at(batch.cache), log=log)
     context.log.info(f"originality of {len(results.decisions)} submissions")
     return results
 
@@ -138,6 +177,7 @@ def originality_scores(
 def write_scores(
     context: dg.OpExecutionContext,
     store: StoreResource,
+    files: FilesResource,
     batch: PreparedBatch,
     concordance: dict[str, ConcordanceResult],
     originality: OriginalityScores,
@@ -156,6 +196,7 @@ def write_scores(
             log=context.log.warning,
         )
     submissions.release_round(batch.round, owner=context.run_id)
+    files.discard_run_cache(context.run_id)
     context.add_output_metadata(
         {
             "scores": dg.MetadataValue.md(summary_markdown(summary, batch.policy)),
@@ -192,10 +233,11 @@ def write_scores(
 def submission_scores(competition_data: RoundDataset, kmeans_clusters: FittedClusters) -> list:
     """The scores of the round's submissions, as written back to the submissions database."""
     batch = prepare_submissions(competition_data)
+    stored = pair_shards(batch).map(lambda shard: pair_statistics(batch, shard)).collect()
     return write_scores(
         batch,
         concordance_scores(batch, kmeans_clusters),
-        originality_scores(batch, competition_data),
+        originality_scores(batch, stored),
     )
 
 

@@ -19,7 +19,7 @@ import dagster as dg
 
 from numerai_assets.batch.planning import PlannedRun, TickState, plan_tick
 from numerai_assets.files import dataset_key
-from numerai_assets.pipeline.jobs import ROUND_ASSETS, batch_run_config, score_round
+from numerai_assets.pipeline.jobs import JOBS, ROUND_ASSETS, batch_run_config, job_for
 from numerai_assets.pipeline.partitions import rounds
 from numerai_assets.pipeline.resources import FilesResource, StoreResource
 from numerai_assets.pipeline.round_lease import orphaned
@@ -66,11 +66,11 @@ def fail_orphaned_runs(
     started, which would also keep its round's queue blocked. Recovery then plans its
     submissions again."""
     now = datetime.now(timezone.utc)
-    started = instance.get_run_records(
-        dg.RunsFilter(job_name=score_round.name, statuses=[dg.DagsterRunStatus.STARTED])
-    )
+    started = instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
     for record in started:
         run = record.dagster_run
+        if run.job_name not in JOBS:
+            continue
         round_key = run.tags.get("dagster/partition", "")
         if not round_key.isdigit():
             continue
@@ -84,9 +84,10 @@ def fail_orphaned_runs(
             instance.report_run_failed(run, message)
 
 
-def _run_request(run: PlannedRun) -> dg.RunRequest:
+def _run_request(run: PlannedRun, settings: Settings) -> dg.RunRequest:
     round_key = str(run.round)
     return dg.RunRequest(
+        job_name=job_for(len(run.submission_ids), settings),
         run_key=run.run_key,
         partition_key=round_key,
         run_config=batch_run_config(run.submission_ids),
@@ -153,20 +154,22 @@ def new_submissions_tick(
         + (f"; new rounds {', '.join(map(str, plan.new_rounds))}" if plan.new_rounds else "")
     )
     return dg.SensorResult(
-        run_requests=[_run_request(run) for run in plan.runs],
+        run_requests=[_run_request(run, settings) for run in plan.runs],
         dynamic_partitions_requests=(
             [rounds.build_add_request([str(r) for r in plan.new_rounds])] if plan.new_rounds else []
         ),
     )
 
 
-def build_sensor(settings: Settings) -> dg.SensorDefinition:
+def build_sensor(
+    settings: Settings, jobs: list[dg.UnresolvedAssetJobDefinition]
+) -> dg.SensorDefinition:
     """The sensor, polling every ``NUMERAI_SENSOR_INTERVAL_SECONDS`` (read when the definitions
-    are built, the only moment Dagster takes it)."""
+    are built, the only moment Dagster takes it), requesting runs of ``jobs``."""
 
     @dg.sensor(
         name="new_submissions",
-        job=score_round,
+        jobs=jobs,
         minimum_interval_seconds=settings.sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Polls the submissions database and launches round-partitioned scoring runs.",

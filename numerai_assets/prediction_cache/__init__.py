@@ -1,6 +1,10 @@
 """Per-round cache of scored submissions' predictions (memory-mapped matrices)."""
 
 from numerai_assets.prediction_cache.mirror import PredictionMirror
-from numerai_assets.prediction_cache.round_cache import RoundPredictionCache, fingerprint
+from numerai_assets.prediction_cache.round_cache import (
+    CacheLocation,
+    RoundPredictionCache,
+    fingerprint,
+)
 
-__all__ = ["PredictionMirror", "RoundPredictionCache", "fingerprint"]
+__all__ = ["CacheLocation", "PredictionMirror", "RoundPredictionCache", "fingerprint"]

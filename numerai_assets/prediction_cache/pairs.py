@@ -39,6 +39,7 @@ import numpy as np
 from numerai_assets.prediction_cache.round_cache import RoundPredictionCache
 from numerai_assets.scoring.correlation import correlation_block, standardized
 from numerai_assets.scoring.ks import ks_counts
+from numerai_assets.scoring.ks_sketch import ks_counts_pruned, ks_sketches
 
 ORDER = "order.json"
 FILES = {"r": ("r.f64", np.float64), "ks": ("ks.u32", np.uint32), "exact": ("exact.u8", np.uint8)}
@@ -46,6 +47,18 @@ CHUNK_ROWS = 256  # earlier rows standardized and multiplied at a time (~90 MB a
 
 # (new sorted row, earlier sorted rows, which rows, exact_up_to) -> (counts, exact mask)
 KsCounter = Callable[[np.ndarray, np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]]
+
+
+def pruned_ks(sorted_rows: np.ndarray) -> KsCounter:
+    """KS counts exact only where they can decide (:func:`~numerai_assets.scoring.ks_sketch.
+    ks_counts_pruned`), from sketches of ``sorted_rows`` (the cache's sorted matrix) made once."""
+    sketches = ks_sketches(sorted_rows)
+
+    def count(new: np.ndarray, earlier: np.ndarray, rows: np.ndarray, exact_up_to: int):
+        got = ks_counts_pruned(new, sketches, earlier, rows, int(exact_up_to))
+        return got.counts, got.exact
+
+    return count
 
 
 def triangle(g: int | np.ndarray) -> int | np.ndarray:
@@ -152,6 +165,8 @@ class RoundPairStore:
             raise ValueError(f"shard {shard} reaches past the order's {len(order)} positions")
         rows = self.cache.rows_of(order[: shard.stop])  # cache row of each position
         predictions, sorted_rows = self.cache.matrices()
+        if ks_counter is None:
+            ks_counter = pruned_ks(sorted_rows)
         size = shard.pairs
         r = np.empty(size, dtype=np.float64)
         ks = np.empty(size, dtype=np.uint32)
@@ -178,6 +193,7 @@ class RoundPairStore:
             exact[at : at + g] = known
             self.cache.release()
         self._write_block(shard, {"r": r, "ks": ks, "exact": exact})
+        return int(exact.sum())
 
     def table(self) -> PairTable:
         """Every stored pair, for the ordered pass (phase 2)."""
@@ -213,9 +229,7 @@ class PairTable:
         self._starts = np.array([b.start for b in blocks], dtype=np.int64)
         self._maps = [
             {
-                name: np.memmap(
-                    directory / f"block-{b.start}-{b.stop}" / filename, dtype=dtype, mode="r"
-                )
+                name: _map(block_path(directory, b) / filename, dtype)
                 for name, (filename, dtype) in FILES.items()
             }
             for b in blocks
@@ -242,6 +256,13 @@ class PairTable:
             for name in FILES:
                 out[name][pick] = self._maps[k][name][local]
         return out
+
+
+def _map(path: Path, dtype: type) -> np.ndarray:
+    """A block file memory-mapped (an empty one, the first position's, as an empty array)."""
+    if path.stat().st_size == 0:
+        return np.empty(0, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r")
 
 
 def block_path(directory: Path, shard: Shard) -> Path:

@@ -27,6 +27,7 @@ import json
 import mmap
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,17 @@ def fingerprint(tournament_ids: Sequence[object]) -> str:
     return digest.hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class CacheLocation:
+    """Where a round's cache lives: what another step of the run needs to open it again
+    (:meth:`RoundPredictionCache.at`), without the round's tournament ids."""
+
+    root: str
+    round: int
+    fingerprint: str
+    columns: int
+
+
 class RoundPredictionCache:
     """Append-only matrices of a round's predictions, addressed by submission id."""
 
@@ -54,16 +66,38 @@ class RoundPredictionCache:
         round: int,
         tournament_ids: Sequence[object],
         mirror: PredictionMirror | None = None,
+        *,
+        known: tuple[str, int] | None = None,
     ) -> None:
         self.round = round
-        self.columns = len(tournament_ids)
-        self.fingerprint = fingerprint(tournament_ids)
+        if known is None:
+            self.columns, self.fingerprint = len(tournament_ids), fingerprint(tournament_ids)
+        else:
+            self.fingerprint, self.columns = known
+        self.root = Path(root)
         self.mirror = mirror
         self.directory = Path(root) / f"round-{round}" / self.fingerprint
         self.directory.mkdir(parents=True, exist_ok=True)
         self._row_of: dict[str, int] = {}
         self._maps: list[mmap.mmap] = []
         self._load_index()
+
+    @classmethod
+    def at(
+        cls, location: CacheLocation, mirror: PredictionMirror | None = None
+    ) -> RoundPredictionCache:
+        """The cache at ``location`` (another step of the run made it)."""
+        return cls(
+            Path(location.root),
+            location.round,
+            (),
+            mirror,
+            known=(location.fingerprint, location.columns),
+        )
+
+    @property
+    def location(self) -> CacheLocation:
+        return CacheLocation(str(self.root), self.round, self.fingerprint, self.columns)
 
     def __len__(self) -> int:
         return len(self._row_of)

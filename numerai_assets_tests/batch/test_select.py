@@ -28,8 +28,12 @@ def add(store, user, minutes, round=7):
 def test_batches_come_back_in_created_order(store):
     late, early, middle = add(store, "c", 3), add(store, "a", 1), add(store, "b", 2)
     add(store, "x", 0, round=8)
-    assert [str(d["_id"]) for d in select_submissions(store, 7, [])] == [early, middle, late]
-    chosen = select_submissions(store, 7, [late, early, late])
+    assert [str(d["_id"]) for d in select_submissions(store.round_submissions(7), 7, [])] == [
+        early,
+        middle,
+        late,
+    ]
+    chosen = select_submissions(store.round_submissions(7), 7, [late, early, late])
     assert [str(d["_id"]) for d in chosen] == [early, late]
 
 
@@ -41,7 +45,7 @@ def test_a_vanished_submission_or_one_of_another_round_rescores_the_whole_round(
     other = add(store, "x", 0, round=8)
     gone = str(ObjectId())
     logged = []
-    chosen = select_submissions(store, 7, [other, kept, gone], logged.append)
+    chosen = select_submissions(store.round_submissions(7), 7, [other, kept, gone], logged.append)
     assert [str(d["_id"]) for d in chosen] == [kept, neighbour]
     left_out, whole = logged
     assert "2 submissions of this batch no longer in round 7" in left_out

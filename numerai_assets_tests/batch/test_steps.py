@@ -14,6 +14,8 @@ from botocore.config import Config
 from bson import ObjectId
 
 from numerai_assets.batch import (
+    compute_pairs,
+    plan_pairs,
     prepare_batch,
     score_concordance,
     score_originality,
@@ -77,12 +79,15 @@ def files_for(deployment: Deployment, data, buckets=None) -> SubmissionFiles:
 
 
 def run_steps(deployment, files, round_data, cache_dir, ids=(), log=None):
+    """The batch's steps in order, as the scoring graph runs them (phase 1 in shards)."""
     data, clusters = round_data
     log = log if log is not None else (lambda message: None)
-    batch = prepare_batch(deployment.store, files, data, ROUND, list(ids), POLICY, log)
-    concordance = score_concordance(batch, clusters)
     cache = RoundPredictionCache(cache_dir, ROUND, data.tournament_ids)
-    originality = score_originality(batch, deployment.store, files, cache, log=log)
+    batch = prepare_batch(deployment.store, files, data, ROUND, list(ids), POLICY, cache, log)
+    for shard in plan_pairs(batch, cache, workers=3):
+        compute_pairs(batch, cache, shard)
+    concordance = score_concordance(batch, clusters, cache)
+    originality = score_originality(batch, cache, log=log)
     summary = write_results(
         deployment.store,
         batch,
@@ -128,7 +133,9 @@ def test_every_hostile_file_is_refused_and_its_neighbours_scored(deployment, rou
         assert "invalid" not in docs[submission_id]
         assert docs[submission_id]["original"]["pending"] is False
     # The unlucky encodings are the same predictions: each is read exactly as the plain file.
-    read = {entry.id: entry.predictions for entry in batch.entries}
+    cache = RoundPredictionCache(tmp_path, ROUND, data.tournament_ids)  # what the steps read
+    matrix, _ = cache.matrices()
+    read = {entry.id: matrix[cache.row_of(entry.cache_key)] for entry in batch.valid()}
     for submission_id in unlucky.values():
         np.testing.assert_array_equal(read[submission_id], probabilities)
     assert len(summary) == len(docs)
@@ -261,7 +268,13 @@ def test_a_missing_upload_bucket_fails_the_step_rather_than_every_submission(
     elsewhere = LocalBuckets(tmp_path / "no-buckets-here")
     with pytest.raises(StorageError, match="does not exist"):
         prepare_batch(
-            deployment.store, files_for(deployment, data, elsewhere), data, ROUND, [], POLICY
+            deployment.store,
+            files_for(deployment, data, elsewhere),
+            data,
+            ROUND,
+            [],
+            POLICY,
+            RoundPredictionCache(tmp_path / "cache", ROUND, data.tournament_ids),
         )
     assert all(d["original"]["pending"] for d in deployment.store.round_submissions(ROUND))
 
@@ -272,7 +285,9 @@ def closed_port() -> int:
         return s.getsockname()[1]  # closed again when this returns: nothing listens there
 
 
-def test_a_transient_storage_failure_is_raised_and_nothing_is_marked(deployment, round_data):
+def test_a_transient_storage_failure_is_raised_and_nothing_is_marked(
+    deployment, round_data, tmp_path
+):
     data, _ = round_data
     honest(deployment, data)
     client = boto3.session.Session(
@@ -290,6 +305,7 @@ def test_a_transient_storage_failure_is_raised_and_nothing_is_marked(deployment,
             ROUND,
             [],
             POLICY,
+            RoundPredictionCache(tmp_path / "cache", ROUND, data.tournament_ids),
         )
     assert error.value.transient
     docs = deployment.store.round_submissions(ROUND)
@@ -368,10 +384,12 @@ def test_a_submission_deleted_mid_batch_is_left_out_and_the_rest_written(
     good = honest(deployment, data)
     files = files_for(deployment, data)
     logged: list[str] = []
-    batch = prepare_batch(deployment.store, files, data, ROUND, [], POLICY, logged.append)
-    concordance = score_concordance(batch, clusters)
     cache = RoundPredictionCache(tmp_path, ROUND, data.tournament_ids)
-    originality = score_originality(batch, deployment.store, files, cache)
+    batch = prepare_batch(deployment.store, files, data, ROUND, [], POLICY, cache, logged.append)
+    for shard in plan_pairs(batch, cache, workers=2):
+        compute_pairs(batch, cache, shard)
+    concordance = score_concordance(batch, clusters, cache)
+    originality = score_originality(batch, cache)
     database = deployment.store._database
     database["submissions"].delete_one({"_id": deployment.store.get(good["bob"])["_id"]})
     summary = write_results(
