@@ -89,7 +89,8 @@ def test_ecs_instance_is_postgres_queued_and_launches_on_ecs(ecs_instance):
     assert instance.run_monitoring_enabled
     assert instance.run_monitoring_start_timeout_seconds == 300
     assert instance.run_monitoring_max_runtime_seconds == 3600
-    assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
+    assert not instance.run_retries_enabled  # the sensor retries (README, Recovery)
+    assert instance.run_coordinator.get_run_queue_config().max_user_code_failure_retries == 10
     assert not instance.telemetry_enabled
 
     launcher = instance.run_launcher  # constructed here, from the file's config
