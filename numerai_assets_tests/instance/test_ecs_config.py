@@ -115,6 +115,9 @@ def test_ecs_file_is_the_production_file_plus_a_run_launcher():
     # Storage, queue, per-round limit, monitoring, retries and telemetry cannot drift apart.
     production, ecs = _load(REPO / "dagster.yaml"), _load(ECS_YAML)
     assert "run_launcher" not in production
+    # ...and a longer start timeout: an ECS task may take minutes to start (pulling the image).
+    assert ecs["run_monitoring"].pop("start_timeout_seconds") == 300
+    assert production["run_monitoring"].pop("start_timeout_seconds") == 120
     assert {key: value for key, value in ecs.items() if key != "run_launcher"} == production
     assert ecs["run_launcher"]["module"] == "dagster_aws.ecs"
     assert ecs["run_launcher"]["class"] == "EcsRunLauncher"
