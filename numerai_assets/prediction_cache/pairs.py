@@ -39,7 +39,7 @@ import numpy as np
 from numerai_assets.prediction_cache.round_cache import RoundPredictionCache
 from numerai_assets.scoring.correlation import correlation_block, standardized
 from numerai_assets.scoring.ks import ks_counts
-from numerai_assets.scoring.ks_sketch import ks_counts_pruned, ks_sketches
+from numerai_assets.scoring.ks_sketch import KsSketches, ks_counts_pruned, ks_sketches
 
 ORDER = "order.json"
 FILES = {"r": ("r.f64", np.float64), "ks": ("ks.u32", np.uint32), "exact": ("exact.u8", np.uint8)}
@@ -49,10 +49,15 @@ CHUNK_ROWS = 256  # earlier rows standardized and multiplied at a time (~90 MB a
 KsCounter = Callable[[np.ndarray, np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 
 
-def pruned_ks(sorted_rows: np.ndarray) -> KsCounter:
+def pruned_ks(sorted_rows: np.ndarray, release: Callable[[], None] = lambda: None) -> KsCounter:
     """KS counts exact only where they can decide (:func:`~numerai_assets.scoring.ks_sketch.
-    ks_counts_pruned`), from sketches of ``sorted_rows`` (the cache's sorted matrix) made once."""
-    sketches = ks_sketches(sorted_rows)
+    ks_counts_pruned`), from sketches of ``sorted_rows`` (the cache's sorted matrix) made once,
+    :data:`CHUNK_ROWS` rows at a time (``release`` drops each chunk's mapped pages)."""
+    parts = []
+    for start in range(0, sorted_rows.shape[0], CHUNK_ROWS):
+        parts.append(ks_sketches(sorted_rows[start : start + CHUNK_ROWS]))
+        release()
+    sketches = KsSketches.stack(parts)
 
     def count(new: np.ndarray, earlier: np.ndarray, rows: np.ndarray, exact_up_to: int):
         got = ks_counts_pruned(new, sketches, earlier, rows, int(exact_up_to))
@@ -157,34 +162,51 @@ class RoundPairStore:
             for shard in shards(start, stop, workers, min_pairs=min_pairs)
         ]
 
-    def compute(self, shard: Shard, exact_up_to: int, ks_counter: KsCounter = exact_ks) -> None:
-        """Compute and store one block: Pearson r by blocked matrix products, KS counts by
-        ``ks_counter`` (exact where they can decide, a lower bound elsewhere)."""
+    def compute(self, shard: Shard, exact_up_to: int, ks_counter: KsCounter | None = None) -> int:
+        """Compute and store one block: Pearson r by blocked matrix products of standardized
+        rows, KS counts by ``ks_counter`` (default :func:`pruned_ks`: exact where they can
+        decide, a lower bound elsewhere). Returns how many KS counts are exact.
+
+        Memory stays bounded whatever the round's size: the shard's standardized rows wait in
+        a scratch file, and every matrix is read :data:`CHUNK_ROWS` rows at a time, its pages
+        released after (only the block's own results are held: 13 bytes a pair).
+        """
         order = self.order()
         if shard.stop > len(order):
             raise ValueError(f"shard {shard} reaches past the order's {len(order)} positions")
         rows = self.cache.rows_of(order[: shard.stop])  # cache row of each position
         predictions, sorted_rows = self.cache.matrices()
         if ks_counter is None:
-            ks_counter = pruned_ks(sorted_rows)
-        size = shard.pairs
-        r = np.empty(size, dtype=np.float64)
-        ks = np.empty(size, dtype=np.uint32)
-        exact = np.empty(size, dtype=np.uint8)
-        new = standardized(predictions[rows[shard.start : shard.stop]])
+            ks_counter = pruned_ks(sorted_rows, self.cache.release)
         base = triangle(shard.start)
-        for chunk in range(0, shard.stop, CHUNK_ROWS):  # earlier rows a chunk at a time
-            old = standardized(predictions[rows[chunk : chunk + CHUNK_ROWS]])
-            block = correlation_block(new, old)
-            for k, g in enumerate(range(shard.start, shard.stop)):
-                width = min(g, chunk + CHUNK_ROWS) - chunk
-                if width > 0:
-                    at = triangle(g) - base + chunk
-                    r[at : at + width] = block[k, :width]
-            self.cache.release()
-        for g in range(shard.start, shard.stop):
-            if g == 0:
-                continue
+        r = np.empty(shard.pairs, dtype=np.float64)
+        ks = np.empty(shard.pairs, dtype=np.uint32)
+        exact = np.empty(shard.pairs, dtype=np.uint8)
+        with tempfile.TemporaryDirectory(prefix=".scratch-", dir=self.directory) as scratch:
+            new = np.memmap(
+                Path(scratch) / "new.f64",
+                dtype=np.float64,
+                mode="w+",
+                shape=(shard.stop - shard.start, self.cache.columns),
+            )
+            for at in range(0, len(new), CHUNK_ROWS):
+                chunk = rows[shard.start + at : shard.start + at + CHUNK_ROWS]
+                new[at : at + len(chunk)] = standardized(predictions[chunk])
+                self.cache.release()
+            for old_at in range(0, shard.stop - 1, CHUNK_ROWS):  # earlier rows, a chunk at once
+                old = standardized(predictions[rows[old_at : old_at + CHUNK_ROWS]])
+                self.cache.release()
+                first_new = max(shard.start, old_at + 1)  # positions with pairs in this chunk
+                for at in range(first_new - shard.start, len(new), CHUNK_ROWS):
+                    block = correlation_block(new[at : at + CHUNK_ROWS], old)
+                    for k in range(block.shape[0]):
+                        g = shard.start + at + k
+                        width = min(g, old_at + CHUNK_ROWS) - old_at
+                        if width > 0:
+                            start = triangle(g) - base + old_at
+                            r[start : start + width] = block[k, :width]
+            del new
+        for g in range(max(shard.start, 1), shard.stop):
             counts, known = ks_counter(
                 np.array(sorted_rows[rows[g]]), sorted_rows, rows[:g], exact_up_to
             )

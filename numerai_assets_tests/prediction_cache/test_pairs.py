@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from numerai_assets.prediction_cache import RoundPredictionCache
-from numerai_assets.prediction_cache.pairs import RoundPairStore, Shard, shards, triangle
+from numerai_assets.prediction_cache.pairs import RoundPairStore, Shard, exact_ks, shards, triangle
 from numerai_assets.scoring.correlation import correlations
 from numerai_assets.scoring.ks import ks_counts
 
@@ -40,11 +40,11 @@ def test_every_pair_read_back_equals_computing_it(tmp_path, workers):
     store = RoundPairStore(cache)
     first = store.plan(keys[:9], workers, min_pairs=1)  # a first run
     for shard in first:
-        store.compute(shard, exact_up_to=10)
+        store.compute(shard, exact_up_to=10, ks_counter=exact_ks)
     later = store.plan(keys, workers, min_pairs=1)  # a later run adds the rest
     assert [s.start for s in later][0] == 9
     for shard in reversed(later):  # any order: blocks are independent
-        store.compute(shard, exact_up_to=10)
+        store.compute(shard, exact_up_to=10, ks_counter=exact_ks)
     table = store.table()
     predictions, _ = cache.matrices()
     for g, key in enumerate(keys):
@@ -93,3 +93,45 @@ def test_a_shard_past_the_order_is_refused(tmp_path):
     store.plan(keys[:2], 1)
     with pytest.raises(ValueError, match="reaches past the order's 2 positions"):
         store.compute(Shard(0, 4), exact_up_to=1)
+
+
+def test_pruned_counts_keep_the_contract_against_the_exact_store(tmp_path):
+    """At 3,000 rows (more than a sketch's ranks) the stored KS counts are exact wherever they
+    are at most the limit or flagged exact, and a lower bound above the limit elsewhere; r is
+    the same either way."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    ids = [f"t{k}" for k in range(n)]
+    base = rng.random(n)
+    rows = [
+        (f"s{k}", p)
+        for k, p in enumerate(
+            [
+                rng.random(n),
+                rng.permutation(base),
+                base**1.3,
+                rng.beta(2, 3, n),
+                base,
+                np.round(base, 2),
+            ]
+        )
+    ]
+    limit = 90  # KS 0.03 at 3,000 rows
+    stores = {}
+    for name, counter in (("pruned", None), ("exact", exact_ks)):
+        cache = RoundPredictionCache(tmp_path / name, 7, ids)
+        cache.add(rows)
+        store = RoundPairStore(cache)
+        for shard in store.plan([k for k, _ in rows], 2, min_pairs=1):
+            store.compute(shard, exact_up_to=limit, ks_counter=counter)
+        stores[name] = store.table()
+    everyone = np.arange(len(rows))
+    for g in range(len(rows)):
+        others = everyone[everyone != g]
+        pruned, exact = (stores[name].pairs(g, others) for name in ("pruned", "exact"))
+        np.testing.assert_array_equal(pruned["r"], exact["r"])
+        known = pruned["exact"].astype(bool)
+        assert (pruned["ks"][known] == exact["ks"][known]).all()
+        assert (known | (pruned["ks"] > limit)).all()
+        assert (pruned["ks"] <= exact["ks"]).all()
+        assert (exact["ks"] <= limit)[~known].sum() == 0
