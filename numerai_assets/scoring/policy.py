@@ -28,7 +28,7 @@ import numpy as np
 
 from numerai_assets.scoring.comparison import COMPARISON_RULE
 from numerai_assets.scoring.exact import count_at_most, count_below
-from numerai_assets.scoring.submission_format import SubmissionError
+from numerai_assets.scoring.reasons import SubmissionError
 
 KS_RULES = ("fixed", "size-aware")
 MAX_NAME_CHARS = 64

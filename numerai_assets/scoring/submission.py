@@ -19,17 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from numerai_assets.scoring.submission_format import (
-    EXAMPLES,
-    HEADER,
-    CsvText,
-    SubmissionError,
-    at_lines,
-    counted,
-    csv_text,
-    examples,
-    size_limit,
-)
+from numerai_assets.scoring.reasons import EXAMPLES, SubmissionError, at_lines, counted, examples
+from numerai_assets.scoring.submission_format import HEADER, CsvText, csv_text, size_limit
 
 __all__ = ["SubmissionError", "SubmissionReader", "read_submission", "size_limit"]
 
