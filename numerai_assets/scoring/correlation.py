@@ -18,6 +18,33 @@ from numerai_assets.scoring._arrays import as_matrix, as_vector, pick_rows
 # Reassociation alone lets LLVM vectorise the sums. Adding the other fast-math flags (even
 # without "nnan") was seen to fold away the finiteness test, so they stay off.
 _FAST = {"reassoc"}
+# A row whose values spread less than this (all of them near 0: a file of 0 and 1e-300 is a
+# valid one) is first scaled by a power of two, exactly: squares of differences below ~1e-154
+# underflow to 0, which made such a row read as r = 1 (or NaN) with every other. Pearson's r
+# does not depend on the scale; rows spread wider are computed as before, bit for bit.
+_TINY_SPREAD = 1e-100
+
+
+def _scaled_exponent(spread: np.ndarray) -> np.ndarray:
+    """The power of two that brings a tiny ``spread`` into ``[0.5, 1)``: ``-frexp(spread)[1]``."""
+    return -np.frexp(spread)[1]
+
+
+@numba.njit(cache=True, boundscheck=False)
+def _scaled_sums(row: np.ndarray, new_centred: np.ndarray, exponent: int) -> tuple[float, float]:
+    """``(Sxy, Syy)`` of ``row * 2**exponent`` (exact: a power of two), its mean taken again."""
+    n = row.shape[0]
+    total = 0.0
+    for k in range(n):
+        total += math.ldexp(row[k], exponent)
+    mean = total / n
+    sxy = 0.0
+    syy = 0.0
+    for k in range(n):
+        d = math.ldexp(row[k], exponent) - mean
+        sxy += d * new_centred[k]
+        syy += d * d
+    return sxy, syy
 
 
 @numba.njit(cache=True, parallel=True, boundscheck=False, fastmath=_FAST)
@@ -45,6 +72,10 @@ def _row_correlations(
         if lo == hi:
             out[r] = np.nan
             continue
+        if hi - lo < _TINY_SPREAD:
+            sxy, syy = _scaled_sums(row, new_centred, -math.frexp(hi - lo)[1])
+            out[r] = max(-1.0, min(1.0, sxy / math.sqrt(new_ss * syy)))
+            continue
         mean = total / n
         sxy = 0.0
         syy = 0.0
@@ -70,8 +101,11 @@ def correlations(
     pick = pick_rows(rows, matrix.shape[0])
     if pick.shape[0] == 0:
         return np.zeros(0)
+    spread = new.max() - new.min()
+    if 0 < spread < _TINY_SPREAD:
+        new = np.ldexp(new, _scaled_exponent(spread))
     new_centred = new - new.mean()
-    if new.min() == new.max():
+    if spread == 0:
         r = np.full(pick.shape[0], np.nan)
         finite = np.isfinite(matrix[pick].sum(axis=1))
     else:
@@ -92,9 +126,14 @@ def standardized(rows: np.ndarray) -> np.ndarray:
     values = np.asarray(rows, dtype=np.float64)
     if values.ndim != 2:
         raise ValueError(f"rows must be two-dimensional, got shape {values.shape}")
+    lo, hi = values.min(axis=1), values.max(axis=1)
+    tiny = (hi - lo < _TINY_SPREAD) & (lo < hi)
+    if tiny.any():
+        values = values.copy()
+        values[tiny] = np.ldexp(values[tiny], _scaled_exponent(hi[tiny] - lo[tiny])[:, None])
     centred = values - values.mean(axis=1, keepdims=True)
     norms = np.sqrt(np.einsum("ij,ij->i", centred, centred))
-    constant = values.min(axis=1) == values.max(axis=1)
+    constant = lo == hi
     with np.errstate(invalid="ignore", divide="ignore"):
         out = centred / norms[:, None]
     out[constant] = np.nan
