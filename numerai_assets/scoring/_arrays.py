@@ -22,7 +22,11 @@ def pick_rows(rows: object, n_rows: int, of: str = "earlier") -> np.ndarray:
     the ``n_rows`` rows of the argument named ``of``."""
     if rows is None:
         return np.arange(n_rows, dtype=np.int64)
-    pick = np.ascontiguousarray(rows, dtype=np.int64)
+    given = np.asarray(rows)
+    # Cast blindly, a boolean mask [True, False, True] would pick rows 1, 0, 1 and 1.7 row 1.
+    if given.size and given.dtype.kind not in "iu":
+        raise ValueError(f"rows must be integer indices, got dtype {given.dtype}")
+    pick = np.ascontiguousarray(given, dtype=np.int64)
     if pick.ndim != 1:
         raise ValueError(f"rows must be one-dimensional, got shape {pick.shape}")
     if pick.size and (pick.min() < 0 or pick.max() >= n_rows):

@@ -111,7 +111,8 @@ def correlations(
     else:
         r, finite = _row_correlations(new_centred, float(new_centred @ new_centred), matrix, pick)
     if not finite.all():
-        raise ValueError(f"earlier contains NaN or infinite values (row {int(np.argmin(finite))})")
+        row = int(pick[np.argmin(finite)])  # the row of earlier, not its place in rows
+        raise ValueError(f"earlier contains NaN or infinite values (row {row})")
     return r
 
 

@@ -80,3 +80,10 @@ def test_a_file_near_zero_does_not_make_later_ones_correlated():
     honest = rng.random(1000)
     result = originality(honest, hostile[None])
     assert result.original and result.pairs["correlated"] == 0
+
+
+def test_a_non_finite_row_picked_by_rows_is_named_by_its_row_in_earlier():
+    rows = np.random.default_rng(6).random((6, 50))
+    rows[3, 17] = np.nan
+    with pytest.raises(ValueError, match=r"earlier contains NaN or infinite values \(row 3\)"):
+        correlations(np.arange(50.0), rows, rows=np.array([5, 3]))
