@@ -68,8 +68,24 @@ class RoundClusters:
     n_clusters: int
 
     def __post_init__(self) -> None:
-        if self.labels.shape != self.splits.shape or self.labels.ndim != 1:
-            raise ValueError("labels and splits must be 1-d arrays of the same length")
+        labels, splits = np.asarray(self.labels), np.asarray(self.splits)
+        if labels.shape != splits.shape or labels.ndim != 1:
+            raise ValueError(
+                "labels and splits must be 1-d arrays of the same length, got shapes "
+                f"{labels.shape} and {splits.shape}"
+            )
+        n = self.n_clusters
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+            raise ValueError(f"n_clusters must be a positive whole number, got {n!r}")
+        # groups() keys each row by label * 3 + split: a label or split out of range would put
+        # the row in another cluster's group, or in none.
+        for name, values, top in (("labels", labels, n), ("splits", splits, len(SPLITS))):
+            if values.size and (
+                values.dtype.kind not in "iu" or values.min() < 0 or values.max() >= top
+            ):
+                raise ValueError(f"{name} must be whole numbers from 0 to {top - 1}")
+        object.__setattr__(self, "labels", labels)
+        object.__setattr__(self, "splits", splits)
 
     @classmethod
     def from_data_types(
