@@ -165,7 +165,9 @@ class ScoringPolicy:
 
     def ks_limits(self, rows: int) -> KsLimits:
         """The KS thresholds at a round of ``rows`` tournament rows, as integer counts."""
-        return _ks_limits(self, rows)
+        if isinstance(rows, bool) or not isinstance(rows, int | np.integer) or rows < 1:
+            raise ValueError(f"rows must be a positive whole number, got {_shown(rows)}")
+        return _ks_limits(self, int(rows))
 
     def with_size_aware_ks(self) -> ScoringPolicy:
         """This policy with size-aware KS thresholds (the measured alternative)."""
