@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from numerai_assets.scoring._arrays import as_matrix, as_vector, pick_rows
 from numerai_assets.scoring.correlation import correlations
 from numerai_assets.scoring.exact import CORRELATION_TIE_BAND, abs_correlation_exceeds
 from numerai_assets.scoring.ks import ks_counts
@@ -59,9 +60,11 @@ def originality(
     those rows of ``earlier`` only; match indices then count positions in ``rows``. With no
     earlier submissions a submission is original.
     """
-    new = np.asarray(new, dtype=np.float64)
-    earlier = np.asarray(earlier, dtype=np.float64)
-    if earlier.ndim == 2 and (earlier.shape[0] == 0 or (rows is not None and len(rows) == 0)):
+    # Checked before the early return, so nothing to compare with does not mean not checked.
+    new = as_vector(new, "new")
+    earlier = as_matrix(earlier, "earlier", n_columns=new.shape[0], check_finite=False)
+    pick = pick_rows(rows, earlier.shape[0])
+    if pick.shape[0] == 0:
         return decide_originality(np.empty(0), np.empty(0, np.int64), new.shape[0], policy)
     r = correlations(new, earlier, rows=rows)
     if earlier_sorted_rows is None:
@@ -73,7 +76,6 @@ def originality(
                 f"got {np.shape(earlier_sorted_rows)}"
             )
         counts = ks_counts(new, earlier_sorted_rows, earlier_sorted=True, rows=rows)
-    pick = np.arange(earlier.shape[0]) if rows is None else np.asarray(rows)
     rules = policy or ScoringPolicy()
     return decide_originality(
         r,
