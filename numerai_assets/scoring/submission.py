@@ -101,8 +101,20 @@ class SubmissionReader:
     """
 
     def __init__(self, tournament_ids: np.ndarray, *, max_bytes: int | None = None) -> None:
-        self.tournament_ids = np.asarray(tournament_ids).astype(str)
+        ids = np.asarray(tournament_ids)
+        if ids.ndim != 1 or ids.size == 0:
+            raise ValueError(f"tournament_ids must be a non-empty 1-d array, got shape {ids.shape}")
+        self.tournament_ids = ids.astype(str)
         self._expected = pa.array(self.tournament_ids, type=pa.string())
+        # A repeated round id would make every file, however right, miss one of its ids.
+        if pc.count_distinct(self._expected).as_py() != len(self._expected):
+            raise ValueError("tournament_ids must be unique")
+        if max_bytes is not None and (
+            isinstance(max_bytes, bool)
+            or not isinstance(max_bytes, int | np.integer)
+            or max_bytes < 1
+        ):
+            raise ValueError(f"max_bytes must be a positive whole number, got {max_bytes!r}")
         self.max_bytes = size_limit(len(self.tournament_ids)) if max_bytes is None else max_bytes
 
     def read(self, raw: bytes) -> np.ndarray:
