@@ -12,7 +12,7 @@ alone; ``scoring.concordance`` loads scikit-learn, ``scoring.submission`` pyarro
 - :mod:`.ks_sketch`: KS counts exact only where a decision needs them.
 - :mod:`.originality`, :mod:`.round_decisions`: one submission's decision; a round's in order.
 - :mod:`.concordance`, :mod:`.consistency`: the two other scores.
-- :mod:`.submission_format`, :mod:`.submission`: reading a participant's file; :mod:`.reasons`:
-  how a refusal's reason reads.
+- :mod:`.submission_format`, :mod:`.submission`: reading a participant's file; :mod:`.compression`:
+  undoing its gzip, bzip2 or zip; :mod:`.reasons`: how a refusal's reason reads.
 - :mod:`.ks_null`, :mod:`.false_alarm`, :mod:`.alternatives`: what the thresholds mean.
 """
