@@ -5,9 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 
+def _float64(values: object, name: str) -> np.ndarray:
+    """``values`` as a contiguous float64 array; numpy's own error (text, ragged rows) named."""
+    try:
+        return np.ascontiguousarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be an array of numbers ({error})") from None
+
+
 def as_vector(values: object, name: str, *, allow_empty: bool = False) -> np.ndarray:
     """``values`` as a contiguous finite float64 vector, or a ValueError naming ``name``."""
-    array = np.ascontiguousarray(values, dtype=np.float64)
+    array = _float64(values, name)
     if array.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
     if array.shape[0] == 0 and not allow_empty:
@@ -22,7 +30,11 @@ def pick_rows(rows: object, n_rows: int, of: str = "earlier") -> np.ndarray:
     the ``n_rows`` rows of the argument named ``of``."""
     if rows is None:
         return np.arange(n_rows, dtype=np.int64)
-    pick = np.ascontiguousarray(rows, dtype=np.int64)
+    given = np.asarray(rows)
+    # Cast blindly, a boolean mask [True, False, True] would pick rows 1, 0, 1 and 1.7 row 1.
+    if given.size and given.dtype.kind not in "iu":
+        raise ValueError(f"rows must be integer indices, got dtype {given.dtype}")
+    pick = np.ascontiguousarray(given, dtype=np.int64)
     if pick.ndim != 1:
         raise ValueError(f"rows must be one-dimensional, got shape {pick.shape}")
     if pick.size and (pick.min() < 0 or pick.max() >= n_rows):
@@ -45,7 +57,7 @@ def as_matrix(
     ``check_finite=False`` is for callers that check finiteness more cheaply themselves (a full
     scan here costs as much as the kernels that follow).
     """
-    array = np.ascontiguousarray(values, dtype=np.float64)
+    array = _float64(values, name)
     if array.ndim == 1 and array.shape[0] == 0:
         array = array.reshape(0, n_columns)
     if array.ndim != 2 or array.shape[1] != n_columns:

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats
 
+from numerai_assets.scoring._arrays import as_vector
 from numerai_assets.scoring.correlation import correlations
 from numerai_assets.scoring.originality import OriginalityMatch, OriginalityResult
 from numerai_assets.scoring.policy import ScoringPolicy
@@ -35,7 +36,46 @@ AD_NULL_PAIRS = 200
 
 
 def ad_statistic(a: np.ndarray, b: np.ndarray) -> float:
-    """The standardized two-sample Anderson–Darling statistic of ``a`` and ``b``."""
+    """The standardized two-sample Anderson–Darling statistic of ``a`` and ``b``.
+
+    ``scipy.stats.anderson_ksamp([a, b], variant="midrank").statistic`` (Scholz & Stephens's
+    k-sample statistic, k = 2, midranks for ties): about 0 for samples of one distribution,
+    negative when closer than chance, large when apart. scipy's warning that its p-value is
+    capped is silenced: only the statistic is used.
+
+    Parameters
+    ----------
+    a, b : array_like of shape ``(n_a,)`` and ``(n_b,)``, float
+        Finite, neither empty, at least 4 values together, at least two distinct ones.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If ``a`` or ``b`` is not a one-dimensional array of finite numbers or is empty, or the
+        two together hold fewer than 4 values or a single distinct value (where the
+        statistic is not defined).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> a = rng.random(500)
+    >>> round(ad_statistic(a, rng.permutation(a)), 2)  # the same values: below chance
+    -1.32
+    >>> round(ad_statistic(a, rng.random(500)), 2), round(ad_statistic(a, a + 0.5), 1)
+    (0.1, 280.9)
+    """
+    a = as_vector(a, "a")
+    b = as_vector(b, "b")
+    if a.shape[0] + b.shape[0] < 4:
+        raise ValueError(
+            f"a and b must hold at least 4 values together, got {a.shape[0]} and {b.shape[0]}"
+        )
+    if min(a.min(), b.min()) == max(a.max(), b.max()):
+        raise ValueError("a and b together must hold at least two distinct values")
     with warnings.catch_warnings():  # scipy warns that its p-value is capped; only T is used
         warnings.simplefilter("ignore", UserWarning)
         return float(stats.anderson_ksamp([a, b], variant="midrank").statistic)
@@ -43,8 +83,42 @@ def ad_statistic(a: np.ndarray, b: np.ndarray) -> float:
 
 @functools.lru_cache(maxsize=16)
 def ad_null_quantile(n: int, level: float, pairs: int = AD_NULL_PAIRS, seed: int = 0) -> float:
-    """The ``level`` quantile of the AD statistic of two independent samples of ``n`` each,
-    estimated from ``pairs`` simulated pairs (seeded: the same value on every call)."""
+    """The ``level`` quantile of the AD statistic of two independent samples of ``n`` each.
+
+    Estimated from ``pairs`` simulated pairs of uniform samples (the statistic is rank based,
+    so they stand for any continuous distribution); seeded, so the same value on every call
+    (and cached). scipy gives only upper-tail critical values, and this rule needs the lower.
+
+    Parameters
+    ----------
+    n : int
+        Rows of each sample, at least 2.
+    level : float
+        In ``[0, 1]``.
+    pairs : int, default ``AD_NULL_PAIRS`` (200)
+    seed : int, default 0
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is not a whole number of at least 2, ``level`` is not in ``[0, 1]`` or
+        ``pairs`` is not a positive whole number.
+
+    Examples
+    --------
+    >>> round(ad_null_quantile(300, 0.05), 3)
+    -0.905
+    """
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 2:
+        raise ValueError(f"n must be a whole number of at least 2, got {n!r}")
+    if not 0 <= level <= 1:
+        raise ValueError(f"level must be in [0, 1], got {level!r}")
+    if isinstance(pairs, bool) or not isinstance(pairs, int | np.integer) or pairs < 1:
+        raise ValueError(f"pairs must be a positive whole number, got {pairs!r}")
     rng = np.random.default_rng(seed)
     values = [ad_statistic(rng.random(n), rng.random(n)) for _ in range(pairs)]
     return float(np.quantile(values, level))
@@ -53,8 +127,41 @@ def ad_null_quantile(n: int, level: float, pairs: int = AD_NULL_PAIRS, seed: int
 def anderson_darling_originality(
     new: np.ndarray, earlier: np.ndarray, policy: ScoringPolicy
 ) -> OriginalityResult:
-    """``correlated`` as the policy says; else ``similar`` when the AD statistic against at least
-    ``min_similar`` earlier submissions is at most its null ``false_alarm_level`` quantile."""
+    """The Anderson–Darling alternative rule's originality decision (measured, not applied).
+
+    ``correlated`` when ``|r| > max_correlation`` with any earlier submission (as computed in
+    float64, without the exact re-check near the threshold); else ``similar`` when the AD
+    statistic against at least ``min_similar`` of them is at most its null
+    ``false_alarm_level`` quantile (:func:`ad_null_quantile`); else original.
+
+    Parameters
+    ----------
+    new : ndarray of shape ``(n,)``, float
+        The submission's probabilities; finite, not constant together with a row.
+    earlier : ndarray of shape ``(N, n)``, float
+        The earlier submissions compared, one per row, id-aligned.
+    policy : ScoringPolicy
+
+    Returns
+    -------
+    OriginalityResult
+        Its matches carry the AD statistic in their ``ks`` field; ``pairs`` is empty.
+
+    Raises
+    ------
+    ValueError
+        As :func:`.correlation.correlations` and :func:`ad_statistic`.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> earlier = np.vstack([rng.random(300), rng.beta(2.0, 5.0, 300)])
+    >>> result = anderson_darling_originality(rng.permutation(earlier[0]), earlier, ScoringPolicy())
+    >>> result.reason, [m.index for m in result.matches]
+    ('similar', [0])
+    >>> anderson_darling_originality(rng.beta(5.0, 2.0, 300), earlier, ScoringPolicy()).original
+    True
+    """
     if earlier.shape[0] == 0:
         return OriginalityResult(True, None)
     r = correlations(new, earlier)
@@ -79,7 +186,42 @@ def anderson_darling_originality(
 def compare_rules(
     predictions: Sequence[np.ndarray], policy: ScoringPolicy
 ) -> dict[str, list[Judged]]:
-    """Each submission's outcome under the policy and each alternative (``RULES``), in order."""
+    """Each submission's outcome under the policy and under each alternative rule, in order.
+
+    Every rule judges the same list as the pipeline would (:func:`.sequence.judge_in_order`:
+    oldest first, each from its own user, constant files refused), so the rules' outcomes can
+    be set side by side.
+
+    Parameters
+    ----------
+    predictions : sequence of ndarray of shape ``(n,)``
+        The submissions, oldest first, all of one length; finite.
+    policy : ScoringPolicy
+        The policy; the alternatives keep its correlation and comparison rules.
+
+    Returns
+    -------
+    dict of str to list of Judged
+        Keyed by :data:`RULES`.
+
+    Raises
+    ------
+    ValueError
+        As :func:`.sequence.judge_in_order` and :func:`ad_statistic`.
+
+    Examples
+    --------
+    A reordered copy, a constant file and a file of another distribution, after an original:
+
+    >>> rng = np.random.default_rng(0)
+    >>> first = rng.random(300)
+    >>> files = [first, rng.permutation(first), np.full(300, 0.5), rng.beta(2.0, 5.0, 300)]
+    >>> for rule, judged in compare_rules(files, ScoringPolicy()).items():
+    ...     print(f"{rule:17}", [outcome(j) for j in judged])
+    policy            ['original', 'duplicate', 'invalid', 'original']
+    size-aware        ['original', 'duplicate', 'invalid', 'original']
+    anderson-darling  ['original', 'similar', 'invalid', 'original']
+    """
     return {
         "policy": judge_in_order(predictions, policy),
         "size-aware": judge_in_order(predictions, policy.with_size_aware_ks()),
@@ -92,7 +234,23 @@ def compare_rules(
 
 
 def outcome(judged: Judged) -> str:
-    """``original``, ``invalid``, or the reason it is not original."""
+    """One word for a judged submission: ``original``, ``invalid``, or why it is not original.
+
+    Parameters
+    ----------
+    judged : Judged
+
+    Returns
+    -------
+    str
+        ``"original"``, ``"invalid"`` (refused by the policy), ``"correlated"``,
+        ``"duplicate"`` or ``"similar"``.
+
+    Examples
+    --------
+    >>> [outcome(j) for j in judge_in_order([np.full(10, 0.5)], ScoringPolicy())]
+    ['invalid']
+    """
     if judged.refused is not None:
         return "invalid"
     return "original" if judged.result.original else judged.result.reason

@@ -38,11 +38,44 @@ def fit_clusters(
     n_clusters: int = _DEFAULT.n_clusters,
     random_state: int = _DEFAULT.random_state,
 ) -> MiniBatchKMeans:
-    """Fit the round's KMeans on its training + tournament features (shape ``(m, k)``).
+    """Fit the round's k-means clusters on its training + tournament features.
 
-    Seeded, so fitting the same round again gives the same clusters.
+    scikit-learn's ``MiniBatchKMeans`` (``n_init=3``, batches of 4,096 rows), seeded, so
+    fitting the same round again gives the same clusters.
+
+    Parameters
+    ----------
+    features : array_like of shape ``(m, k)``, float
+        One row per training and tournament row; finite, at least ``n_clusters`` rows.
+    n_clusters, random_state : int, default ``ScoringPolicy()``'s (5 and 1337)
+
+    Returns
+    -------
+    sklearn.cluster.MiniBatchKMeans
+        The fitted model; ``model.predict`` assigns rows to clusters ``0..n_clusters-1``.
+
+    Raises
+    ------
+    ValueError
+        If ``features`` is not a two-dimensional array of numbers with at least
+        ``n_clusters`` rows, or holds NaN or infinite values; scikit-learn's
+        ``InvalidParameterError`` (a ValueError) if ``n_clusters`` or ``random_state`` is not
+        one it takes.
+
+    Examples
+    --------
+    Two well-separated groups of rows fall in two clusters:
+
+    >>> rng = np.random.default_rng(0)
+    >>> features = np.vstack([rng.normal(0, 0.1, (20, 3)), rng.normal(5, 0.1, (20, 3))])
+    >>> labels = fit_clusters(features, n_clusters=2).predict(features)
+    >>> len(set(labels[:20])), len(set(labels[20:])), bool(labels[0] != labels[-1])
+    (1, 1, True)
     """
-    x = np.asarray(features, dtype=np.float64)
+    try:
+        x = np.asarray(features, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"features must be an array of numbers ({error})") from None
     if x.ndim != 2 or x.shape[0] < n_clusters:
         raise ValueError(
             f"features must be a 2-d array with at least {n_clusters} rows, got shape {x.shape}"
@@ -61,6 +94,27 @@ class RoundClusters:
 
     Built once per round; :meth:`groups` are the row indices of every (cluster, split), which is
     all that scoring a submission needs.
+
+    Attributes
+    ----------
+    labels : ndarray of shape ``(n,)``, int
+        Each tournament row's cluster, ``0..n_clusters-1``.
+    splits : ndarray of shape ``(n,)``, int
+        Each tournament row's split, an index into :data:`SPLITS`.
+    n_clusters : int
+        At least 1.
+
+    Raises
+    ------
+    ValueError
+        If ``labels`` and ``splits`` are not one-dimensional and of one length, ``n_clusters``
+        is not a positive whole number, or a label or split is not a whole number in its range.
+
+    Examples
+    --------
+    >>> clusters = RoundClusters(np.array([0, 0, 1, 1, 1]), np.array([0, 1, 0, 0, 2]), 2)
+    >>> clusters.sizes()
+    [{'validation': 1, 'test': 1, 'live': 0}, {'validation': 2, 'test': 0, 'live': 1}]
     """
 
     labels: np.ndarray  # (n,) cluster of each tournament row
@@ -68,14 +122,58 @@ class RoundClusters:
     n_clusters: int
 
     def __post_init__(self) -> None:
-        if self.labels.shape != self.splits.shape or self.labels.ndim != 1:
-            raise ValueError("labels and splits must be 1-d arrays of the same length")
+        labels, splits = np.asarray(self.labels), np.asarray(self.splits)
+        if labels.shape != splits.shape or labels.ndim != 1:
+            raise ValueError(
+                "labels and splits must be 1-d arrays of the same length, got shapes "
+                f"{labels.shape} and {splits.shape}"
+            )
+        n = self.n_clusters
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+            raise ValueError(f"n_clusters must be a positive whole number, got {n!r}")
+        # groups() keys each row by label * 3 + split: a label or split out of range would put
+        # the row in another cluster's group, or in none.
+        for name, values, top in (("labels", labels, n), ("splits", splits, len(SPLITS))):
+            if values.size and (
+                values.dtype.kind not in "iu" or values.min() < 0 or values.max() >= top
+            ):
+                raise ValueError(f"{name} must be whole numbers from 0 to {top - 1}")
+        object.__setattr__(self, "labels", labels)
+        object.__setattr__(self, "splits", splits)
 
     @classmethod
     def from_data_types(
         cls, labels: np.ndarray, data_types: np.ndarray, n_clusters: int = _DEFAULT.n_clusters
     ) -> RoundClusters:
-        """From each row's cluster label and its ``data_type`` (validation/test/live)."""
+        """From each row's cluster label and its ``data_type`` (validation, test or live).
+
+        Parameters
+        ----------
+        labels : array_like of shape ``(n,)``, int
+            Each tournament row's cluster (``model.predict`` of :func:`fit_clusters`).
+        data_types : array_like of shape ``(n,)``, str
+            Each tournament row's ``data_type``, one of :data:`SPLITS`.
+        n_clusters : int, default 5
+
+        Returns
+        -------
+        RoundClusters
+
+        Raises
+        ------
+        ValueError
+            If a ``data_type`` is not one of :data:`SPLITS` (the message lists the unknown
+            ones), or as :class:`RoundClusters`.
+
+        Examples
+        --------
+        >>> RoundClusters.from_data_types([1, 0], ["live", "validation"], n_clusters=2).splits
+        array([2, 0])
+        >>> RoundClusters.from_data_types([0, 0], ["validation", "train"], n_clusters=1)
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown data_type values ['train']; expected one of ('validation', 'test', 'live')
+        """  # noqa: E501
         data_types = np.asarray(data_types).astype(str)
         splits = np.full(data_types.shape, -1, dtype=np.int64)
         for code, name in enumerate(SPLITS):
@@ -86,7 +184,14 @@ class RoundClusters:
         return cls(np.asarray(labels, dtype=np.int64), splits, n_clusters)
 
     def groups(self) -> list[list[np.ndarray]]:
-        """``groups()[c][s]``: tournament row indices of cluster ``c`` in split ``SPLITS[s]``."""
+        """``groups()[c][s]``: tournament row indices of cluster ``c`` in split ``SPLITS[s]``.
+
+        Examples
+        --------
+        >>> clusters = RoundClusters(np.array([0, 1, 0, 1]), np.array([0, 0, 2, 0]), 2)
+        >>> [[rows.tolist() for rows in cluster] for cluster in clusters.groups()]
+        [[[0], [], [2]], [[1, 3], [], []]]
+        """
         key = self.labels * len(SPLITS) + self.splits
         order = np.argsort(key, kind="stable")
         bounds = np.searchsorted(key[order], np.arange(self.n_clusters * len(SPLITS) + 1))
@@ -94,7 +199,7 @@ class RoundClusters:
         return [flat[c * len(SPLITS) : (c + 1) * len(SPLITS)] for c in range(self.n_clusters)]
 
     def sizes(self) -> list[dict[str, int]]:
-        """Rows per split in each cluster."""
+        """Rows per split in each cluster: a list of ``{split name: rows}``, one per cluster."""
         return [
             {name: int(idx.size) for name, idx in zip(SPLITS, cluster, strict=True)}
             for cluster in self.groups()
@@ -103,6 +208,26 @@ class RoundClusters:
 
 @dataclass(frozen=True)
 class ClusterConcordance:
+    """One cluster's part of a concordance score.
+
+    Attributes
+    ----------
+    cluster : int
+    sizes : dict of str to int
+        The cluster's rows in each split.
+    ks : dict of str to float or None
+        The KS statistic of each pair of splits (``"validation/test"``, ``"validation/live"``,
+        ``"test/live"``); None where a split of the pair has no rows in the cluster.
+    max_ks : float or None
+        The largest of them; None when fewer than two splits have rows (left out of the mean).
+
+    Examples
+    --------
+    >>> clusters = RoundClusters(np.array([0, 0, 0]), np.array([0, 0, 1]), 1)
+    >>> concordance(np.array([0.1, 0.2, 0.1]), clusters).clusters[0]
+    ClusterConcordance(cluster=0, sizes={'validation': 2, 'test': 1, 'live': 0}, ks={'validation/test': 0.5, 'validation/live': None, 'test/live': None}, max_ks=0.5)
+    """  # noqa: E501
+
     cluster: int
     sizes: dict[str, int]
     ks: dict[str, float | None]  # "validation/test", "validation/live", "test/live"
@@ -111,6 +236,21 @@ class ClusterConcordance:
 
 @dataclass(frozen=True)
 class ConcordanceResult:
+    """A submission's concordance.
+
+    Attributes
+    ----------
+    score : float
+        The mean over the measured clusters of each one's largest KS between splits (the
+        exact rational, rounded once).
+    concordant : bool
+        ``score < concordance_threshold``, decided on the exact values.
+    clusters : tuple of ClusterConcordance
+        Every cluster, in order, measured or not.
+
+    Examples: :func:`concordance`.
+    """
+
     score: float
     concordant: bool
     clusters: tuple[ClusterConcordance, ...]
@@ -123,10 +263,55 @@ def concordance(
     policy: ScoringPolicy | None = None,
     groups: list[list[np.ndarray]] | None = None,
 ) -> ConcordanceResult:
-    """Concordance of a submission whose ``probabilities`` follow the tournament-id order.
+    """Concordance of a submission: does it behave alike on the validation, test and live rows?
 
-    ``groups`` is ``clusters.groups()``; pass it when scoring many submissions of one round.
-    The score is reported as a float; the decision is taken on its exact rational value.
+    In each cluster, the largest of the three two-sample KS statistics between its splits
+    (:func:`.ks.ks_statistic`'s exact counts, as ``scipy.stats.ks_2samp``); the score is their
+    mean over the clusters with rows in at least two splits. Concordant when the score is below
+    the policy's ``concordance_threshold``, decided on exact rationals (:func:`.exact.as_written`).
+
+    Parameters
+    ----------
+    probabilities : array_like of shape ``(n,)``, float
+        The submission's probabilities in the round's tournament-id order; finite.
+    clusters : RoundClusters
+        The round's clusters, of the same ``n`` rows.
+    policy : ScoringPolicy, optional
+        Its ``concordance_threshold``; by default ``ScoringPolicy()`` (0.12).
+    groups : list, optional
+        ``clusters.groups()`` computed once, when scoring many submissions of one round (not
+        checked against ``clusters``).
+
+    Returns
+    -------
+    ConcordanceResult
+
+    Raises
+    ------
+    ValueError
+        If ``probabilities`` is not a one-dimensional array of finite numbers, is empty or has
+        another length than the round; if no cluster has rows in two splits.
+
+    Examples
+    --------
+    Cluster 0 has rows in every split; cluster 1 only validation rows, so it is left out:
+
+    >>> clusters = RoundClusters(np.array([0, 0, 0, 0, 0, 0, 1, 1]),
+    ...                          np.array([0, 0, 1, 1, 2, 2, 0, 0]), 2)
+    >>> alike = np.array([0.1, 0.9, 0.1, 0.9, 0.1, 0.9, 0.3, 0.6])
+    >>> result = concordance(alike, clusters)
+    >>> result.score, result.concordant, result.clusters[1].max_ks
+    (0.0, True, None)
+    >>> memorised = np.array([0.8, 0.9, 0.1, 0.2, 0.1, 0.2, 0.3, 0.6])  # validation apart
+    >>> concordance(memorised, clusters).score
+    1.0
+
+    A score equal to the threshold is not below it (here 1/2 against 0.5 as written):
+
+    >>> tie = np.array([0.1, 0.2, 0.1, 0.3, 0.1, 0.2, 0.3, 0.6])
+    >>> result = concordance(tie, clusters, policy=ScoringPolicy(concordance_threshold=0.5))
+    >>> result.score, result.concordant
+    (0.5, False)
     """
     rules = policy or _DEFAULT
     p = as_vector(probabilities, "probabilities")
@@ -169,6 +354,19 @@ class FittedClusters:
     """A round's clustering: the fitted model and each tournament row's cluster.
 
     Kept per round so every submission of the round is scored against the same clusters.
+
+    Attributes
+    ----------
+    model : sklearn.cluster.MiniBatchKMeans
+        Fitted on the round's training + tournament features.
+    clusters : RoundClusters
+        Each tournament row's cluster and split.
+    tournament_ids : ndarray of shape ``(n,)``
+        The tournament ids, in the order of ``clusters``' rows.
+    random_state : int
+        The seed it was fitted with.
+
+    Made by :func:`cluster_round`.
     """
 
     model: MiniBatchKMeans
@@ -178,6 +376,7 @@ class FittedClusters:
 
     @property
     def inertia(self) -> float:
+        """The k-means objective of the fit: the sum of squared distances to the centres."""
         return float(self.model.inertia_)
 
 
@@ -190,8 +389,61 @@ def cluster_round(
     random_state: int = _DEFAULT.random_state,
     n_clusters: int = _DEFAULT.n_clusters,
 ) -> FittedClusters:
-    """Fit the round's clusters on all its features and assign each tournament row."""
+    """Fit the round's clusters on all its features and assign each tournament row to one.
+
+    Parameters
+    ----------
+    all_features : array_like of shape ``(m, k)``, float
+        Training + tournament features (:func:`fit_clusters`).
+    tournament_features : array_like of shape ``(n, k)``, float
+        The tournament rows' features, in tournament-id order; finite.
+    data_types : array_like of shape ``(n,)``, str
+        Each tournament row's split, one of :data:`SPLITS`.
+    tournament_ids : array_like of shape ``(n,)``
+    random_state, n_clusters : int
+        As :func:`fit_clusters`.
+
+    Returns
+    -------
+    FittedClusters
+
+    Raises
+    ------
+    ValueError
+        As :func:`fit_clusters`; if ``tournament_features`` is not two-dimensional with the
+        columns of ``all_features``, or holds NaN or infinite values; if ``data_types`` or
+        ``tournament_ids`` has another length than ``tournament_features``; if a data type is
+        not one of :data:`SPLITS`.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> tournament = np.vstack([rng.normal(0, 0.1, (6, 2)), rng.normal(5, 0.1, (6, 2))])
+    >>> training = rng.normal(0, 0.1, (10, 2))
+    >>> fitted = cluster_round(np.vstack([training, tournament]), tournament,
+    ...                        np.tile(["validation", "test", "live"], 4), np.arange(12),
+    ...                        n_clusters=2)
+    >>> sorted(sum(rows.values()) for rows in fitted.clusters.sizes())
+    [6, 6]
+    """
     model = fit_clusters(all_features, n_clusters=n_clusters, random_state=random_state)
-    labels = model.predict(np.asarray(tournament_features, dtype=np.float64))
-    clusters = RoundClusters.from_data_types(labels, data_types, n_clusters)
-    return FittedClusters(model, clusters, np.asarray(tournament_ids), random_state)
+    try:
+        rows = np.asarray(tournament_features, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"tournament_features must be an array of numbers ({error})") from None
+    if rows.ndim != 2 or rows.shape[1] != model.n_features_in_:
+        raise ValueError(
+            f"tournament_features must have shape (n, {model.n_features_in_}) like "
+            f"all_features, got {rows.shape}"
+        )
+    if not np.isfinite(rows).all():
+        raise ValueError("tournament_features contain NaN or infinite values")
+    ids = np.asarray(tournament_ids)
+    for name, values in (("data_types", np.asarray(data_types)), ("tournament_ids", ids)):
+        if values.shape != (rows.shape[0],):
+            raise ValueError(
+                f"{name} must have one value per tournament row ({rows.shape[0]}), got shape "
+                f"{values.shape}"
+            )
+    clusters = RoundClusters.from_data_types(model.predict(rows), data_types, n_clusters)
+    return FittedClusters(model, clusters, ids, random_state)

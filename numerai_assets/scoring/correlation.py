@@ -18,6 +18,33 @@ from numerai_assets.scoring._arrays import as_matrix, as_vector, pick_rows
 # Reassociation alone lets LLVM vectorise the sums. Adding the other fast-math flags (even
 # without "nnan") was seen to fold away the finiteness test, so they stay off.
 _FAST = {"reassoc"}
+# A row whose values spread less than this (all of them near 0: a file of 0 and 1e-300 is a
+# valid one) is first scaled by a power of two, exactly: squares of differences below ~1e-154
+# underflow to 0, which made such a row read as r = 1 (or NaN) with every other. Pearson's r
+# does not depend on the scale; rows spread wider are computed as before, bit for bit.
+_TINY_SPREAD = 1e-100
+
+
+def _scaled_exponent(spread: np.ndarray) -> np.ndarray:
+    """The power of two that brings a tiny ``spread`` into ``[0.5, 1)``: ``-frexp(spread)[1]``."""
+    return -np.frexp(spread)[1]
+
+
+@numba.njit(cache=True, boundscheck=False)
+def _scaled_sums(row: np.ndarray, new_centred: np.ndarray, exponent: int) -> tuple[float, float]:
+    """``(Sxy, Syy)`` of ``row * 2**exponent`` (exact: a power of two), its mean taken again."""
+    n = row.shape[0]
+    total = 0.0
+    for k in range(n):
+        total += math.ldexp(row[k], exponent)
+    mean = total / n
+    sxy = 0.0
+    syy = 0.0
+    for k in range(n):
+        d = math.ldexp(row[k], exponent) - mean
+        sxy += d * new_centred[k]
+        syy += d * d
+    return sxy, syy
 
 
 @numba.njit(cache=True, parallel=True, boundscheck=False, fastmath=_FAST)
@@ -45,6 +72,10 @@ def _row_correlations(
         if lo == hi:
             out[r] = np.nan
             continue
+        if hi - lo < _TINY_SPREAD:
+            sxy, syy = _scaled_sums(row, new_centred, -math.frexp(hi - lo)[1])
+            out[r] = max(-1.0, min(1.0, sxy / math.sqrt(new_ss * syy)))
+            continue
         mean = total / n
         sxy = 0.0
         syy = 0.0
@@ -59,42 +90,123 @@ def _row_correlations(
 def correlations(
     new: np.ndarray, earlier: np.ndarray, *, rows: np.ndarray | None = None
 ) -> np.ndarray:
-    """Pearson r of ``new`` (shape ``(n,)``) against each row of ``earlier`` (shape ``(N, n)``).
+    """Pearson's r of one submission against each of many, NaN where it is undefined.
 
-    A constant row, or a constant ``new``, has no correlation: its entry is NaN (never an
-    exception or a warning). Rows must be id-aligned with ``new`` and finite. ``rows``
-    (indices) compares against ``earlier[rows]`` only, in that order, without copying them.
+    Pearson's product-moment correlation ``Sxy / sqrt(Sxx Syy)`` over centred values, as
+    ``numpy.corrcoef`` and ``scipy.stats.pearsonr`` define it, in two passes per row (mean, then
+    centred sums). Its rounding error is at most about ``2 (n + 2) 2**-53`` (Higham's summation
+    bound with Cauchy–Schwarz; ~1e-11 at 45,000 rows), far inside
+    :data:`.exact.CORRELATION_TIE_BAND`. A row whose
+    values spread less than ``1e-100`` is scaled by a power of two first (exact; ``r`` does not
+    change), so squares of its differences do not underflow.
+
+    Parameters
+    ----------
+    new : array_like of shape ``(n,)``, float
+        The submission's probabilities in the round's id order; finite, not empty.
+    earlier : array_like of shape ``(N, n)``, float (or a read-only memmap)
+        One earlier submission per row, id-aligned with ``new``; the compared rows finite.
+    rows : array_like of ints, shape ``(m,)``, optional
+        Compare against ``earlier[rows]`` only, in that order, without copying them.
+
+    Returns
+    -------
+    ndarray of shape ``(N,)`` (or ``(m,)``), float64
+        ``r`` in ``[-1, 1]`` for each compared row; NaN where the row or ``new`` is constant
+        (no exception, no warning).
+
+    Raises
+    ------
+    ValueError
+        If ``new`` is not a one-dimensional array of numbers, is empty or is not finite; if
+        ``earlier`` is not of shape ``(N, n)``; if a compared row is not finite (the message
+        names its row of ``earlier``); if ``rows`` is not a one-dimensional array of integers
+        within ``earlier``'s rows.
+
+    Examples
+    --------
+    >>> new = np.array([0.1, 0.2, 0.3, 0.4])
+    >>> earlier = np.array([
+    ...     [0.2, 0.4, 0.6, 0.8],  # a rescaled copy
+    ...     [0.4, 0.3, 0.2, 0.1],  # the copy reversed
+    ...     [0.5, 0.5, 0.5, 0.5],  # constant: no correlation
+    ...     [0.0, 3e-300, 1e-300, 2e-300],  # a valid file near 0: not r = 1
+    ... ])
+    >>> correlations(new, earlier)
+    array([ 1. , -1. ,  nan,  0.4])
+    >>> correlations(new, earlier, rows=[1, 0])
+    array([-1.,  1.])
     """
     new = as_vector(new, "new")
     matrix = as_matrix(earlier, "earlier", n_columns=new.shape[0], check_finite=False)
     pick = pick_rows(rows, matrix.shape[0])
     if pick.shape[0] == 0:
         return np.zeros(0)
+    spread = new.max() - new.min()
+    if 0 < spread < _TINY_SPREAD:
+        new = np.ldexp(new, _scaled_exponent(spread))
     new_centred = new - new.mean()
-    if new.min() == new.max():
+    if spread == 0:
         r = np.full(pick.shape[0], np.nan)
         finite = np.isfinite(matrix[pick].sum(axis=1))
     else:
         r, finite = _row_correlations(new_centred, float(new_centred @ new_centred), matrix, pick)
     if not finite.all():
-        raise ValueError(f"earlier contains NaN or infinite values (row {int(np.argmin(finite))})")
+        row = int(pick[np.argmin(finite)])  # the row of earlier, not its place in rows
+        raise ValueError(f"earlier contains NaN or infinite values (row {row})")
     return r
 
 
 def standardized(rows: np.ndarray) -> np.ndarray:
-    """``rows`` (shape ``(m, n)``) centred and scaled to unit length, as float64: then the Pearson
-    r of two rows is their dot product, and a block of them one matrix product
-    (:func:`correlation_block`). A constant row has no correlation: it comes back all NaN.
+    """Rows centred and scaled to unit length, so that Pearson's r of two rows is their dot product.
 
-    Two passes (mean, then centred sums) as :func:`correlations`, so a row whose spread is tiny
-    next to its mean keeps its precision.
+    A block of correlations is then one matrix product (:func:`correlation_block`). Two passes
+    (mean, then centred sums) as :func:`correlations`, so a row whose spread is tiny next to its
+    mean keeps its precision; a row spread less than ``1e-100`` is scaled by a power of two
+    first, as there.
+
+    Parameters
+    ----------
+    rows : array_like of shape ``(m, n)``, float (or a read-only memmap)
+        One submission per row, ``n >= 1``. Not checked for finiteness (the callers' rows come
+        from the checked prediction cache).
+
+    Returns
+    -------
+    ndarray of shape ``(m, n)``, float64
+        Each row minus its mean, over its Euclidean norm. A constant row (no correlation), and
+        a row holding NaN or an infinity, comes back all NaN.
+
+    Raises
+    ------
+    ValueError
+        If ``rows`` is not a two-dimensional array of numbers with at least one column.
+
+    Examples
+    --------
+    >>> z = standardized([[1.0, 2.0, 3.0], [5.0, 5.0, 5.0]])
+    >>> z.round(4)
+    array([[-0.7071,  0.    ,  0.7071],
+           [    nan,     nan,     nan]])
+    >>> round(float(z[0] @ z[0]), 12)  # unit length: r of a row with itself
+    1.0
     """
-    values = np.asarray(rows, dtype=np.float64)
-    if values.ndim != 2:
-        raise ValueError(f"rows must be two-dimensional, got shape {values.shape}")
+    try:
+        values = np.asarray(rows, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"rows must be an array of numbers ({error})") from None
+    if values.ndim != 2 or values.shape[1] == 0:
+        raise ValueError(
+            f"rows must be two-dimensional with at least one column, got shape {values.shape}"
+        )
+    lo, hi = values.min(axis=1), values.max(axis=1)
+    tiny = (hi - lo < _TINY_SPREAD) & (lo < hi)
+    if tiny.any():
+        values = values.copy()
+        values[tiny] = np.ldexp(values[tiny], _scaled_exponent(hi[tiny] - lo[tiny])[:, None])
     centred = values - values.mean(axis=1, keepdims=True)
     norms = np.sqrt(np.einsum("ij,ij->i", centred, centred))
-    constant = values.min(axis=1) == values.max(axis=1)
+    constant = lo == hi
     with np.errstate(invalid="ignore", divide="ignore"):
         out = centred / norms[:, None]
     out[constant] = np.nan
@@ -102,12 +214,43 @@ def standardized(rows: np.ndarray) -> np.ndarray:
 
 
 def correlation_block(new: np.ndarray, old: np.ndarray) -> np.ndarray:
-    """Pearson r of every row of ``new`` (``(b, n)``) with every row of ``old`` (``(m, n)``),
-    both :func:`standardized`: shape ``(b, m)``, NaN where either row is constant.
+    """Pearson's r of every row of one block of standardized rows with every row of another.
 
     One blocked matrix product (BLAS): tens of times faster than one pass per pair. Its error is
-    at most about ``n`` units in the last place (Higham's bound for a dot product of unit
-    vectors), ~1e-11 at 45,000 rows, far inside the band within which an ``|r|`` near its
-    threshold is decided again exactly (:data:`.exact.CORRELATION_TIE_BAND`).
+    at most about ``n u`` (``u = 2**-53``): Higham's bound for an inner product,
+    ``|fl(x . y) - x . y| <= n u / (1 - n u) |x| . |y|`` (*Accuracy and Stability of Numerical
+    Algorithms*, 2nd ed., section 3.1), with ``|x| . |y| <= 1`` for unit vectors; ~1e-11 at
+    45,000 rows, far inside the band within which an ``|r|`` near its threshold is decided again
+    exactly (:data:`.exact.CORRELATION_TIE_BAND`).
+
+    Parameters
+    ----------
+    new : array_like of shape ``(b, n)``, float
+        Rows from :func:`standardized`.
+    old : array_like of shape ``(m, n)``, float
+        Rows from :func:`standardized`, as many columns as ``new``.
+
+    Returns
+    -------
+    ndarray of shape ``(b, m)``, float64
+        ``r`` of ``new[i]`` with ``old[j]``, clipped to ``[-1, 1]``; NaN where either row is
+        constant (all NaN).
+
+    Raises
+    ------
+    ValueError
+        If ``new`` or ``old`` is not two-dimensional, or their numbers of columns differ.
+
+    Examples
+    --------
+    >>> z = standardized([[0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1], [0.5, 0.5, 0.5, 0.5]])
+    >>> correlation_block(z[:1], z)
+    array([[ 1., -1., nan]])
     """
-    return np.clip(np.asarray(new) @ np.asarray(old).T, -1.0, 1.0)
+    new, old = np.asarray(new), np.asarray(old)
+    if new.ndim != 2 or old.ndim != 2 or new.shape[1] != old.shape[1]:
+        raise ValueError(
+            "new and old must be two-dimensional with the same number of columns, got shapes "
+            f"{new.shape} and {old.shape}"
+        )
+    return np.clip(new @ old.T, -1.0, 1.0)

@@ -20,10 +20,27 @@ from numerai_assets.scoring.policy import ScoringPolicy
 class FalseAlarmRates:
     """The policy's false-alarm rates at a round of ``rows`` tournament rows.
 
-    ``p_duplicate`` is ``P(KS < duplicate threshold)`` and ``p_similar`` ``P(KS <= similar
-    threshold)`` for two independent submissions with the same distribution of predictions.
-    ``holding_duplicate_ks`` / ``holding_similar_ks`` are the thresholds that would hold
-    ``level`` at this size.
+    For two independent submissions whose predictions have the same (continuous) distribution.
+
+    Attributes
+    ----------
+    rows : int
+    method : str
+        How the null distribution was computed (:func:`.ks_null.null_method`).
+    level : float
+        The policy's ``false_alarm_level``.
+    duplicate_ks, similar_ks : float
+        The policy's KS thresholds at this size (:class:`~.policy.KsLimits`).
+    p_duplicate : float
+        ``P(KS < duplicate threshold)``.
+    p_similar : float
+        ``P(KS <= similar threshold)``.
+    holding_duplicate_ks, holding_similar_ks : float
+        The thresholds that would hold ``level`` at this size (:func:`.ks_null.critical_count`).
+
+    Examples
+    --------
+    See :func:`false_alarm_rates`.
     """
 
     rows: int
@@ -38,11 +55,39 @@ class FalseAlarmRates:
 
     @property
     def above_level(self) -> bool:
+        """Whether either rule flags independent submissions more often than ``level``."""
         return self.p_duplicate > self.level or self.p_similar > self.level
 
 
 def false_alarm_rates(policy: ScoringPolicy, rows: int) -> FalseAlarmRates:
-    """The false-alarm rates of ``policy``'s KS thresholds at ``rows`` rows."""
+    """The false-alarm rates of ``policy``'s KS thresholds at ``rows`` rows.
+
+    Parameters
+    ----------
+    policy : ScoringPolicy
+    rows : int
+        The round's tournament rows, at least 1.
+
+    Returns
+    -------
+    FalseAlarmRates
+
+    Raises
+    ------
+    ValueError
+        If ``rows`` is not a positive whole number.
+
+    Examples
+    --------
+    At 45,000 rows the default thresholds flag 37 % of independent same-distribution pairs as
+    duplicates and all of them as similar; KS < 155 / 45,000 (0.00344) would hold 5 %:
+
+    >>> rates = false_alarm_rates(ScoringPolicy(), 45_000)
+    >>> round(rates.p_duplicate, 3), round(rates.p_similar, 3), rates.above_level
+    (0.373, 1.0, True)
+    >>> round(rates.holding_duplicate_ks * 45_000), rates.method
+    (155, 'exact')
+    """
     limits = policy.ks_limits(rows)
     holding = critical_count(rows, policy.false_alarm_level)
     return FalseAlarmRates(
@@ -59,7 +104,28 @@ def false_alarm_rates(policy: ScoringPolicy, rows: int) -> FalseAlarmRates:
 
 
 def observed_flag_rates(pairs: list[dict]) -> dict[str, float | int]:
-    """The share of compared pairs a round flagged, from its submissions' ``pairs`` counts."""
+    """The share of compared pairs a round flagged, from its submissions' ``pairs`` counts.
+
+    Parameters
+    ----------
+    pairs : list of dict
+        Each decided submission's :attr:`.originality.OriginalityResult.pairs` (as stored: a
+        missing key or a value that is not an int counts 0).
+
+    Returns
+    -------
+    dict
+        ``compared_pairs`` (int), ``duplicate_share`` and ``similar_share`` (floats in
+        ``[0, 1]``; 0.0 when nothing was compared).
+
+    Examples
+    --------
+    >>> observed_flag_rates([
+    ...     {"compared": 3, "correlated": 0, "duplicate": 1, "similar": 2},
+    ...     {"compared": 1, "duplicate": 0, "similar": "?"},
+    ... ])
+    {'compared_pairs': 4, 'duplicate_share': 0.25, 'similar_share': 0.5}
+    """
 
     def count(p: dict, key: str) -> int:
         value = p.get(key, 0)

@@ -66,6 +66,16 @@ def sketch_ranks(n: int, k: int = FINE_RANKS) -> np.ndarray:
     """The 0-based ranks a sketch keeps: ``floor((m + 1) (n + 1) / (k + 1)) - 1``, ``m < k``.
 
     ``min(k, n)`` distinct ranks, ascending; every rank (``0..n-1``) when ``n <= k``.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` or ``k`` is not a positive whole number.
+
+    Examples
+    --------
+    >>> sketch_ranks(10, 3), sketch_ranks(3, 8)
+    (array([1, 4, 7]), array([0, 1, 2]))
     """
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ValueError(f"n must be a positive whole number, got {n!r}")
@@ -114,6 +124,12 @@ class KsSketches:
     values : array of shape ``(N, k)``, float64: ``sorted_rows[:, ranks]``, C-contiguous.
     coarse : the same submissions at fewer ranks (or None): bounds for every row first, the
         fine ones only where the coarse ones cannot decide.
+
+    Raises
+    ------
+    ValueError
+        If ``ranks`` is not ``sketch_ranks(n, k)``, ``values`` is not float64 of shape
+        ``(N, k)``, or ``coarse`` has another number of rows.
     """
 
     n: int
@@ -142,7 +158,13 @@ class KsSketches:
 
     @staticmethod
     def stack(parts: list[KsSketches]) -> KsSketches:
-        """One set of sketches from several of the same ``n`` and ranks, rows in order."""
+        """One set of sketches from several of the same ``n`` and ranks, rows in order.
+
+        Raises
+        ------
+        ValueError
+            If ``parts`` is empty, differs in ``n`` or ranks, or only some have ``coarse``.
+        """
         if not parts:
             raise ValueError("parts is empty")
         first = parts[0]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from numerai_assets.scoring._arrays import as_matrix, as_vector, pick_rows
 from numerai_assets.scoring.correlation import correlations
 from numerai_assets.scoring.exact import CORRELATION_TIE_BAND, abs_correlation_exceeds
 from numerai_assets.scoring.ks import ks_counts
@@ -27,7 +28,23 @@ from numerai_assets.scoring.policy import ScoringPolicy
 
 @dataclass(frozen=True)
 class OriginalityMatch:
-    """An earlier submission that made this one not original (``index`` is its row)."""
+    """An earlier submission that made this one not original.
+
+    Attributes
+    ----------
+    index : int
+        Its position among the compared rows (in ``rows`` when given).
+    correlation : float or None
+        Pearson's r with it; None where undefined (a constant file).
+    ks : float
+        The KS statistic with it, ``D`` in ``[0, 1]`` (a count over ``n``). In the measured
+        Anderson–Darling alternative (:mod:`.alternatives`) this holds the AD statistic.
+
+    Examples
+    --------
+    >>> decide_originality([0.2], [100], 45_000).matches[0]
+    OriginalityMatch(index=0, correlation=0.2, ks=0.0022222222222222222)
+    """
 
     index: int
     correlation: float | None
@@ -36,6 +53,29 @@ class OriginalityMatch:
 
 @dataclass(frozen=True)
 class OriginalityResult:
+    """One submission's originality decision.
+
+    Attributes
+    ----------
+    original : bool
+    reason : str or None
+        ``"correlated"``, ``"duplicate"`` or ``"similar"``: the first rule that held (in that
+        order); None when original.
+    matches : tuple of OriginalityMatch
+        The compared submissions that met the deciding rule, in compared order.
+    compared : int
+        How many earlier submissions were compared.
+    pairs : dict of str to int
+        How many compared pairs met each rule, whichever decided (keys ``"compared"``,
+        ``"correlated"``, ``"duplicate"``, ``"similar"``): the round's observed flag rates
+        (:func:`.false_alarm.observed_flag_rates`). Empty from the measured alternatives.
+
+    Examples
+    --------
+    >>> decide_originality([0.1, 0.3], [2000, 1500], 45_000)
+    OriginalityResult(original=True, reason=None, matches=(), compared=2, pairs={'compared': 2, 'correlated': 0, 'duplicate': 0, 'similar': 0})
+    """  # noqa: E501
+
     original: bool
     reason: str | None  # "correlated", "duplicate", "similar", or None when original
     matches: tuple[OriginalityMatch, ...] = field(default=())
@@ -52,16 +92,66 @@ def originality(
     rows: np.ndarray | None = None,
     policy: ScoringPolicy | None = None,
 ) -> OriginalityResult:
-    """Decide whether ``new`` (shape ``(n,)``) is original against ``earlier`` (``(N, n)``).
+    """Decide whether a submission is original against earlier ones, from their predictions.
 
-    ``earlier_sorted_rows``, if given, is ``np.sort(earlier, axis=1)`` kept from before (the
-    pipeline stores it), which saves sorting every row again. ``rows`` (indices) compares against
-    those rows of ``earlier`` only; match indices then count positions in ``rows``. With no
-    earlier submissions a submission is original.
+    Computes Pearson's r (:func:`.correlation.correlations`) and the exact KS count
+    (:func:`.ks.ks_counts`) against each compared row and decides by
+    :func:`decide_originality`, an ``|r|`` near ``max_correlation`` again in exact arithmetic
+    (:func:`.exact.abs_correlation_exceeds`). The caller picks the rows (the comparison rule,
+    :mod:`.comparison`) and aligns them by id.
+
+    Parameters
+    ----------
+    new : array_like of shape ``(n,)``, float
+        The submission's probabilities in the round's id order; finite, not empty.
+    earlier : array_like of shape ``(N, n)``, float
+        The earlier submissions, one per row, id-aligned; the compared rows finite.
+    earlier_sorted_rows : array_like of shape ``(N, n)``, optional
+        ``np.sort(earlier, axis=1)`` kept from before (the pipeline stores it), which saves
+        sorting every row again.
+    rows : array_like of ints, shape ``(m,)``, optional
+        Compare against these rows of ``earlier`` only; match indices then count positions in
+        ``rows``.
+    policy : ScoringPolicy, optional
+        The thresholds; by default ``ScoringPolicy()``.
+
+    Returns
+    -------
+    OriginalityResult
+        With no earlier submission to compare (``N == 0`` or empty ``rows``): original.
+
+    Raises
+    ------
+    ValueError
+        If ``new`` is not a one-dimensional array of finite numbers or is empty; ``earlier``
+        is not of shape ``(N, n)`` or a compared row is not finite; ``earlier_sorted_rows``
+        has another shape than ``earlier``; ``rows`` is not a one-dimensional array of
+        integers within ``earlier``'s rows.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> earlier = rng.random((3, 1000))
+    >>> result = originality(earlier[1][::-1], earlier)  # a reordered copy of row 1
+    >>> result.original, result.reason, [(m.index, m.ks) for m in result.matches]
+    (False, 'duplicate', [(1, 0.0)])
+    >>> result = originality(0.5 * earlier[2] + 0.2, earlier)  # rescaled: r = 1
+    >>> result.reason, [(m.index, round(m.correlation, 12)) for m in result.matches]
+    ('correlated', [(2, 1.0)])
+
+    KS compares distributions, not predictions: an independent file drawn from the same
+    distribution is ``similar`` (see :mod:`.false_alarm`), one from another is original:
+
+    >>> originality(rng.random(1000), earlier).reason
+    'similar'
+    >>> originality(rng.beta(2.0, 5.0, 1000), earlier).original
+    True
     """
-    new = np.asarray(new, dtype=np.float64)
-    earlier = np.asarray(earlier, dtype=np.float64)
-    if earlier.ndim == 2 and (earlier.shape[0] == 0 or (rows is not None and len(rows) == 0)):
+    # Checked before the early return, so nothing to compare with does not mean not checked.
+    new = as_vector(new, "new")
+    earlier = as_matrix(earlier, "earlier", n_columns=new.shape[0], check_finite=False)
+    pick = pick_rows(rows, earlier.shape[0])
+    if pick.shape[0] == 0:
         return decide_originality(np.empty(0), np.empty(0, np.int64), new.shape[0], policy)
     r = correlations(new, earlier, rows=rows)
     if earlier_sorted_rows is None:
@@ -73,7 +163,6 @@ def originality(
                 f"got {np.shape(earlier_sorted_rows)}"
             )
         counts = ks_counts(new, earlier_sorted_rows, earlier_sorted=True, rows=rows)
-    pick = np.arange(earlier.shape[0]) if rows is None else np.asarray(rows)
     rules = policy or ScoringPolicy()
     return decide_originality(
         r,
@@ -94,12 +183,56 @@ def decide_originality(
     *,
     exact_correlated: Callable[[int], bool] | None = None,
 ) -> OriginalityResult:
-    """The decision from the correlation and KS count (``D * n_rows``) against each earlier one.
+    """The originality decision from the statistics of the compared pairs.
 
-    Separate from computing them, so a caller can compute them in chunks (bounded memory) and
-    decide once. ``exact_correlated(k)`` decides ``|r_k| > max_correlation`` exactly (see
-    :func:`.exact.abs_correlation_exceeds`); it is asked only about an ``r`` within
-    ``CORRELATION_TIE_BAND`` of the threshold, and without it such an ``r`` is taken as computed.
+    Separate from computing them, so a caller can compute them in chunks (bounded memory) or
+    read them from the round's pair store, and decide once. The rules, in this order:
+    ``|r| > max_correlation`` with any: ``correlated``; KS ``< duplicate_ks`` with any:
+    ``duplicate``; KS ``<= similar_ks`` with at least ``min_similar``: ``similar``. KS is
+    compared as integer counts against the policy's :class:`~.policy.KsLimits`, exactly.
+
+    Parameters
+    ----------
+    correlation : array_like of shape ``(N,)``, float
+        Pearson's r with each compared submission; NaN where undefined (never correlated).
+    ks_count : array_like of shape ``(N,)``, int
+        The KS statistic with each, as the integer count ``D * n_rows``.
+    n_rows : int
+        The round's number of rows ``n``.
+    policy : ScoringPolicy, optional
+        The thresholds; by default ``ScoringPolicy()``.
+    exact_correlated : callable, optional
+        ``exact_correlated(k)`` decides ``|r_k| > max_correlation`` exactly (see
+        :func:`.exact.abs_correlation_exceeds`). It is asked only about an ``r`` within
+        :data:`.exact.CORRELATION_TIE_BAND` of the threshold; without it such an ``r`` is
+        taken as computed.
+
+    Returns
+    -------
+    OriginalityResult
+
+    Raises
+    ------
+    ValueError
+        If ``correlation`` and ``ks_count`` differ in shape, or ``n_rows`` is not a positive
+        whole number.
+
+    Examples
+    --------
+    At 45,000 rows, duplicate means a count below 225 and similar at most 1,350. Each rule is
+    strict as written: a count of 225 is not a duplicate (but similar), an ``r`` of exactly
+    0.95 is not correlated:
+
+    >>> decide_originality([0.1], [225], 45_000).reason
+    'similar'
+    >>> decide_originality([0.95, 0.1], [1351, 1351], 45_000).original
+    True
+
+    The first rule that holds decides; the pair counts record every rule met:
+
+    >>> result = decide_originality([0.96, 0.2, np.nan], [700, 10, 3000], 45_000)
+    >>> result.reason, [m.index for m in result.matches], result.pairs
+    ('correlated', [0], {'compared': 3, 'correlated': 1, 'duplicate': 1, 'similar': 2})
     """
     rules = policy or ScoringPolicy()
     r = np.asarray(correlation, dtype=np.float64)

@@ -28,7 +28,7 @@ import numpy as np
 
 from numerai_assets.scoring.comparison import COMPARISON_RULE
 from numerai_assets.scoring.exact import count_at_most, count_below
-from numerai_assets.scoring.submission_format import SubmissionError
+from numerai_assets.scoring.reasons import SubmissionError
 
 KS_RULES = ("fixed", "size-aware")
 MAX_NAME_CHARS = 64
@@ -40,7 +40,26 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 @dataclass(frozen=True)
 class KsLimits:
-    """A policy's KS thresholds at one round size, as exact integer counts ``D * n``."""
+    """A policy's KS thresholds at one round size, as exact integer counts ``D * n``.
+
+    Made by :meth:`ScoringPolicy.ks_limits`, which reads each threshold as written
+    (:func:`.exact.count_below`, :func:`.exact.count_at_most`).
+
+    Attributes
+    ----------
+    rows : int
+        The round's number of tournament rows ``n``.
+    duplicate_below : int
+        A pair is a duplicate when its KS count is below this.
+    similar_at_most : int
+        A pair is similar when its KS count is at most this.
+
+    Examples
+    --------
+    >>> limits = ScoringPolicy().ks_limits(1000)
+    >>> limits, limits.duplicate_ks, limits.similar_ks
+    (KsLimits(rows=1000, duplicate_below=5, similar_at_most=30), 0.005, 0.03)
+    """
 
     rows: int
     duplicate_below: int  # duplicate when count < duplicate_below
@@ -53,6 +72,7 @@ class KsLimits:
 
     @property
     def similar_ks(self) -> float:
+        """The similar threshold as a KS statistic (``count <= this * n``)."""
         return self.similar_at_most / self.rows
 
 
@@ -74,8 +94,31 @@ class ScoringPolicy:
         are flagged with probability at most ``false_alarm_level`` at the round's size.
     false_alarm_level : that probability; also the level the round's check warns above.
     refuse_constant : a file whose probabilities are all equal is invalid.
-    comparison : which earlier submissions count (one rule exists; recorded by name).
-    """
+    comparison : which earlier submissions count (one rule exists; recorded by name:
+        :data:`.comparison.COMPARISON_RULE`).
+
+    Raises
+    ------
+    ValueError
+        Naming the field, if ``name`` is not 1 to 64 letters, digits, '.', '_' or '-'; a
+        threshold is not a number in ``[0, 1]``; ``false_alarm_level`` is not in ``(0, 1)``;
+        ``duplicate_ks > similar_ks``; ``n_clusters`` (1 to 1000), ``random_state`` (0 to
+        2**32 - 1, scikit-learn's seeds) or ``min_similar`` (1 to 1,000,000) is not a whole
+        number in its range; ``ks_thresholds`` is not one of :data:`KS_RULES`;
+        ``refuse_constant`` is not a bool; ``comparison`` is not the one rule.
+
+    Examples
+    --------
+    >>> policy = ScoringPolicy()
+    >>> policy.version  # the name and a hash of every rule
+    'tournament-...'
+    >>> policy.ks_limits(45_000)
+    KsLimits(rows=45000, duplicate_below=225, similar_at_most=1350)
+    >>> ScoringPolicy(duplicate_ks=0.05)
+    Traceback (most recent call last):
+    ...
+    ValueError: thresholds must satisfy duplicate_ks <= similar_ks, got duplicate_ks=0.05, similar_ks=0.03
+    """  # noqa: E501
 
     name: str = "tournament"
     concordance_threshold: float = 0.12
@@ -144,7 +187,32 @@ class ScoringPolicy:
 
     @classmethod
     def from_overrides(cls, overrides: Mapping[str, object]) -> ScoringPolicy:
-        """The default policy with ``overrides`` (field name to value); unknown names refused."""
+        """The default policy with some fields replaced (``NUMERAI_SCORING_POLICY``'s object).
+
+        Parameters
+        ----------
+        overrides : mapping of str to object
+            Field name to value.
+
+        Returns
+        -------
+        ScoringPolicy
+
+        Raises
+        ------
+        ValueError
+            If a name is not a field (the message lists the fields), or a value is refused
+            as in :class:`ScoringPolicy`.
+
+        Examples
+        --------
+        >>> ScoringPolicy.from_overrides({"max_correlation": 0.9}).max_correlation
+        0.9
+        >>> ScoringPolicy.from_overrides({"max_corr": 0.9})
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown scoring policy fields ['max_corr']; the fields are [...]
+        """
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(overrides) - fields)
         if unknown:
@@ -154,7 +222,13 @@ class ScoringPolicy:
         return cls(**overrides)
 
     def rules(self) -> dict[str, object]:
-        """Every field, as recorded in a run's report."""
+        """Every field by name, as recorded in a run's report (and hashed into :attr:`version`).
+
+        Examples
+        --------
+        >>> ScoringPolicy().rules()["duplicate_ks"]
+        0.005
+        """
         return dataclasses.asdict(self)
 
     @property
@@ -164,8 +238,37 @@ class ScoringPolicy:
         return f"{self.name}-{hashlib.sha256(canonical.encode()).hexdigest()[:10]}"
 
     def ks_limits(self, rows: int) -> KsLimits:
-        """The KS thresholds at a round of ``rows`` tournament rows, as integer counts."""
-        return _ks_limits(self, rows)
+        """The KS thresholds at a round of ``rows`` tournament rows, as integer counts.
+
+        ``"fixed"``: each threshold as written. ``"size-aware"``: each lowered, if needed, to
+        the critical count at which two independent same-distribution submissions are flagged
+        with probability at most ``false_alarm_level`` (:func:`.ks_null.critical_count`).
+
+        Parameters
+        ----------
+        rows : int
+            At least 1.
+
+        Returns
+        -------
+        KsLimits
+
+        Raises
+        ------
+        ValueError
+            If ``rows`` is not a positive whole number.
+
+        Examples
+        --------
+        At 45,000 rows the fixed KS < 0.005 would flag about 37 % of independent pairs;
+        size-aware, the duplicate count holds 5 %:
+
+        >>> ScoringPolicy().with_size_aware_ks().ks_limits(45_000)
+        KsLimits(rows=45000, duplicate_below=155, similar_at_most=154)
+        """
+        if isinstance(rows, bool) or not isinstance(rows, int | np.integer) or rows < 1:
+            raise ValueError(f"rows must be a positive whole number, got {_shown(rows)}")
+        return _ks_limits(self, int(rows))
 
     def with_size_aware_ks(self) -> ScoringPolicy:
         """This policy with size-aware KS thresholds (the measured alternative)."""
@@ -192,10 +295,29 @@ def _shown(value: object) -> str:
 
 
 def refusal(predictions: np.ndarray, policy: ScoringPolicy) -> str | None:
-    """Why the policy refuses a readable submission (shape ``(n,)``), or None.
+    """Why the policy refuses a readable submission, or None if it does not.
 
     A constant file carries no prediction: it would be concordant (every KS is 0), original
-    against every other file and, at 0.5, a coin flip. The tournament refuses it at upload.
+    against every other file and, at 0.5, a coin flip. The tournament refuses it at upload
+    (``refuse_constant``).
+
+    Parameters
+    ----------
+    predictions : array_like of shape ``(n,)``, float
+        The submission's probabilities, as read (finite).
+    policy : ScoringPolicy
+
+    Returns
+    -------
+    str or None
+        The reason, for the participant; None when accepted (an empty array is).
+
+    Examples
+    --------
+    >>> refusal(np.full(45_000, 0.5), ScoringPolicy())
+    'every probability is 0.5: a constant file carries no prediction'
+    >>> refusal(np.full(45_000, 0.5), ScoringPolicy(refuse_constant=False)) is None
+    True
     """
     p = np.asarray(predictions, dtype=np.float64)
     if policy.refuse_constant and p.size and p.min() == p.max():
@@ -204,10 +326,33 @@ def refusal(predictions: np.ndarray, policy: ScoringPolicy) -> str | None:
 
 
 def admit(predictions: np.ndarray, policy: ScoringPolicy) -> np.ndarray:
-    """``predictions`` if the policy accepts them; else :class:`SubmissionError` with the reason.
+    """``predictions`` if the policy accepts them; else its refusal, raised as SubmissionError.
 
-    For callers that already turn a ``SubmissionError`` from reading a file into an invalid mark.
-    """
+    For callers that already turn a :class:`.reasons.SubmissionError` from reading a file into
+    an invalid mark: the policy's refusal reaches them the same way.
+
+    Parameters
+    ----------
+    predictions : array_like of shape ``(n,)``, float
+    policy : ScoringPolicy
+
+    Returns
+    -------
+    array_like
+        ``predictions`` itself.
+
+    Raises
+    ------
+    SubmissionError
+        With :func:`refusal`'s reason, if the policy refuses them.
+
+    Examples
+    --------
+    >>> admit(np.full(3, 0.25), ScoringPolicy())
+    Traceback (most recent call last):
+    ...
+    numerai_assets.scoring.reasons.SubmissionError: every probability is 0.25: a constant file carries no prediction
+    """  # noqa: E501
     reason = refusal(predictions, policy)
     if reason is not None:
         raise SubmissionError(reason)

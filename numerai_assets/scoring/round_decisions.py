@@ -20,6 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
+from numerai_assets.scoring._arrays import as_vector
 from numerai_assets.scoring.comparison import Frontier, Member
 from numerai_assets.scoring.correlation import correlations
 from numerai_assets.scoring.exact import abs_correlation_exceeds
@@ -29,10 +30,19 @@ from numerai_assets.scoring.policy import ScoringPolicy
 
 
 class PairStatistics(Protocol):
-    """Where the statistics of a round's pairs come from.
+    """Where the statistics of a round's pairs come from (a protocol: implement its methods).
 
     ``n_rows`` is the round's number of tournament rows (every file has one value per row).
-    """
+    Implemented by :class:`InMemoryPairStatistics` (computed on demand) and by the pipeline's
+    stored pairs (``numerai_assets.batch.originality.StoredPairStatistics``).
+
+    Examples
+    --------
+    >>> stats: PairStatistics = InMemoryPairStatistics({"a": [0.1, 0.2, 0.3], "b": [0.3, 0.1, 0.2]})
+    >>> r, ks_count = stats.compare("a", ["b"], exact_up_to=0)
+    >>> r.round(12), ks_count, stats.correlated("a", "b", 0.5), stats.ks_count("a", "b")
+    (array([-0.5]), array([0]), False, 0)
+    """  # noqa: E501
 
     n_rows: int
 
@@ -68,7 +78,22 @@ class PairStatistics(Protocol):
 
 @dataclass(frozen=True)
 class Nearest:
-    """The closest compared earlier submission by one measure."""
+    """The closest compared earlier submission by one measure.
+
+    Attributes
+    ----------
+    id : hashable
+        Its id.
+    ks : float
+        The KS statistic with it (exact).
+    correlation : float or None
+        Pearson's r with it; None where undefined (a constant file).
+
+    Examples
+    --------
+    >>> Nearest("s1", ks=0.0, correlation=None)
+    Nearest(id='s1', ks=0.0, correlation=None)
+    """
 
     id: Hashable
     ks: float
@@ -77,9 +102,31 @@ class Nearest:
 
 @dataclass(frozen=True)
 class OriginalityDecision:
-    """One submission's originality: the decision, whom it was compared with (oldest first,
-    ``result.matches[k].index`` counting positions here) and its nearest pairs, whatever the
-    decision (by smallest KS; by largest defined |r|). ``None`` when nobody was compared."""
+    """One submission's originality, whom it was compared with, and its nearest pairs.
+
+    Attributes
+    ----------
+    result : OriginalityResult
+        The decision; ``result.matches[k].index`` counts positions in ``compared``.
+    compared : tuple of ids
+        The earlier submissions compared (the comparison rule's), oldest first.
+    nearest_ks : Nearest or None
+        The compared submission of smallest KS (the oldest of equals), whatever the decision;
+        None when nobody was compared (or a replacement ``decide`` was given).
+    nearest_correlation : Nearest or None
+        The one of largest defined ``|r|``; None also when every ``r`` is undefined.
+
+    Examples
+    --------
+    >>> from datetime import datetime
+    >>> members = [Member(1, "ann", datetime(2026, 1, 1)), Member(2, "bob", datetime(2026, 1, 2))]
+    >>> stats = InMemoryPairStatistics({1: [0.1, 0.2, 0.3, 0.4], 2: [0.4, 0.3, 0.2, 0.1]})
+    >>> decision = decide_in_order(members, {2}, stats, ScoringPolicy())[2]
+    >>> decision.result.reason, decision.compared, decision.matched
+    ('correlated', (1,), (1,))
+    >>> decision.nearest_ks
+    Nearest(id=1, ks=0.0, correlation=-1.0)
+    """
 
     result: OriginalityResult
     compared: tuple[Hashable, ...]
@@ -123,6 +170,12 @@ def decide_in_order(
     -------
     dict
         id to :class:`OriginalityDecision`, for each decided member.
+
+    Raises
+    ------
+    ValueError
+        If a member's ``created`` is not a datetime (:func:`.comparison.order_key`). What
+        ``statistics`` or ``decide`` raise is not caught.
 
     Examples
     --------
@@ -208,38 +261,80 @@ def _decide_one(
 
 
 class InMemoryPairStatistics:
-    """Pair statistics computed on demand from predictions held in memory (id to ``(n,)``
-    array): for the ``score`` command, the alternatives and tests."""
+    """Pair statistics computed on demand from predictions held in memory.
+
+    For the ``score`` command, the measured alternatives and tests; every KS count is exact.
+
+    Parameters
+    ----------
+    predictions : mapping of id to array_like of shape ``(n,)``, float
+        Every submission's predictions, id-aligned, all of one length ``n``; finite.
+
+    Raises
+    ------
+    ValueError
+        If a submission's predictions are not a one-dimensional array of finite numbers, are
+        empty, or differ in length from the first's (the message names its id).
+
+    Examples
+    --------
+    >>> stats = InMemoryPairStatistics({"a": [0.1, 0.2, 0.3, 0.4], "b": [0.4, 0.3, 0.2, 0.1]})
+    >>> stats.n_rows, stats.available("a"), stats.available("z")
+    (4, True, False)
+    >>> r, counts = stats.compare("a", ["b"])
+    >>> r.round(12), counts  # the same values reordered: KS 0, r = -1
+    (array([-1.]), array([0]))
+    >>> InMemoryPairStatistics({"a": [0.1, 0.2], "b": [0.1, 0.2, 0.3]})
+    Traceback (most recent call last):
+    ...
+    ValueError: predictions['b'] must have the 2 values of predictions['a'], got 3
+    """
 
     def __init__(self, predictions: Mapping[Hashable, np.ndarray]) -> None:
         self._ids = list(predictions)
         self._row = {submission_id: k for k, submission_id in enumerate(self._ids)}
-        rows = [np.asarray(predictions[i], dtype=np.float64) for i in self._ids]
+        rows = [as_vector(predictions[i], f"predictions[{i!r}]") for i in self._ids]
+        for submission_id, row in zip(self._ids, rows, strict=True):
+            if row.shape != rows[0].shape:
+                raise ValueError(
+                    f"predictions[{submission_id!r}] must have the {rows[0].shape[0]} values of "
+                    f"predictions[{self._ids[0]!r}], got {row.shape[0]}"
+                )
         self.n_rows = rows[0].shape[0] if rows else 0
         self._matrix = np.vstack(rows) if rows else np.empty((0, 0))
         self._sorted = np.sort(self._matrix, axis=1)
 
     def predictions(self, submission_id: Hashable) -> np.ndarray:
+        """The submission's predictions, shape ``(n,)`` (a view: do not modify).
+
+        Raises ``KeyError`` for an id it does not hold.
+        """
         return self._matrix[self._row[submission_id]]
 
     def available(self, submission_id: Hashable) -> bool:
+        """Whether it holds the submission's predictions."""
         return submission_id in self._row
 
     def compare(
         self, submission_id: Hashable, earlier_ids: Sequence[Hashable], exact_up_to: int = 0
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Every count exact (``exact_up_to`` is not needed)."""
+        """:meth:`PairStatistics.compare`, every count exact (``exact_up_to`` is not needed).
+
+        Raises ``KeyError`` for an id it does not hold.
+        """
         new = self.predictions(submission_id)
         rows = np.array([self._row[i] for i in earlier_ids], dtype=np.int64)
         r = correlations(new, self._matrix, rows=rows)
         return r, ks_counts(new, self._sorted, earlier_sorted=True, rows=rows)
 
     def correlated(self, submission_id: Hashable, earlier_id: Hashable, threshold: float) -> bool:
+        """:meth:`PairStatistics.correlated`: :func:`.exact.abs_correlation_exceeds`."""
         return abs_correlation_exceeds(
             self.predictions(submission_id), self.predictions(earlier_id), threshold
         )
 
     def ks_count(self, submission_id: Hashable, earlier_id: Hashable) -> int:
+        """:meth:`PairStatistics.ks_count`: the exact KS count of one pair."""
         rows = np.array([self._row[earlier_id]], dtype=np.int64)
         new = self.predictions(submission_id)
         return int(ks_counts(new, self._sorted, earlier_sorted=True, rows=rows)[0])

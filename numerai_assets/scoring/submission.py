@@ -19,17 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from numerai_assets.scoring.submission_format import (
-    EXAMPLES,
-    HEADER,
-    CsvText,
-    SubmissionError,
-    at_lines,
-    counted,
-    csv_text,
-    examples,
-    size_limit,
-)
+from numerai_assets.scoring.reasons import EXAMPLES, SubmissionError, at_lines, counted, examples
+from numerai_assets.scoring.submission_format import HEADER, CsvText, csv_text, size_limit
 
 __all__ = ["SubmissionError", "SubmissionReader", "read_submission", "size_limit"]
 
@@ -102,23 +93,90 @@ def _probabilities(text: CsvText) -> tuple[pa.Table, np.ndarray, list[str]]:
 
 
 class SubmissionReader:
-    """Reads submission files of one round: its tournament ids and its size limit, prepared once.
+    r"""Reads the submission files of one round, its ids and size limit prepared once.
 
-    ``tournament_ids``: the round's ids, shape ``(n,)``, in the order predictions are returned.
-    ``max_bytes``: the size limit for the stored file and for its decompressed content; by
-    default :func:`size_limit` of the round.
+    Parameters
+    ----------
+    tournament_ids : array_like of shape ``(n,)``
+        The round's ids (compared as strings), unique, in the order predictions are returned.
+    max_bytes : int, optional
+        The size limit for the stored file and for its decompressed content; by default
+        :func:`.submission_format.size_limit` of the round.
+
+    Attributes
+    ----------
+    tournament_ids : ndarray of shape ``(n,)``, str
+    max_bytes : int
+
+    Raises
+    ------
+    ValueError
+        If ``tournament_ids`` is empty, not one-dimensional or holds an id twice, or
+        ``max_bytes`` is not a positive whole number. (The caller's error: not a
+        :class:`SubmissionError`.)
+
+    Examples
+    --------
+    >>> reader = SubmissionReader(np.array(["n1", "n2", "n3"]))
+    >>> reader.read(b"id,probability\nn3,0.7\nn1,0.2\nn2,0.5\n")  # any row order
+    array([0.2, 0.5, 0.7])
     """
 
     def __init__(self, tournament_ids: np.ndarray, *, max_bytes: int | None = None) -> None:
-        self.tournament_ids = np.asarray(tournament_ids).astype(str)
+        ids = np.asarray(tournament_ids)
+        if ids.ndim != 1 or ids.size == 0:
+            raise ValueError(f"tournament_ids must be a non-empty 1-d array, got shape {ids.shape}")
+        self.tournament_ids = ids.astype(str)
         self._expected = pa.array(self.tournament_ids, type=pa.string())
+        # A repeated round id would make every file, however right, miss one of its ids.
+        if pc.count_distinct(self._expected).as_py() != len(self._expected):
+            raise ValueError("tournament_ids must be unique")
+        if max_bytes is not None and (
+            isinstance(max_bytes, bool)
+            or not isinstance(max_bytes, int | np.integer)
+            or max_bytes < 1
+        ):
+            raise ValueError(f"max_bytes must be a positive whole number, got {max_bytes!r}")
         self.max_bytes = size_limit(len(self.tournament_ids)) if max_bytes is None else max_bytes
 
     def read(self, raw: bytes) -> np.ndarray:
-        """The probabilities of the file ``raw``, shape ``(n,)``, in tournament-id order.
+        r"""The probabilities of one file, in the round's tournament-id order.
 
-        Raises :class:`SubmissionError` naming every problem of the rows, or the first problem
-        of the file's format or structure.
+        The bytes are checked first (:func:`.submission_format.csv_text`: size, compression,
+        encoding, header, fields per line), then parsed by pyarrow's CSV reader with a fixed
+        schema. Every problem of the rows is reported at once, so a participant fixes them in
+        one go.
+
+        Parameters
+        ----------
+        raw : bytes
+            The file as stored.
+
+        Returns
+        -------
+        ndarray of shape ``(n,)``, float64
+            Each id's probability, in ``[0, 1]``.
+
+        Raises
+        ------
+        SubmissionError
+            The first problem of the file's format or structure; or every problem of its
+            rows: ids repeated, empty, not in the round or missing (counted, with examples),
+            probabilities not a number, NaN or infinite, or outside ``[0, 1]`` (counted, with
+            line numbers); or far more rows than the round has ids.
+
+        Examples
+        --------
+        >>> reader = SubmissionReader(np.array(["n1", "n2", "n3"]))
+        >>> try:
+        ...     reader.read(b"id,probability\nn1,0.2\nn1,1.5\nn9,x\n")
+        ... except SubmissionError as error:
+        ...     print(*error.problems, sep="\n")
+        1 id appears more than once (e.g. 'n1')
+        1 id is not in this round (e.g. 'n9')
+        1 probability is not a number (line 4)
+        1 probability is outside [0, 1] (line 3)
+        2 ids of this round are missing (e.g. 'n2', 'n3')
         """
         text = csv_text(raw, self.max_bytes)
         n = len(self._expected)
@@ -177,11 +235,43 @@ def read_submission(
     *,
     max_bytes: int | None = None,
 ) -> np.ndarray:
-    """Read and validate a submission; its probabilities in the round's tournament-id order.
+    r"""Read and check one submission file; its probabilities in the round's id order.
 
-    ``source`` is a path, the file's bytes or a binary file object. ``max_bytes`` (by default
-    the round's :func:`size_limit`) refuses a larger file, or one that decompresses to more,
-    before parsing it. For many files of one round, make one :class:`SubmissionReader`.
+    For many files of one round, make one :class:`SubmissionReader`.
+
+    Parameters
+    ----------
+    source : str, Path, bytes or binary file object
+        A path, the file's bytes, or an open binary file (read up to ``max_bytes + 1`` bytes).
+    tournament_ids : array_like of shape ``(n,)``
+        The round's ids, unique.
+    max_bytes : int, optional
+        The size limit for the stored file and its decompressed content; by default
+        :func:`.submission_format.size_limit` of the round. A path to a larger file is refused
+        before it is read.
+
+    Returns
+    -------
+    ndarray of shape ``(n,)``, float64
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``source`` is a path to no file (or to a directory).
+    SubmissionError
+        If the file cannot be scored (:meth:`SubmissionReader.read`).
+    ValueError
+        If ``tournament_ids`` or ``max_bytes`` is refused (:class:`SubmissionReader`).
+
+    Examples
+    --------
+    >>> read_submission(b"id,probability\nn1,0.25\nn2,0.75\n", np.array(["n2", "n1"]))
+    array([0.75, 0.25])
+    >>> try:
+    ...     read_submission(b"id,probability\nn1,0.5\n", np.array(["n1", "n2"]))
+    ... except SubmissionError as error:
+    ...     print(error)
+    1 id of this round is missing (e.g. 'n2')
     """
     reader = SubmissionReader(tournament_ids, max_bytes=max_bytes)
     if isinstance(source, bytes):
@@ -189,7 +279,8 @@ def read_submission(
     elif isinstance(source, (str, Path)):
         path = Path(source)
         if not path.is_file():
-            raise FileNotFoundError(f"submission file {path} does not exist")
+            what = "is not a file" if path.exists() else "does not exist"
+            raise FileNotFoundError(f"submission file {path} {what}")
         size = path.stat().st_size
         if size > reader.max_bytes:
             raise SubmissionError(

@@ -2,9 +2,9 @@
 
 Everything here costs time linear in the input and memory bounded by ``limit`` (the round's size
 limit, :func:`size_limit`): compressed input is inflated as a stream and abandoned as soon as it
-passes the limit, and the line structure (header, fields per line, line length, blank lines) is
-checked with vectorised scans. A problem raises :class:`SubmissionError` with a one-line reason
-that names the format and what to do.
+passes the limit (:mod:`.compression`), and the line structure (header, fields per line, line
+length, blank lines) is checked with vectorised scans. A problem raises :class:`SubmissionError`
+with a one-line reason that names the format and what to do.
 
 Accepted: UTF-8 text (with or without a BOM), UTF-16 text with a BOM (as spreadsheets save it),
 and either of them inside gzip, bzip2 or a zip archive holding one file. Formats are told by their
@@ -13,15 +13,25 @@ leading bytes (their "magic numbers"), never by the file name.
 
 from __future__ import annotations
 
-import bz2
-import io
-import re
-import zipfile
-import zlib
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from numerai_assets.scoring.compression import WHAT_TO_DO, decompress
+
+# The reasons' helpers live in :mod:`.reasons`; re-exported for code that imports them from here.
+from numerai_assets.scoring.reasons import (  # noqa: F401
+    EXAMPLES,
+    QUOTE_CHARS,
+    REASON_CHARS,
+    SubmissionError,
+    at_lines,
+    counted,
+    examples,
+    join_within,
+    printable,
+    quoted,
+)
 
 HEADER = ("id", "probability")
 HEADER_TEXT = ",".join(HEADER)
@@ -30,15 +40,9 @@ HEADER_TEXT = ",".join(HEADER)
 BYTES_PER_ROW = 200
 MIN_SIZE_LIMIT = 1 << 20
 MAX_LINE_BYTES = 256  # an id and a probability; a longer line is refused before parsing
-EXAMPLES = 5  # offending lines or values named in a reason
-QUOTE_CHARS = 64  # a value quoted in a reason is cut to this many characters
-REASON_CHARS = 1000  # a whole reason is cut to this (stored on the document, shown in the UI)
-MAX_MEMBERS = 64  # concatenated gzip/bzip2 streams followed before refusing
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-_GZIP, _BZIP2, _ZIP = b"\x1f\x8b", b"BZh", b"PK\x03\x04"
-_EMPTY_ZIP = b"PK\x05\x06"
 
 # Formats refused by name, so the reason says what was uploaded (first bytes -> what it is).
 _REFUSED_FORMATS: tuple[tuple[bytes, str], ...] = (
@@ -54,171 +58,36 @@ _REFUSED_FORMATS: tuple[tuple[bytes, str], ...] = (
     (b"\xff\xfe\x00\x00", "UTF-32 text"),
     (b"\x00\x00\xfe\xff", "UTF-32 text"),
 )
-_WHAT_TO_DO = "upload a CSV file 'id,probability' (plain, gzip, bzip2 or zip)"
-_ASCII_WHITESPACE = re.compile(r"[\t\n\v\f\r ]+")
-
-
-class SubmissionError(ValueError):
-    """The submission file cannot be scored; ``str(error)`` is meant for the participant.
-
-    ``problems`` lists each problem; the message joins them on one line (runs of ASCII
-    whitespace made one space), printable (:func:`printable`: whatever a problem quotes, from
-    the file or from a library's error, can carry no invisible character into the store), cut
-    to ``REASON_CHARS`` characters (never inside an escape) so a hostile file cannot make a
-    huge stored reason.
-    """
-
-    def __init__(self, problems: Sequence[str] | str) -> None:
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
-        # One line, single spaces: ASCII whitespace folds (how prose and library messages
-        # break lines); any other invisible character, a file's U+2028 included, is escaped.
-        words = _ASCII_WHITESPACE.sub(" ", "; ".join(self.problems)).strip(" ")
-        # Every character shows as one or more: the first REASON_CHARS + 1 decide the message.
-        pieces = [_escape(char) for char in words[: REASON_CHARS + 1]]
-        super().__init__(join_within(pieces, REASON_CHARS))
-
-
-def join_within(pieces: Sequence[str], limit: int, ellipsis: str = "…") -> str:
-    """``pieces`` joined, at most ``limit`` characters: when longer, cut between two pieces (an
-    escape such as ``\\u061c`` is never split) and ended with ``ellipsis``."""
-    text = "".join(pieces)
-    if len(text) <= limit:
-        return text
-    kept, length = [], 0
-    for piece in pieces:
-        if length + len(piece) > limit - len(ellipsis):
-            break
-        kept.append(piece)
-        length += len(piece)
-    return "".join(kept) + ellipsis
 
 
 def size_limit(rows: int) -> int:
     """The most bytes a submission for a round of ``rows`` tournament rows may hold.
 
-    Applied to the stored object and again to its decompressed content.
+    ``BYTES_PER_ROW`` (200) per row, at least ``MIN_SIZE_LIMIT`` (1 MiB). Applied to the
+    stored object and again to its decompressed content.
+
+    Parameters
+    ----------
+    rows : int
+        At least 0.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError
+        If ``rows`` is not a whole number of at least 0.
+
+    Examples
+    --------
+    >>> size_limit(45_000), size_limit(100)
+    (9000000, 1048576)
     """
+    if isinstance(rows, bool) or not isinstance(rows, int | np.integer) or rows < 0:
+        raise ValueError(f"rows must be a whole number of at least 0, got {rows!r}")
     return max(MIN_SIZE_LIMIT, BYTES_PER_ROW * int(rows))
-
-
-def printable(text: str) -> str:
-    """``text`` with every character Python does not print escaped as ``repr`` writes it
-    (``\\n``, ``\\x00``, ``\\u061c``, ``\\U000e0041``): by Unicode category, the controls,
-    format characters, surrogates, private-use and unassigned code points, line and paragraph
-    separators, and the spaces other than ' ' (a file's bytes are named exactly).
-
-    Every character :func:`numerai_assets.views.report.one_line` escapes is escaped here too,
-    so a reason shows as stored.
-    """
-    return text if text.isprintable() else "".join(map(_escape, text))
-
-
-def _escape(char: str) -> str:
-    return char if char.isprintable() else repr(char)[1:-1]
-
-
-def quoted(value: object) -> str:
-    """``value`` in single quotes for a reason: cut to 64 characters, then :func:`printable`."""
-    text = str(value)
-    cut = len(text) > QUOTE_CHARS
-    return f"'{printable(text[:QUOTE_CHARS])}{'…' if cut else ''}'"
-
-
-def counted(count: int, singular: str, plural: str | None = None) -> str:
-    """``1 id`` / ``2 ids``: the count with the noun in the right number."""
-    noun = singular if count == 1 else (plural or singular + "s")
-    return f"{count:,} {noun}"
-
-
-def examples(values: Sequence[object], *, quote: bool = True) -> str:
-    """Up to ``EXAMPLES`` values, quoted, with ``, …`` when there are more."""
-    shown = [quoted(v) if quote else str(v) for v in values[:EXAMPLES]]  # never all of them
-    return ", ".join(shown) + (", …" if len(values) > EXAMPLES else "")
-
-
-def at_lines(numbers: Sequence[int]) -> str:
-    """``line 3`` / ``lines 2, 3, 4, 5, 6, …``: where in the file, for a reason."""
-    return f"line{'s' if len(numbers) > 1 else ''} {examples(numbers, quote=False)}"
-
-
-def _too_large(size_text: str, limit: int) -> SubmissionError:
-    return SubmissionError(
-        f"the file {size_text} more than the {limit:,} bytes a submission for this round can take"
-    )
-
-
-def _inflate(raw: bytes, new: Callable[[], object], name: str, limit: int) -> bytes:
-    """Decompress a gzip or bzip2 stream (concatenated members included) up to ``limit`` bytes.
-
-    Stops as soon as the output passes ``limit``: a small file that would expand to gigabytes
-    costs at most ``limit`` bytes of memory and the time to produce them.
-    """
-    out = bytearray()
-    data = raw
-    try:
-        for _ in range(MAX_MEMBERS):
-            decompressor = new()
-            out += decompressor.decompress(data, limit + 1 - len(out))
-            if len(out) > limit:
-                raise _too_large(f"decompresses to {name} content of", limit)
-            if not decompressor.eof:  # under the limit, so the input ran out mid-stream
-                raise SubmissionError(
-                    f"the {name} file is truncated (it ends before its compressed data does); "
-                    "upload it again"
-                )
-            data = decompressor.unused_data
-            if not data.strip(b"\x00"):  # padding some tools add after the last member
-                return bytes(out)
-        raise SubmissionError(f"the {name} file holds more than {MAX_MEMBERS} compressed members")
-    except (OSError, EOFError, ValueError, zlib.error) as error:
-        if isinstance(error, SubmissionError):
-            raise
-        raise SubmissionError(
-            f"the {name} file cannot be decompressed ({error}); {_WHAT_TO_DO}"
-        ) from None
-
-
-def _unzip(raw: bytes, limit: int) -> bytes:
-    """The one file inside a zip archive, read up to ``limit`` bytes."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-            members = [
-                m
-                for m in archive.infolist()
-                if not m.is_dir() and not m.filename.startswith("__MACOSX/")
-            ]
-            names = {m.filename for m in members}
-            if "[Content_Types].xml" in names:
-                raise SubmissionError(
-                    "the file is a spreadsheet or Office document, not a CSV file; save it as "
-                    "'CSV UTF-8' and upload that"
-                )
-            if len(members) != 1:
-                raise SubmissionError(
-                    f"the zip archive holds {counted(len(members), 'file')}; it must hold "
-                    "exactly one CSV file"
-                )
-            (member,) = members
-            if member.file_size > limit:
-                raise _too_large(f"inside the zip archive is {member.file_size:,} bytes,", limit)
-            with archive.open(member) as content:
-                data = content.read(limit + 1)  # the header's size may lie: read at most this
-            if len(data) > limit:
-                raise _too_large("inside the zip archive holds", limit)
-            return data
-    except SubmissionError:
-        raise
-    except RuntimeError as error:  # encrypted members
-        raise SubmissionError(f"the zip archive cannot be read ({error}); {_WHAT_TO_DO}") from None
-    except NotImplementedError as error:  # compression methods zipfile does not read
-        raise SubmissionError(
-            f"the zip archive uses a compression this service cannot read ({error}); "
-            "use standard zip (deflate) or gzip"
-        ) from None
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as error:
-        raise SubmissionError(
-            f"the zip archive is damaged or truncated ({error}); {_WHAT_TO_DO}"
-        ) from None
 
 
 def _refused_format(data: bytes) -> str | None:
@@ -226,29 +95,6 @@ def _refused_format(data: bytes) -> str | None:
         if data.startswith(magic):
             return what
     return None
-
-
-def decompress(raw: bytes, limit: int) -> tuple[bytes, str]:
-    """``raw`` with one layer of gzip, bzip2 or zip undone, and the layer's name ('' if none).
-
-    Raises :class:`SubmissionError` for a file over ``limit`` bytes (stored or decompressed), a
-    damaged or truncated archive, or a second layer of compression inside the first.
-    """
-    if len(raw) > limit:
-        raise _too_large(f"is {len(raw):,} bytes,", limit)
-    if raw.startswith(_GZIP):
-        data, layer = _inflate(raw, lambda: zlib.decompressobj(wbits=31), "gzip", limit), "gzip"
-    elif raw.startswith(_BZIP2):
-        data, layer = _inflate(raw, bz2.BZ2Decompressor, "bzip2", limit), "bzip2"
-    elif raw.startswith((_ZIP, _EMPTY_ZIP)):
-        data, layer = _unzip(raw, limit), "zip"
-    else:
-        return raw, ""
-    if data.startswith((_GZIP, _BZIP2, _ZIP)):
-        raise SubmissionError(
-            f"the {layer} file holds another compressed file; compress the CSV file once"
-        )
-    return data, layer
 
 
 def _utf16_without_bom(data: bytes) -> bool:
@@ -273,7 +119,7 @@ def _decode(data: bytes, where: str) -> bytes:
             ) from None
     what = _refused_format(data)
     if what is not None:
-        raise SubmissionError(f"the file{where} is {what}, not a CSV file; {_WHAT_TO_DO}")
+        raise SubmissionError(f"the file{where} is {what}, not a CSV file; {WHAT_TO_DO}")
     if data.startswith(_UTF8_BOM):
         data = data[len(_UTF8_BOM) :]
     nul = data.find(b"\x00")
@@ -285,7 +131,7 @@ def _decode(data: bytes, where: str) -> bytes:
             )
         raise SubmissionError(
             f"the file{where} is not a text CSV file (it contains binary data at byte "
-            f"{nul:,}); {_WHAT_TO_DO}"
+            f"{nul:,}); {WHAT_TO_DO}"
         )
     try:
         data.decode("utf-8")
@@ -300,10 +146,20 @@ def _decode(data: bytes, where: str) -> bytes:
 
 @dataclass(frozen=True)
 class CsvText:
-    """Checked CSV text: a header ``id,probability`` and rows of exactly two fields each.
+    r"""Checked CSV text: a header ``id,probability`` and rows of exactly two fields each.
 
-    ``body`` holds the rows only (the header line removed), ``\\n``-terminated lines; ``rows``
-    is their count. Line ``k`` of the body is line ``k + 2`` of the file.
+    Attributes
+    ----------
+    body : bytes
+        The rows only (the header line removed), UTF-8, ``\n``-terminated lines. Line ``k``
+        (0-based) of the body is line ``k + 2`` of the file.
+    rows : int
+        Their count.
+
+    Examples
+    --------
+    >>> check_structure(b"id,probability\nn1,0.5\n")
+    CsvText(body=b'n1,0.5\n', rows=1)
     """
 
     body: bytes
@@ -331,10 +187,41 @@ def _header_problem(line: bytes) -> str | None:
 
 
 def check_structure(data: bytes) -> CsvText:
-    """Check the line structure of decoded UTF-8 CSV ``data`` (no BOM) before parsing it.
+    r"""Check the line structure of decoded CSV text before any parser sees it.
 
-    Trailing blank lines are ignored; any other blank line, a line over ``MAX_LINE_BYTES``, a
-    wrong header and a line without exactly two fields are refused, naming the first lines.
+    Vectorised scans, linear in the size of ``data``: Windows and old Mac line ends become
+    ``\n``; trailing blank lines and spaces are ignored; then the header, blank lines, line
+    lengths, quotes and fields per line are checked, a reason naming the first lines at fault.
+
+    Parameters
+    ----------
+    data : bytes
+        UTF-8 text without a byte-order mark (as :func:`csv_text` decodes it).
+
+    Returns
+    -------
+    CsvText
+
+    Raises
+    ------
+    SubmissionError
+        If the file is empty; its header line is over ``MAX_LINE_BYTES`` or is not
+        ``id,probability`` (separated by tabs or semicolons, missing, or other names:
+        comparison ignores case, spaces and quotes); it has no rows; a line is over
+        ``MAX_LINE_BYTES`` (256) bytes; a line between rows is blank; a line has an odd number
+        of quotes (a quoted value may not run over a line end); a line does not have exactly
+        two fields.
+
+    Examples
+    --------
+    >>> check_structure(b'"ID", Probability\r\nn1,0.5\r\nn2,0.25\r\n\r\n')
+    CsvText(body=b'n1,0.5\nn2,0.25\n', rows=2)
+    >>> try:
+    ...     check_structure(b"id;probability\nn1;0.5\n")
+    ... except SubmissionError as error:
+    ...     print(error)  # doctest: +NORMALIZE_WHITESPACE
+    the header 'id;probability' is separated by semicolons; fields must be separated by commas:
+    'id,probability'
     """
     if b"\r" in data:  # Windows (\r\n) and old Mac (\r) line ends
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
@@ -397,9 +284,41 @@ def check_structure(data: bytes) -> CsvText:
 
 
 def csv_text(raw: bytes, limit: int) -> CsvText:
-    """The checked CSV text of a submission file's bytes (see the module docstring).
+    r"""The checked CSV text of a submission file's bytes, before any parser sees them.
 
-    ``limit`` bounds both the stored bytes and the decompressed ones.
+    :func:`decompress`, then the text decoded: UTF-8 (a byte-order mark dropped) or UTF-16
+    with a byte-order mark (re-encoded as UTF-8), formats that are not text refused by name;
+    then :func:`check_structure`.
+
+    Parameters
+    ----------
+    raw : bytes
+        The file as stored.
+    limit : int
+        The most bytes the stored file, and its content, may hold (:func:`size_limit`).
+
+    Returns
+    -------
+    CsvText
+
+    Raises
+    ------
+    SubmissionError
+        As :func:`decompress` and :func:`check_structure`; also if the content is a format
+        refused by name (xz, zstd, 7z, RAR, Parquet, old Excel, PDF, PNG, JPEG, UTF-32), holds
+        binary data (a NUL byte) or UTF-16 without a byte-order mark, or is not valid UTF-8
+        (or UTF-16 after its mark); the reason says what to upload instead.
+
+    Examples
+    --------
+    >>> csv_text("id,probability\nn1,0.5\n".encode("utf-16"), 1000).body  # as Excel saves it
+    b'n1,0.5\n'
+    >>> try:
+    ...     csv_text(b"\x89PNG\r\n\x1a\n", 1000)
+    ... except SubmissionError as error:
+    ...     print(error)  # doctest: +NORMALIZE_WHITESPACE
+    the file is a PNG image, not a CSV file; upload a CSV file 'id,probability' (plain, gzip,
+    bzip2 or zip)
     """
     data, layer = decompress(raw, limit)
     data = _decode(data, f" inside the {layer} file" if layer else "")

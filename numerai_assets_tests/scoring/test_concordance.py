@@ -117,3 +117,21 @@ def test_fit_refuses_bad_features():
         fit_clusters(np.ones((3, 2)))
     with pytest.raises(ValueError, match="NaN"):
         fit_clusters(np.full((10, 2), np.nan))
+
+
+@pytest.mark.parametrize(
+    ("labels", "splits", "n_clusters", "message"),
+    [
+        ([0, 0, 2], [0, 1, 0], 2, "labels must be whole numbers from 0 to 1"),
+        ([0, -1, 1], [0, 1, 0], 2, "labels must be whole numbers from 0 to 1"),
+        ([0, 0, 1], [0, 3, 0], 2, "splits must be whole numbers from 0 to 2"),
+        ([0.0, 1.0, 1.0], [0, 1, 0], 2, "labels must be whole numbers"),
+        ([0, 0, 1], [0, 1], 2, r"same length, got shapes \(3,\) and \(2,\)"),
+        ([0, 0, 0], [0, 1, 2], 0, "n_clusters must be a positive whole number, got 0"),
+    ],
+)
+def test_round_clusters_refuse_labels_and_splits_out_of_range(labels, splits, n_clusters, message):
+    """A label of 2 with 2 clusters, or a split of 3, once put its row in no group, or in the
+    next cluster's validation rows, without a word."""
+    with pytest.raises(ValueError, match=message):
+        RoundClusters(np.array(labels), np.array(splits), n_clusters)

@@ -47,3 +47,10 @@ def test_on_the_sample_submission(sample_round, sample_submission):
 def test_bad_input(p, y, message):
     with pytest.raises(ValueError, match=message):
         consistency(np.array(p), np.array(y), np.zeros(len(y)))
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5])
+def test_probabilities_outside_zero_one_are_refused(bad):
+    """They were clipped into [1e-15, 1 - 1e-15] and scored."""
+    with pytest.raises(ValueError, match=r"probabilities must be in \[0, 1\]"):
+        consistency(np.array([0.5, bad]), np.array([0, 1]), np.zeros(2))

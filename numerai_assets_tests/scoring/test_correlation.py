@@ -3,7 +3,8 @@ import warnings
 import numpy as np
 import pytest
 
-from numerai_assets.scoring.correlation import correlations
+from numerai_assets.scoring.correlation import correlation_block, correlations, standardized
+from numerai_assets.scoring.originality import originality
 
 
 def reference(new, earlier):
@@ -54,3 +55,35 @@ def test_non_finite_rows_are_refused_naming_the_row(bad):
         correlations(np.arange(50.0), rows)
     with pytest.raises(ValueError, match="earlier contains NaN or infinite values"):
         correlations(np.full(50, 0.5), rows)  # constant new: no kernel, still checked
+
+
+@pytest.mark.parametrize("tiny", [1e-300, 2.0**-1074, 1e-120])
+def test_a_row_spread_near_zero_reads_as_the_same_row_scaled(tiny):
+    """Values such as 0 and 1e-300 (a valid file) once underflowed to r = 1 with every row: the
+    squares of their differences are below the smallest double. r does not depend on scale."""
+    rng = np.random.default_rng(4)
+    pattern = rng.integers(0, 3, 2000).astype(np.float64)
+    honest = np.vstack([rng.random(2000), pattern + rng.random(2000)])
+    expected = correlations(pattern, honest)
+    np.testing.assert_allclose(correlations(pattern * tiny, honest), expected, atol=1e-12)
+    np.testing.assert_allclose(
+        correlations(honest[0], (pattern * tiny)[None]), expected[:1], atol=1e-12
+    )
+    rows = standardized(np.vstack([pattern * tiny, honest]))
+    np.testing.assert_allclose(correlation_block(rows[:1], rows[1:])[0], expected, atol=1e-12)
+    assert abs(expected[0]) < 0.1  # independent: nowhere near the correlation threshold
+
+
+def test_a_file_near_zero_does_not_make_later_ones_correlated():
+    rng = np.random.default_rng(5)
+    hostile = (rng.random(1000) < 0.5) * 1e-300  # not constant, so not refused
+    honest = rng.random(1000)
+    result = originality(honest, hostile[None])
+    assert result.original and result.pairs["correlated"] == 0
+
+
+def test_a_non_finite_row_picked_by_rows_is_named_by_its_row_in_earlier():
+    rows = np.random.default_rng(6).random((6, 50))
+    rows[3, 17] = np.nan
+    with pytest.raises(ValueError, match=r"earlier contains NaN or infinite values \(row 3\)"):
+        correlations(np.arange(50.0), rows, rows=np.array([5, 3]))

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.stats import ks_2samp
 
+from numerai_assets.scoring.correlation import correlations
 from numerai_assets.scoring.ks import ks_counts, ks_statistic, ks_statistics
 
 
@@ -136,3 +137,13 @@ def test_non_finite_rows_are_refused(bad, presorted):
         rows = np.sort(rows, axis=1)  # as the pipeline would have stored them
     with pytest.raises(ValueError, match="earlier contains NaN or infinite values"):
         ks_statistics(np.arange(40.0), rows, earlier_sorted=presorted)
+
+
+@pytest.mark.parametrize("rows", [np.array([True, False, True]), np.array([1.7]), [0.0]])
+def test_rows_that_are_not_integer_indices_are_refused(rows):
+    """A boolean mask was read as the indices 1, 0, 1, and 1.7 as row 1."""
+    earlier = np.random.default_rng(7).random((3, 20))
+    for compare in (ks_counts, correlations):
+        with pytest.raises(ValueError, match="rows must be integer indices, got dtype"):
+            compare(earlier[0], earlier, rows=rows)
+    assert ks_counts(earlier[0], earlier, rows=[]).shape == (0,)  # an empty list is no rows

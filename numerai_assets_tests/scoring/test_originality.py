@@ -129,3 +129,17 @@ def test_picking_rows_equals_slicing_them(rng):
     assert originality(new, earlier, rows=np.array([], dtype=int)).original
     with pytest.raises(ValueError, match="rows must index the 6 rows of earlier"):
         originality(new, earlier, rows=np.array([6]))
+
+
+@pytest.mark.parametrize(
+    ("new", "earlier", "message"),
+    [
+        (np.array([np.nan, 0.5]), np.empty((0, 2)), "new contains NaN or infinite values"),
+        (np.ones((2, 2)), np.empty((0, 2)), "new must be one-dimensional"),
+        (np.ones(3), np.empty((0, 5)), r"earlier must have shape \(N, 3\)"),
+    ],
+)
+def test_bad_input_is_refused_even_with_nothing_to_compare(new, earlier, message):
+    """With no earlier rows the first submission of a round was called original unchecked."""
+    with pytest.raises(ValueError, match=message):
+        originality(new, earlier)

@@ -122,3 +122,11 @@ def test_size_aware_limits_never_exceed_the_fixed_ones():
     assert small.similar_at_most < 60
     large = policy.ks_limits(45_000)
     assert large.duplicate_below < 225 and large.similar_at_most == large.duplicate_below - 1
+
+
+@pytest.mark.parametrize("rows", [0, -3, 1.5, True, "45000"])
+def test_ks_limits_refuse_a_round_size_that_is_not_a_positive_whole_number(rows):
+    """ks_limits(0) once gave limits whose duplicate_ks divided by zero, and -3 or 1.5 limits."""
+    with pytest.raises(ValueError, match="rows must be a positive whole number, got"):
+        ScoringPolicy().ks_limits(rows)
+    assert ScoringPolicy().ks_limits(np.int64(200)) == ScoringPolicy().ks_limits(200)

@@ -318,3 +318,20 @@ def test_property_any_bytes_are_parsed_or_refused_with_a_one_line_reason(data):
         assert message and message.isprintable() and len(message) <= REASON_CHARS
     else:
         assert parsed.shape == (30,) and np.isfinite(parsed).all()
+
+
+@pytest.mark.parametrize(
+    ("ids", "max_bytes", "message"),
+    [
+        (["a", "b", "a"], None, "tournament_ids must be unique"),
+        ([], None, r"tournament_ids must be a non-empty 1-d array, got shape \(0,\)"),
+        ([["a", "b"]], None, r"tournament_ids must be a non-empty 1-d array, got shape \(1, 2\)"),
+        (["a", "b"], 0, "max_bytes must be a positive whole number, got 0"),
+        (["a", "b"], 1.5, "max_bytes must be a positive whole number, got 1.5"),
+    ],
+)
+def test_a_reader_refuses_a_round_it_cannot_read_for(ids, max_bytes, message):
+    """With a repeated round id every file, however right, was refused as missing that id."""
+    with pytest.raises(ValueError, match=message) as raised:
+        SubmissionReader(np.array(ids), max_bytes=max_bytes)
+    assert not isinstance(raised.value, SubmissionError)  # the caller's error, not the file's
