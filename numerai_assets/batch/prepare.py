@@ -12,8 +12,10 @@ only the round's clusters.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
@@ -35,6 +37,7 @@ from numerai_assets.store.submissions import pending_update
 from numerai_assets.store.validation import malformed_reason
 
 CACHE_CHUNK = 64  # files read and appended to the cache at a time (bounded memory)
+READERS = max(2, os.cpu_count() or 2)  # threads reading files at once
 
 
 @dataclass
@@ -124,6 +127,21 @@ def read_entry(
         return BatchEntry(doc, None, failure=failure)
 
 
+def read_entries(
+    files: SubmissionFiles,
+    docs: Sequence[dict],
+    policy: ScoringPolicy,
+    log: Callable[[str], None] = lambda message: None,
+) -> list[BatchEntry]:
+    """:func:`read_entry` of each of ``docs``, in order, on :data:`READERS` threads: pyarrow
+    parses, numpy checks and S3 downloads release the GIL, so a rescore reads its files on
+    every core. A transient storage failure is raised, as by :func:`read_entry`."""
+    if len(docs) < 2:
+        return [read_entry(files, doc, policy, log) for doc in docs]
+    with ThreadPoolExecutor(max_workers=min(READERS, len(docs))) as pool:
+        return list(pool.map(lambda doc: read_entry(files, doc, policy, log), docs))
+
+
 def prepare_batch(
     store: SubmissionStore,
     files: SubmissionFiles,
@@ -154,7 +172,7 @@ def prepare_batch(
     entries, updates = [], []
     now = datetime.now(timezone.utc)
     for start in range(0, len(chosen), CACHE_CHUNK):
-        read = [read_entry(files, doc, policy, log) for doc in chosen[start : start + CACHE_CHUNK]]
+        read = read_entries(files, chosen[start : start + CACHE_CHUNK], policy, log)
         for entry in read:
             if entry.predictions is None:
                 continue
@@ -234,18 +252,20 @@ def fill_cache(
     started = time.monotonic()
     from_mirror = 0
     for start in range(0, len(missing), CACHE_CHUNK):
-        mirrored, parsed = [], []
+        mirrored, unread = [], []
         for doc in missing[start : start + CACHE_CHUNK]:
             key = cache_key(doc["_id"], doc.get("file_digest"))
             predictions = cache.from_mirror(key)
             if predictions is not None:
                 mirrored.append((key, predictions))
                 keys[doc["_id"]] = key
-                continue
-            entry = read_entry(files, doc, policy, log)
+            else:
+                unread.append(doc)
+        parsed = []
+        for entry in read_entries(files, unread, policy, log):
             if entry.predictions is not None:
                 parsed.append((entry.cache_key, entry.predictions))
-                keys[doc["_id"]] = entry.cache_key
+                keys[entry.submission["_id"]] = entry.cache_key
         cache.add(mirrored, mirrored=True)
         cache.add(parsed)
         from_mirror += len(mirrored)
