@@ -36,6 +36,7 @@ from numerai_assets.files import LocalBuckets, S3Buckets, StorageError
 from numerai_assets.prediction_cache import RoundPredictionCache
 from numerai_assets.scoring.concordance import cluster_round
 from numerai_assets.scoring.policy import ScoringPolicy
+from numerai_assets.scoring.sequence import judge_in_order
 from numerai_assets.scoring.submission_format import REASON_CHARS
 from numerai_assets.store.validation import malformed_reason
 
@@ -424,3 +425,63 @@ def test_reading_is_never_given_more_than_the_limit(deployment, round_data, tmp_
         "submission for this round can take"
     )
     assert os.path.getsize(path) == files.max_bytes + 1
+
+
+def on_the_limits(rng, base: np.ndarray, count: int) -> np.ndarray:
+    """``base`` (below 0.9) with its ``count`` smallest values moved just above its largest,
+    shuffled: a valid file whose KS count against ``base`` is exactly ``count``."""
+    values = base.copy()
+    values[np.argsort(base, kind="stable")[:count]] = 0.9 + 1e-6 * (1 + np.arange(count))
+    return rng.permutation(values)
+
+
+def test_two_phases_decide_as_the_rule_on_pairs_built_on_every_threshold(
+    deployment, round_data, tmp_path
+):
+    """Through the batch's steps (files, the pruned pair store in shards, the ordered pass) a
+    round whose pairs sit on the duplicate and similar limits, one count either side, decides
+    exactly as the rule applied to the files in memory with every count exact."""
+    data, _ = round_data
+    rng = np.random.default_rng(11)
+    n = len(data.tournament_ids)
+    limits = POLICY.ks_limits(n)
+    base = np.round(rng.random(n) * 0.9, 6)
+    files = {"base": base}
+    for count in sorted(
+        {
+            limits.duplicate_below - 1,
+            limits.duplicate_below,
+            limits.similar_at_most,
+            limits.similar_at_most + 1,
+        }
+    ):
+        files[f"ks-{count}"] = on_the_limits(rng, base, count)
+    files["near"] = np.clip(base + rng.normal(0, 0.01, n), 0, 1)  # correlated
+    files["other"] = model_probabilities(data.tournament, seed=5)
+    files["shuffled-other"] = rng.permutation(files["other"])
+    ids = {
+        name: upload(deployment, name, submission_csv(data.tournament_ids, p))
+        for name, p in files.items()
+    }
+    run_steps(deployment, files_for(deployment, data), round_data, tmp_path)
+    stored = {d["username"]: d["original"] for d in deployment.store.round_submissions(ROUND)}
+    expected = judge_in_order(list(files.values()), POLICY)
+    for (name, _), judged in zip(files.items(), expected, strict=True):
+        assert stored[name]["value"] is judged.result.original, name
+        assert stored[name]["reason"] == judged.result.reason, name
+        assert stored[name]["pairs"] == judged.result.pairs, name
+        ks = {m["username"]: m["ks"] for m in stored[name]["matches"]}
+        assert ks == {
+            list(files)[k]: float(m.ks)
+            for k, m in zip(judged.decision.matched, judged.result.matches, strict=True)
+        }, name
+    # The built pairs do sit on the limits: each copy against the base, exactly.
+    dl, sl = limits.duplicate_below, limits.similar_at_most
+    assert stored[f"ks-{dl - 1}"]["reason"] == "duplicate"
+    assert stored[f"ks-{dl - 1}"]["matches"][0]["ks"] == (dl - 1) / n
+    assert stored[f"ks-{dl}"]["reason"] == "similar"
+    assert stored[f"ks-{sl}"]["reason"] == "similar"
+    assert stored[f"ks-{sl + 1}"]["value"] is True  # one past the similar limit: original
+    assert stored[f"ks-{sl + 1}"]["nearest"]["ks"]["ks"] == (sl + 1) / n
+    assert stored["near"]["reason"] == "correlated"
+    assert set(ids) == set(files)

@@ -26,7 +26,7 @@ def shifted_copy(rng: np.random.Generator, base: np.ndarray, count: int) -> np.n
     order = np.argsort(base)
     values = base.copy()
     values[order[:count]] = base.max() + 1e-3 * (1 + np.arange(count))
-    return rng.permutation(values / values.max())
+    return rng.permutation(values)
 
 
 def random_round(seed: int) -> tuple[list[Member], dict[int, np.ndarray]]:
