@@ -59,64 +59,68 @@ def compute_pairs(
 
 class StoredPairStatistics:
     """The round's pair statistics as phase 1 stored them (a
-    :class:`~numerai_assets.scoring.round_decisions.PairStatistics`): read, not computed; a KS
-    count the store holds only as a bound is computed exactly when the contract asks for it (a
-    policy whose limit has grown since, or the smallest of a subset of candidates)."""
+    :class:`~numerai_assets.scoring.round_decisions.PairStatistics` whose places are the pair
+    store's positions): read, not computed; a KS count the store holds only as a bound is
+    computed exactly when the contract asks for it (a policy whose limit has grown since, or
+    the smallest of a subset of candidates)."""
 
     def __init__(
         self, cache: RoundPredictionCache, table: PairTable, keys: Mapping[Hashable, str]
     ) -> None:
         self._cache = cache
         self._table = table
+        self._keys = keys
         self._predictions, self._sorted = cache.matrices()
-        self._position = {
-            sid: table.position[key] for sid, key in keys.items() if table.covered(key)
-        }
-        self._row = {sid: cache.row_of(keys[sid]) for sid in self._position}
+        self._row = np.full(len(table.order), -1, dtype=np.int64)  # cache row of a position
+        for g, key in enumerate(table.order):
+            if key in cache:
+                self._row[g] = cache.row_of(key)
         self.n_rows = cache.columns
 
-    def available(self, submission_id: Hashable) -> bool:
-        return submission_id in self._position
+    def index(self, ids: Sequence[Hashable]) -> np.ndarray:
+        """Each id's position in the pair store, -1 when its pairs are not stored."""
+        places = []
+        for submission_id in ids:
+            key = self._keys.get(submission_id)
+            covered = key is not None and self._table.covered(key)
+            places.append(self._table.position[key] if covered else -1)
+        return np.array(places, dtype=np.int64)
 
     def compare(
-        self, submission_id: Hashable, earlier_ids: Sequence[Hashable], exact_up_to: int
+        self, new: int, earlier: np.ndarray, exact_up_to: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        g = self._position[submission_id]
-        others = np.array([self._position[i] for i in earlier_ids], dtype=np.int64)
-        stored = self._table.pairs(g, others)
+        stored = self._table.pairs(new, earlier)
         counts = stored["ks"].astype(np.int64)
         exact = stored["exact"].astype(bool)
         # Bounds at or below the limit (the policy's grew since): exact now.
-        self._exact(submission_id, earlier_ids, counts, exact, ~exact & (counts <= exact_up_to))
+        self._exact(new, earlier, counts, exact, ~exact & (counts <= exact_up_to))
         # The smallest: every candidate whose bound could beat or tie the best exact count.
         while len(counts):
             best = counts[exact].min() if exact.any() else np.iinfo(np.int64).max
             doubtful = ~exact & (counts <= best)
             if not doubtful.any():
                 break
-            self._exact(submission_id, earlier_ids, counts, exact, doubtful)
+            self._exact(new, earlier, counts, exact, doubtful)
         self._cache.release()
         return stored["r"].astype(np.float64), counts
 
-    def correlated(self, submission_id: Hashable, earlier_id: Hashable, threshold: float) -> bool:
+    def correlated(self, new: int, earlier: int, threshold: float) -> bool:
         return abs_correlation_exceeds(
-            self._predictions[self._row[submission_id]],
-            self._predictions[self._row[earlier_id]],
-            threshold,
+            self._predictions[self._row[new]], self._predictions[self._row[earlier]], threshold
         )
 
-    def ks_count(self, submission_id: Hashable, earlier_id: Hashable) -> int:
-        rows = np.array([self._row[earlier_id]], dtype=np.int64)
-        new = np.array(self._predictions[self._row[submission_id]])
-        return int(ks_counts(new, self._sorted, earlier_sorted=True, rows=rows)[0])
+    def ks_count(self, new: int, earlier: int) -> int:
+        rows = np.array([self._row[earlier]], dtype=np.int64)
+        values = np.array(self._predictions[self._row[new]])
+        return int(ks_counts(values, self._sorted, earlier_sorted=True, rows=rows)[0])
 
-    def _exact(self, submission_id, earlier_ids, counts, exact, which) -> None:  # noqa: ANN001
+    def _exact(self, new, earlier, counts, exact, which) -> None:  # noqa: ANN001
         picked = np.flatnonzero(which)
         if not len(picked):
             return
-        rows = np.array([self._row[earlier_ids[k]] for k in picked], dtype=np.int64)
-        new = np.array(self._predictions[self._row[submission_id]])
-        counts[picked] = ks_counts(new, self._sorted, earlier_sorted=True, rows=rows)
+        values = np.array(self._predictions[self._row[new]])
+        rows = self._row[earlier[picked]]
+        counts[picked] = ks_counts(values, self._sorted, earlier_sorted=True, rows=rows)
         exact[picked] = True
 
 
@@ -142,7 +146,8 @@ def score_originality(
             log(f"originality: {done}/{total} submissions ({rate:.1f}/s)")
 
     statistics = StoredPairStatistics(cache, RoundPairStore(cache).table(), batch.keys)
-    unpaired = [e.id for e in batch.valid() if not statistics.available(e.submission["_id"])]
+    places = statistics.index([e.submission["_id"] for e in batch.valid()])
+    unpaired = [e.id for e, place in zip(batch.valid(), places, strict=True) if place < 0]
     if unpaired:  # phase 1 did not finish: deciding now would leave them out silently
         raise RuntimeError(
             f"the round's pair store lacks the pairs of {len(unpaired)} submissions of this "

@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from numerai_assets.scoring._arrays import as_vector
-from numerai_assets.scoring.comparison import Frontier, Member
+from numerai_assets.scoring.comparison import Member
 from numerai_assets.scoring.correlation import correlations
 from numerai_assets.scoring.exact import abs_correlation_exceeds
 from numerai_assets.scoring.ks import ks_counts
@@ -32,6 +32,9 @@ from numerai_assets.scoring.policy import ScoringPolicy
 class PairStatistics(Protocol):
     """Where the statistics of a round's pairs come from (a protocol: implement its methods).
 
+    A source knows its submissions by *places* (its own row numbers, say): :meth:`index` gives
+    each id's, so the ordered pass asks about whole candidate lists as integer arrays, which
+    keeps a round of 10,000 submissions (up to 10,000 candidates each) in vectorized code.
     ``n_rows`` is the round's number of tournament rows (every file has one value per row).
     Implemented by :class:`InMemoryPairStatistics` (computed on demand) and by the pipeline's
     stored pairs (``numerai_assets.batch.originality.StoredPairStatistics``).
@@ -39,21 +42,26 @@ class PairStatistics(Protocol):
     Examples
     --------
     >>> stats: PairStatistics = InMemoryPairStatistics({"a": [0.1, 0.2, 0.3], "b": [0.3, 0.1, 0.2]})
-    >>> r, ks_count = stats.compare("a", ["b"], exact_up_to=0)
-    >>> r.round(12), ks_count, stats.correlated("a", "b", 0.5), stats.ks_count("a", "b")
+    >>> places = stats.index(["a", "b", "z"])
+    >>> places.tolist()
+    [0, 1, -1]
+    >>> r, ks_count = stats.compare(0, places[1:2], exact_up_to=0)
+    >>> r.round(12), ks_count, stats.correlated(0, 1, 0.5), stats.ks_count(0, 1)
     (array([-0.5]), array([0]), False, 0)
     """  # noqa: E501
 
     n_rows: int
 
-    def available(self, submission_id: Hashable) -> bool:
-        """Whether the submission's predictions can be compared (its file was read)."""
+    def index(self, ids: Sequence[Hashable]) -> np.ndarray:
+        """Each id's place (int64), or -1 where its predictions cannot be compared (its file
+        was not read)."""
         ...
 
     def compare(
-        self, submission_id: Hashable, earlier_ids: Sequence[Hashable], exact_up_to: int
+        self, new: int, earlier: np.ndarray, exact_up_to: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``(r, ks_count)`` of the submission against each of ``earlier_ids``, in order.
+        """``(r, ks_count)`` of the submission at place ``new`` against each place of
+        ``earlier`` (int64 array), in order.
 
         ``r`` is Pearson's r as float64 (NaN where undefined: a constant file), computed to
         within rounding (far inside :data:`~numerai_assets.scoring.exact.CORRELATION_TIE_BAND`).
@@ -66,11 +74,11 @@ class PairStatistics(Protocol):
         """
         ...
 
-    def correlated(self, submission_id: Hashable, earlier_id: Hashable, threshold: float) -> bool:
+    def correlated(self, new: int, earlier: int, threshold: float) -> bool:
         """Whether ``|r| > threshold`` exactly (asked only of an r within rounding of it)."""
         ...
 
-    def ks_count(self, submission_id: Hashable, earlier_id: Hashable) -> int:
+    def ks_count(self, new: int, earlier: int) -> int:
         """The exact KS count of one pair (asked of a correlated match whose count
         :meth:`compare` may have given as a bound: a match records its exact KS)."""
         ...
@@ -102,26 +110,29 @@ class Nearest:
 
 @dataclass(frozen=True)
 class OriginalityDecision:
-    """One submission's originality, whom it was compared with, and its nearest pairs.
+    """One submission's originality, who decided it, and its nearest pairs.
 
     Attributes
     ----------
     result : OriginalityResult
-        The decision; ``result.matches[k].index`` counts positions in ``compared``.
-    compared : tuple of ids
-        The earlier submissions compared (the comparison rule's), oldest first.
+        The decision (``result.compared``: how many earlier submissions were compared).
+    matched : tuple of ids
+        The earlier submissions that decided a "not original", in ``result.matches``' order.
     nearest_ks : Nearest or None
         The compared submission of smallest KS (the oldest of equals), whatever the decision;
         None when nobody was compared (or a replacement ``decide`` was given).
     nearest_correlation : Nearest or None
         The one of largest defined ``|r|``; None also when every ``r`` is undefined.
+    compared : tuple of ids, or None
+        The earlier submissions compared, oldest first, when asked for (``keep_compared``):
+        a round of 10,000 would hold 50 million of them.
 
     Examples
     --------
     >>> from datetime import datetime
     >>> members = [Member(1, "ann", datetime(2026, 1, 1)), Member(2, "bob", datetime(2026, 1, 2))]
     >>> stats = InMemoryPairStatistics({1: [0.1, 0.2, 0.3, 0.4], 2: [0.4, 0.3, 0.2, 0.1]})
-    >>> decision = decide_in_order(members, {2}, stats, ScoringPolicy())[2]
+    >>> decision = decide_in_order(members, {2}, stats, ScoringPolicy(), keep_compared=True)[2]
     >>> decision.result.reason, decision.compared, decision.matched
     ('correlated', (1,), (1,))
     >>> decision.nearest_ks
@@ -129,14 +140,10 @@ class OriginalityDecision:
     """
 
     result: OriginalityResult
-    compared: tuple[Hashable, ...]
+    matched: tuple[Hashable, ...]
     nearest_ks: Nearest | None
     nearest_correlation: Nearest | None
-
-    @property
-    def matched(self) -> tuple[Hashable, ...]:
-        """The ids of the earlier submissions that decided a "not original"."""
-        return tuple(self.compared[m.index] for m in self.result.matches)
+    compared: tuple[Hashable, ...] | None = None
 
 
 Decide = Callable[[Hashable, Sequence[Hashable]], OriginalityResult]
@@ -150,6 +157,7 @@ def decide_in_order(
     *,
     decide: Decide | None = None,
     progress: Callable[[int, int], None] | None = None,
+    keep_compared: bool = False,
 ) -> dict[Hashable, OriginalityDecision]:
     """The originality of every member of ``to_decide``, walking the round in order.
 
@@ -157,14 +165,16 @@ def decide_in_order(
     ----------
     members : every submission of one round, in any order, each ``comparable`` as it stands
         now (a member that is decided here starts as pending, so comparable).
-    to_decide : ids of the members decided here. A member of it whose predictions are not
-        ``statistics.available`` is left undecided (and, still pending, keeps its place as
+    to_decide : ids of the members decided here. A member of it that ``statistics`` cannot
+        compare (its place is -1) is left undecided (and, still pending, keeps its place as
         its user's latest comparable one). Members not in it keep their ``comparable``.
     statistics : the pair statistics of the round.
     policy : the thresholds (:func:`.originality.decide_originality`).
     decide : replaces the policy's decision, given the new id and the compared ids (the
         measured alternatives); its matches carry no nearest pairs.
     progress : called with (decided so far, to decide) after each decision.
+    keep_compared : record on each decision the ids it was compared with (small rounds: the
+        ``score`` command, tests).
 
     Returns
     -------
@@ -189,50 +199,67 @@ def decide_in_order(
     'duplicate'
     """
     ordered = sorted(members, key=lambda m: m.key)
+    ids = [m.id for m in ordered]
+    places = np.asarray(statistics.index(ids), dtype=np.int64)
+    users: dict[str, int] = {}
+    user_of = np.array([users.setdefault(m.user, len(users)) for m in ordered], dtype=np.int64)
+    # Each user's latest comparable member so far (its position in ``ordered``; -1: none): the
+    # comparison rule's frontier (:class:`.comparison.Frontier`), as an array.
+    latest = np.full(len(users), -1, dtype=np.int64)
     wanted = set(to_decide)
-    total = sum(m.id in wanted and statistics.available(m.id) for m in ordered)
-    frontier = Frontier()
+    total = sum(m.id in wanted and places[k] >= 0 for k, m in enumerate(ordered))
     decisions: dict[Hashable, OriginalityDecision] = {}
-    for member in ordered:
-        if member.id not in wanted or not statistics.available(member.id):
-            frontier.add(member)
-            continue
-        compared = tuple(
-            c.id for c in frontier.candidates(member.user) if statistics.available(c.id)
-        )
-        decision = _decide_one(member.id, compared, statistics, policy, decide)
-        decisions[member.id] = decision
-        frontier.add(member.decided(decision.result.original))
-        if progress is not None:
-            progress(len(decisions), total)
+    for k, member in enumerate(ordered):
+        comparable = member.comparable
+        if member.id in wanted and places[k] >= 0:
+            others = latest[latest >= 0]
+            others = others[user_of[others] != user_of[k]]  # other users' only
+            others = np.sort(others[places[others] >= 0])  # compared: read; oldest first
+            decision = _decide_one(
+                k, others, ids, places, statistics, policy, decide, keep_compared
+            )
+            decisions[member.id] = decision
+            comparable = decision.result.original
+            if progress is not None:
+                progress(len(decisions), total)
+        if comparable:
+            latest[user_of[k]] = k
     return decisions
 
 
 def _decide_one(
-    submission_id: Hashable,
-    compared: tuple[Hashable, ...],
+    k: int,
+    others: np.ndarray,
+    ids: Sequence[Hashable],
+    places: np.ndarray,
     statistics: PairStatistics,
     policy: ScoringPolicy,
     decide: Decide | None,
+    keep_compared: bool,
 ) -> OriginalityDecision:
+    """The decision of ``ordered[k]`` against ``ordered[others]`` (positions, oldest first)."""
+    compared = tuple(ids[o] for o in others) if keep_compared or decide is not None else None
     if decide is not None:
-        return OriginalityDecision(decide(submission_id, compared), compared, None, None)
+        result = decide(ids[k], compared)
+        matched = tuple(compared[m.index] for m in result.matches)
+        return OriginalityDecision(result, matched, None, None, compared)
+    new, earlier = int(places[k]), places[others]
     exact_up_to = policy.ks_limits(statistics.n_rows).similar_at_most
-    r, counts = statistics.compare(submission_id, compared, exact_up_to)
+    r, counts = statistics.compare(new, earlier, exact_up_to)
     result = decide_originality(
         r,
         counts,
         statistics.n_rows,
         policy,
-        exact_correlated=lambda k: statistics.correlated(
-            submission_id, compared[k], policy.max_correlation
+        exact_correlated=lambda m: statistics.correlated(
+            new, int(earlier[m]), policy.max_correlation
         ),
     )
     if result.reason == "correlated" and any(
         counts[m.index] > exact_up_to for m in result.matches
     ):  # a correlated match far in KS may carry a bound: what it records is exact
         exact = {
-            m.index: statistics.ks_count(submission_id, compared[m.index])
+            m.index: statistics.ks_count(new, int(earlier[m.index]))
             for m in result.matches
             if counts[m.index] > exact_up_to
         }
@@ -245,19 +272,20 @@ def _decide_one(
                 for m in result.matches
             ),
         )
+    matched = tuple(ids[others[m.index]] for m in result.matches)
     nearest_ks = nearest_correlation = None
-    if compared:
+    if len(others):
         ks = counts / statistics.n_rows
 
-        def nearest(k: int) -> Nearest:
-            value = float(r[k])
-            return Nearest(compared[k], float(ks[k]), None if np.isnan(value) else value)
+        def nearest(m: int) -> Nearest:
+            value = float(r[m])
+            return Nearest(ids[others[m]], float(ks[m]), None if np.isnan(value) else value)
 
         nearest_ks = nearest(int(np.argmin(counts)))  # the oldest of equals
         magnitude = np.abs(np.asarray(r, dtype=np.float64))
         if not np.isnan(magnitude).all():
             nearest_correlation = nearest(int(np.nanargmax(magnitude)))
-    return OriginalityDecision(result, compared, nearest_ks, nearest_correlation)
+    return OriginalityDecision(result, matched, nearest_ks, nearest_correlation, compared)
 
 
 class InMemoryPairStatistics:
@@ -279,9 +307,9 @@ class InMemoryPairStatistics:
     Examples
     --------
     >>> stats = InMemoryPairStatistics({"a": [0.1, 0.2, 0.3, 0.4], "b": [0.4, 0.3, 0.2, 0.1]})
-    >>> stats.n_rows, stats.available("a"), stats.available("z")
-    (4, True, False)
-    >>> r, counts = stats.compare("a", ["b"])
+    >>> stats.n_rows, stats.index(["a", "z"]).tolist()
+    (4, [0, -1])
+    >>> r, counts = stats.compare(0, np.array([1]))
     >>> r.round(12), counts  # the same values reordered: KS 0, r = -1
     (array([-1.]), array([0]))
     >>> InMemoryPairStatistics({"a": [0.1, 0.2], "b": [0.1, 0.2, 0.3]})
@@ -311,30 +339,24 @@ class InMemoryPairStatistics:
         """
         return self._matrix[self._row[submission_id]]
 
-    def available(self, submission_id: Hashable) -> bool:
-        """Whether it holds the submission's predictions."""
-        return submission_id in self._row
+    def index(self, ids: Sequence[Hashable]) -> np.ndarray:
+        """:meth:`PairStatistics.index`: each id's row, -1 for an id it does not hold."""
+        return np.array([self._row.get(i, -1) for i in ids], dtype=np.int64)
 
     def compare(
-        self, submission_id: Hashable, earlier_ids: Sequence[Hashable], exact_up_to: int = 0
+        self, new: int, earlier: np.ndarray, exact_up_to: int = 0
     ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`PairStatistics.compare`, every count exact (``exact_up_to`` is not needed).
+        """:meth:`PairStatistics.compare`, every count exact (``exact_up_to`` is not needed)."""
+        rows = np.asarray(earlier, dtype=np.int64)
+        values = self._matrix[new]
+        r = correlations(values, self._matrix, rows=rows)
+        return r, ks_counts(values, self._sorted, earlier_sorted=True, rows=rows)
 
-        Raises ``KeyError`` for an id it does not hold.
-        """
-        new = self.predictions(submission_id)
-        rows = np.array([self._row[i] for i in earlier_ids], dtype=np.int64)
-        r = correlations(new, self._matrix, rows=rows)
-        return r, ks_counts(new, self._sorted, earlier_sorted=True, rows=rows)
-
-    def correlated(self, submission_id: Hashable, earlier_id: Hashable, threshold: float) -> bool:
+    def correlated(self, new: int, earlier: int, threshold: float) -> bool:
         """:meth:`PairStatistics.correlated`: :func:`.exact.abs_correlation_exceeds`."""
-        return abs_correlation_exceeds(
-            self.predictions(submission_id), self.predictions(earlier_id), threshold
-        )
+        return abs_correlation_exceeds(self._matrix[new], self._matrix[earlier], threshold)
 
-    def ks_count(self, submission_id: Hashable, earlier_id: Hashable) -> int:
+    def ks_count(self, new: int, earlier: int) -> int:
         """:meth:`PairStatistics.ks_count`: the exact KS count of one pair."""
-        rows = np.array([self._row[earlier_id]], dtype=np.int64)
-        new = self.predictions(submission_id)
-        return int(ks_counts(new, self._sorted, earlier_sorted=True, rows=rows)[0])
+        rows = np.array([earlier], dtype=np.int64)
+        return int(ks_counts(self._matrix[new], self._sorted, earlier_sorted=True, rows=rows)[0])

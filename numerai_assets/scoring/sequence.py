@@ -119,5 +119,7 @@ def judge_in_order(
             earlier = np.vstack(rows) if rows else np.empty((0, statistics.n_rows))
             return decide(statistics.predictions(new), earlier)
 
-    decisions = decide_in_order(members, readable, statistics, policy, decide=by_ids)
+    decisions = decide_in_order(
+        members, readable, statistics, policy, decide=by_ids, keep_compared=True
+    )
     return [Judged(reason, decisions.get(k)) for k, reason in enumerate(refused)]

@@ -77,7 +77,9 @@ def test_the_ordered_pass_equals_the_rule_applied_one_by_one(seed):
     members, predictions = random_round(seed)
     policy = ScoringPolicy(min_similar=1 + seed % 2)
     expected = one_by_one(members, predictions, policy)
-    decisions = decide_in_order(members, predictions, InMemoryPairStatistics(predictions), policy)
+    decisions = decide_in_order(
+        members, predictions, InMemoryPairStatistics(predictions), policy, keep_compared=True
+    )
     assert decisions.keys() == expected.keys()
     for submission_id, (result, compared) in expected.items():
         decision = decisions[submission_id]
@@ -96,8 +98,9 @@ def test_nearest_pairs_by_ks_and_by_defined_abs_correlation():
         4: shifted_copy(rng, base, 20),  # decided now
     }
     members = [Member(k, f"u{k}", T0 + timedelta(seconds=k)) for k in predictions]
+    statistics = InMemoryPairStatistics(predictions)
     decisions = decide_in_order(
-        members, [4], InMemoryPairStatistics(predictions), ScoringPolicy(similar_ks=0.01)
+        members, [4], statistics, ScoringPolicy(similar_ks=0.01), keep_compared=True
     )
     decision = decisions[4]
     assert decision.compared == (0, 1, 2, 3)
@@ -105,7 +108,7 @@ def test_nearest_pairs_by_ks_and_by_defined_abs_correlation():
         k: c / N
         for k, c in zip(
             decision.compared,
-            InMemoryPairStatistics(predictions).compare(4, decision.compared)[1],
+            statistics.compare(4, statistics.index(decision.compared))[1],
             strict=True,
         )
     }
@@ -122,7 +125,9 @@ def test_nearest_pairs_by_ks_and_by_defined_abs_correlation():
     )[5]
     assert only_constant.nearest_correlation is None
     assert only_constant.nearest_ks.id == 1 and math.isfinite(only_constant.nearest_ks.ks)
-    first = decide_in_order(members[:1], [0], InMemoryPairStatistics(predictions), ScoringPolicy())
+    first = decide_in_order(
+        members[:1], [0], InMemoryPairStatistics(predictions), ScoringPolicy(), keep_compared=True
+    )
     assert first[0].compared == () and first[0].nearest_ks is None and first[0].result.original
 
 
@@ -137,6 +142,6 @@ def test_members_without_predictions_keep_their_place_and_are_never_compared():
         Member(2, "cat", T0 + timedelta(seconds=2)),
     ]
     statistics = InMemoryPairStatistics({0: a, 2: rng.permutation(a)})
-    decisions = decide_in_order(members, [0, 1, 2], statistics, ScoringPolicy())
+    decisions = decide_in_order(members, [0, 1, 2], statistics, ScoringPolicy(), keep_compared=True)
     assert set(decisions) == {0, 2}
     assert decisions[2].compared == (0,) and decisions[2].result.reason == "duplicate"
