@@ -100,11 +100,15 @@ class Settings:
     batch_size: int = field(metadata=_env("NUMERAI_BATCH_SIZE"))  # submissions per run
     # shards a run cuts its new pairs into (phase 1), for the executor's workers
     pair_shards: int = field(metadata=_env("NUMERAI_PAIR_SHARDS"))
+    # the fewest pairs worth a shard of their own: below it a shard's overhead outweighs it
+    min_pairs_per_shard: int = field(metadata=_env("NUMERAI_MIN_PAIRS_PER_SHARD"))
     # the sharded job's executor: multiprocess, celery, ecs or k8s (pipeline/jobs.py)
     executor: str = field(metadata=_env("NUMERAI_EXECUTOR", deployment=True))
     celery_broker: str = field(  # may hold a password
         repr=False, metadata=_env("NUMERAI_CELERY_BROKER", deployment=True, secret=True)
     )
+    # the broker's queue the run sends its steps to and the workers take them from
+    celery_queue: str = field(metadata=_env("NUMERAI_CELERY_QUEUE", deployment=True))
     # batches up to this size run in one process (fastest start); larger ones on the executor
     in_process_max_submissions: int = field(metadata=_env("NUMERAI_IN_PROCESS_MAX_SUBMISSIONS"))
     # new submissions one sensor tick takes
@@ -204,6 +208,7 @@ WHOLE_NUMBERS = {
     "batch_size": (500, 1, MAX_BATCH_SIZE),
     "max_submissions_per_tick": (5000, 1, None),
     "pair_shards": (4, 1, 256),
+    "min_pairs_per_shard": (200_000, 1, None),
     "in_process_max_submissions": (50, 0, MAX_BATCH_SIZE),
     "pending_retry_seconds": (60, 0, None),
     "max_scoring_attempts": (3, 1, None),
@@ -313,6 +318,7 @@ def _text_or_default(field_name: str) -> Parser:
         "io_prefix": lambda _: DEFAULT_IO_PREFIX,
         "webserver_url": lambda _: DEFAULT_WEBSERVER_URL,
         "celery_broker": lambda _: DEFAULT_CELERY_BROKER,
+        "celery_queue": lambda _: DEFAULT_CELERY_QUEUE,
     }
 
     def parse(_: str, text: str | None, values: dict[str, Any]) -> Any:
@@ -329,6 +335,9 @@ def _text_or_default(field_name: str) -> Parser:
 
 EXECUTORS = ("multiprocess", "celery", "ecs", "k8s")
 DEFAULT_CELERY_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+# Not dagster-celery's "dagster": a broker shared with other Dagster projects must not hand their
+# workers our steps (they would fail to load our code) nor ours theirs.
+DEFAULT_CELERY_QUEUE = "numerai-scoring"
 
 
 def _executor(name: str, text: str | None, _: dict[str, Any]) -> str:

@@ -39,8 +39,10 @@ EVERY_VARIABLE = {
     "NUMERAI_SENSOR_INTERVAL_SECONDS": "7",
     "NUMERAI_BATCH_SIZE": "11",
     "NUMERAI_PAIR_SHARDS": "3",
+    "NUMERAI_MIN_PAIRS_PER_SHARD": "23",
     "NUMERAI_EXECUTOR": "celery",
     "NUMERAI_CELERY_BROKER": "amqp://scorer:celery-secret@mq:5672//",
+    "NUMERAI_CELERY_QUEUE": "scoring-eu",
     "NUMERAI_IN_PROCESS_MAX_SUBMISSIONS": "29",
     "NUMERAI_MAX_SUBMISSIONS_PER_TICK": "13",
     "NUMERAI_PENDING_RETRY_SECONDS": "17",
@@ -76,6 +78,8 @@ def test_defaults_with_nothing_set(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert (settings.pending_retry_seconds, settings.max_scoring_attempts) == (60, 3)
     assert (settings.api_key, settings.dagster_home) == (None, None)
     assert settings.webserver_url == "http://127.0.0.1:3000"
+    assert (settings.pair_shards, settings.min_pairs_per_shard) == (4, 200_000)
+    assert (settings.executor, settings.celery_queue) == ("multiprocess", "numerai-scoring")
     assert settings.variables_set == frozenset()
 
 
@@ -107,6 +111,12 @@ def test_every_variable_is_read() -> None:
         settings.pending_retry_seconds,
         settings.max_scoring_attempts,
     ] == [7, 11, 13, 17, 19]
+    assert (settings.pair_shards, settings.min_pairs_per_shard) == (3, 23)
+    assert (settings.executor, settings.celery_broker, settings.celery_queue) == (
+        "celery",
+        EVERY_VARIABLE["NUMERAI_CELERY_BROKER"],
+        "scoring-eu",
+    )
     assert settings.api_key == "intake-key-value"
     assert settings.policy().name == "strict" and settings.round_picture is False
     assert Settings.from_env({"AWS_DEFAULT_REGION": "us-east-2"}).s3_region == "us-east-2"

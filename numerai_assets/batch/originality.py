@@ -29,7 +29,6 @@ from numerai_assets.scoring.round_decisions import OriginalityDecision, decide_i
 from numerai_assets.store.documents import member_of, order_of
 
 PROGRESS_EVERY = 50
-MIN_PAIRS_PER_SHARD = 200_000  # below this, a shard costs more in overhead than it saves
 
 
 @dataclass(frozen=True)
@@ -41,12 +40,15 @@ class OriginalityScores:
     users: dict[Hashable, str]
 
 
-def plan_pairs(batch: PreparedBatch, cache: RoundPredictionCache, workers: int) -> list[Shard]:
+def plan_pairs(
+    batch: PreparedBatch, cache: RoundPredictionCache, workers: int, *, min_pairs: int
+) -> list[Shard]:
     """The shards of phase 1: the pairs of every cached submission the batch may meet that
-    the round's pair store does not hold yet, cut for ``workers`` (none when all are held)."""
+    the round's pair store does not hold yet, cut for ``workers`` into shards of at least
+    ``min_pairs`` pairs (``NUMERAI_MIN_PAIRS_PER_SHARD``) unless alone; none when all are held."""
     order = sorted(batch.round_docs, key=order_of)
     keys = [batch.keys[doc["_id"]] for doc in order if doc["_id"] in batch.keys]
-    return RoundPairStore(cache).plan(keys, workers, min_pairs=MIN_PAIRS_PER_SHARD)
+    return RoundPairStore(cache).plan(keys, workers, min_pairs=min_pairs)
 
 
 def compute_pairs(

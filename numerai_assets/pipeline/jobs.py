@@ -10,21 +10,26 @@ Two jobs over the same assets, told apart by how their steps run:
   ============  ========================================================================
   executor      where the steps run
   ============  ========================================================================
-  multiprocess  a process per step on the run's machine (the default; one per core)
-  celery        Celery workers (``dagster-celery``) on ``NUMERAI_CELERY_BROKER`` (RabbitMQ);
-                start them with ``dagster-celery worker start -A dagster_celery.app``
+  multiprocess  a process per step on the run's machine (the default; one per core), forked
+                from a server that imported the code once
+  celery        Celery workers (``dagster-celery``) on ``NUMERAI_CELERY_BROKER`` (RabbitMQ),
+                queue ``NUMERAI_CELERY_QUEUE``; start them with
+                ``celery -A numerai_assets.pipeline.celery_app worker --concurrency=1``
   ecs           an ECS task per step (``dagster_aws.ecs.ecs_executor``; needs the
                 ``EcsRunLauncher``: ``deploy/ecs/dagster.yaml``)
   k8s           a Kubernetes job per step (``dagster_k8s.k8s_job_executor``; needs the
-                ``K8sRunLauncher``: ``deploy/k8s``)
+                ``K8sRunLauncher``: ``deploy/k8s/dagster.yaml``)
   ============  ========================================================================
 
 The code is the same whichever runs it; the sensor picks the job by the batch's size
 (:func:`job_for`). Values between steps are small and go through the ``op_values`` IO manager
-(the run's folder or S3), the predictions through the round's cache.
+(the run's folder or S3), the predictions and phase 1's pairs through the round's cache and pair
+store (under ``NUMERAI_ASSETS_HOME``: a filesystem every step of a run mounts).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import dagster as dg
 
@@ -37,36 +42,64 @@ ROUND_ASSETS = (competition_data, kmeans_clusters)
 IN_PROCESS_JOB = "score_round"
 SHARDED_JOB = "score_round_sharded"
 JOBS = (IN_PROCESS_JOB, SHARDED_JOB)
+# The code location (workspace.yaml): what a run's steps load wherever they run.
+DEFINITIONS_MODULE = "numerai_assets.definitions"
 # The sensor is the one that retries (numerai_assets.batch.planning): Dagster's own run retries
 # give up for good when launching the retry fails (an outage of its storage), and two retriers
 # would run a failed batch twice.
 NO_DAGSTER_RETRIES = {"dagster/max_retries": "0"}
 
 
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """The Celery config of the ``celery`` executor, which its workers are built from too
+    (:mod:`numerai_assets.pipeline.celery_app`), so the two ends cannot disagree.
+
+    ``config_source`` matters on the workers' side: acking late and prefetching one task keep a
+    worker from holding a step while it runs another (a step then waited for a busy worker
+    while another sat idle). In the run's process it sets the queue the steps are sent to.
+    """
+    return {
+        "broker": settings.celery_broker,
+        "backend": "rpc://",
+        # Imported by a worker when it starts (its pool's processes inherit it), not at its first
+        # step; a worker whose code or settings are broken fails to start.
+        "include": [DEFINITIONS_MODULE],
+        "config_source": {
+            "task_default_queue": settings.celery_queue,
+            "task_acks_late": True,
+            "worker_prefetch_multiplier": 1,
+        },
+    }
+
+
 def executor_for(settings: Settings) -> dg.ExecutorDefinition:
-    """The deployment's executor for the sharded job (``NUMERAI_EXECUTOR``)."""
+    """The deployment's executor for the sharded job (``NUMERAI_EXECUTOR``).
+
+    Each is configured here, completely: run config (the launchpad, which anyone who reaches the
+    UI can type into) can change nothing of it. Unconfigured, the ECS and Kubernetes executors
+    would take a task's overrides, an image, a service account or volumes from run config. Their
+    steps inherit the run's task or pod as the run launcher made it (``deploy/ecs``,
+    ``deploy/k8s``): image, roles, environment, secrets, volumes, resources.
+    """
     kind = settings.executor
     if kind == "multiprocess":
-        return dg.multiprocess_executor
+        # Each step forked from a server that imported the code once: spawned, every step
+        # imported it again (about 3 s each; a round's run took 2.5 times as long).
+        preloaded = {"forkserver": {"preload_modules": [DEFINITIONS_MODULE]}}
+        return dg.multiprocess_executor.configured(
+            {"start_method": preloaded}, name="multiprocess", config_schema={}
+        )
     if kind == "celery":
         from dagster_celery import celery_executor
 
-        return celery_executor.configured(
-            {
-                "broker": settings.celery_broker,
-                "backend": "rpc://",
-                # A step goes to the first free worker, not one queued behind a busy one.
-                "config_source": {"task_acks_late": True, "worker_prefetch_multiplier": 1},
-            },
-            name="celery",
-        )
+        return celery_executor.configured(celery_config(settings), name="celery", config_schema={})
     if kind == "ecs":
         from dagster_aws.ecs import ecs_executor
 
-        return ecs_executor
+        return ecs_executor.configured({}, name="ecs", config_schema={})
     from dagster_k8s import k8s_job_executor  # kind == "k8s" (Settings checks the names)
 
-    return k8s_job_executor
+    return k8s_job_executor.configured({}, name="k8s", config_schema={})
 
 
 def scoring_jobs(settings: Settings) -> list[dg.UnresolvedAssetJobDefinition]:

@@ -130,8 +130,14 @@ def pair_shards(
 ) -> Iterator[dg.DynamicOutput[Shard]]:
     """Plan phase 1: the pairs not yet in the round's pair store, cut into shards (none when
     the store holds every pair the batch needs)."""
+    settings = Settings.from_env()
     with holding_round(context, store, batch.round):
-        planned = plan_pairs(batch, files.cache_at(batch.cache), Settings.from_env().pair_shards)
+        planned = plan_pairs(
+            batch,
+            files.cache_at(batch.cache),
+            settings.pair_shards,
+            min_pairs=settings.min_pairs_per_shard,
+        )
     pairs = sum(shard.pairs for shard in planned)
     context.log.info(f"phase 1: {pairs:,} new pairs in {len(planned)} shards")
     for shard in planned:

@@ -152,9 +152,11 @@ class RoundPairStore:
             gaps.append((at, size))
         return [(a, b) for a, b in gaps if a < b]
 
-    def plan(self, keys: Sequence[str], workers: int, *, min_pairs: int = 200_000) -> list[Shard]:
+    def plan(self, keys: Sequence[str], workers: int, *, min_pairs: int = 1) -> list[Shard]:
         """Append ``keys`` (the cache keys of every submission that may be compared) to the
-        order, and cut what no block holds yet into shards for ``workers`` (phase 1)."""
+        order, and cut what no block holds yet into shards for ``workers``, none smaller than
+        ``min_pairs`` unless alone (phase 1; the pipeline's minimum is a setting,
+        ``NUMERAI_MIN_PAIRS_PER_SHARD``)."""
         order = self.extend_order(keys)
         return [
             shard

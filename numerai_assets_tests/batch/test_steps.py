@@ -85,7 +85,7 @@ def run_steps(deployment, files, round_data, cache_dir, ids=(), log=None):
     log = log if log is not None else (lambda message: None)
     cache = RoundPredictionCache(cache_dir, ROUND, data.tournament_ids)
     batch = prepare_batch(deployment.store, files, data, ROUND, list(ids), POLICY, cache, log)
-    for shard in plan_pairs(batch, cache, workers=3):
+    for shard in plan_pairs(batch, cache, workers=3, min_pairs=1):  # several shards
         compute_pairs(batch, cache, shard)
     concordance = score_concordance(batch, clusters, cache)
     originality = score_originality(batch, cache, log=log)
@@ -387,7 +387,7 @@ def test_a_submission_deleted_mid_batch_is_left_out_and_the_rest_written(
     logged: list[str] = []
     cache = RoundPredictionCache(tmp_path, ROUND, data.tournament_ids)
     batch = prepare_batch(deployment.store, files, data, ROUND, [], POLICY, cache, logged.append)
-    for shard in plan_pairs(batch, cache, workers=2):
+    for shard in plan_pairs(batch, cache, workers=2, min_pairs=1):
         compute_pairs(batch, cache, shard)
     concordance = score_concordance(batch, clusters, cache)
     originality = score_originality(batch, cache)
