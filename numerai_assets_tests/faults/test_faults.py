@@ -1,5 +1,6 @@
-"""Faults during scoring: each test ends with every submission scored exactly once and the stored
-results equal to a fault-free run of the same round."""
+"""Faults during scoring: each test ends with every submission scored exactly once, the stored
+results equal to a fault-free run of the same round, and nothing left pending, claimed or
+requested anywhere in the store (``checks.assert_scored_once_as_reference``)."""
 
 import json
 import os
@@ -17,15 +18,11 @@ import pytest
 
 from numerai_assets.cli.context import Deployment
 from numerai_assets.store import SubmissionStore
+from numerai_assets_tests.faults.checks import assert_scored_once_as_reference, outcomes
 from numerai_assets_tests.pipeline.conftest import evaluate_sensor, launch, seed_round
-from numerai_assets_tests.pipeline.test_scoring_job import outcome
 from numerai_assets_tests.s3_server import S3_TEST_CREDENTIALS, start_moto, stop_moto
 
 ROUND = 7
-
-
-def outcomes(seeded) -> dict:
-    return {user: outcome(doc) for user, doc in seeded.by_user().items()}
 
 
 @pytest.fixture(scope="module")
@@ -41,40 +38,6 @@ def reference(tmp_path_factory) -> dict:
         with dg.instance_for_test() as instance:
             assert all(r.success for r in launch(instance, evaluate_sensor(instance)))
         return outcomes(seeded)
-
-
-def assert_scored_once_as_reference(seeded, reference, instance):
-    docs = seeded.by_user()
-    assert outcomes(seeded) == reference
-    assert all(
-        not d["original"]["pending"] and not d["concordant"]["pending"] for d in docs.values()
-    )
-    # The leaderboard mirrors every user's latest valid submission, interrupted writes included.
-    board = {e["username"]: e for e in seeded.deployment.store.leaderboard(ROUND)}
-    for user, doc in docs.items():
-        if doc.get("invalid"):
-            assert user not in board
-        else:
-            assert board[user]["submission_id"] == doc["_id"]
-            assert board[user]["original"] == {"pending": False, "value": doc["original"]["value"]}
-    # Exactly once: no submission appears in two successful runs' reports, and what each
-    # report says is what the store holds (a crashed run's writes are in no report).
-    reported = []
-    for record in instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS])):
-        run_id = record.dagster_run.run_id
-        for event in instance.get_records_for_run(
-            run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
-        ).records:
-            materialization = event.event_log_entry.asset_materialization
-            if materialization.asset_key == dg.AssetKey("submission_scores"):
-                report = materialization.metadata["scores"].value.splitlines()
-                rows = [line for line in report if line.startswith("|")][2:]  # after the header
-                reported += [(row.split("|")[-2].strip(), run_id) for row in rows]
-    assert len({sid for sid, _ in reported}) == len(reported)
-    by_id = {str(d["_id"]): d for d in docs.values()}
-    for sid, run_id in reported:
-        doc = by_id[sid]
-        assert (doc.get("invalid") or doc["original"])["run_id"] == run_id
 
 
 def recover(instance, seeded, *, orphaned: bool = False):
