@@ -101,6 +101,9 @@ class Settings:
     pending_retry_seconds: int = field(metadata=_env("NUMERAI_PENDING_RETRY_SECONDS"))
     # runs of a submission alone that failed on it before it is given up as invalid
     max_scoring_attempts: int = field(metadata=_env("NUMERAI_MAX_SCORING_ATTEMPTS"))
+    # how long a round's lease outlives its holder's last renewal (a run whose process died
+    # silently is reported failed that long after; renewed every sixth of it)
+    round_lease_seconds: int = field(metadata=_env("NUMERAI_ROUND_LEASE_SECONDS"))
     api_key: str | None = field(repr=False, metadata=_env("API_KEY", secret=True))
     webserver_url: str = field(metadata=_env("DAGSTER_WEBSERVER_URL"))  # where `rescore` queues
     dagster_home: str | None = field(metadata=_env("DAGSTER_HOME", deployment=True))
@@ -150,7 +153,8 @@ class Settings:
         ------
         ConfigurationError
             Naming the variable: a whole-number setting that is not one or is below its
-            minimum (1 for sizes, counts and the interval; 0 for the recovery delays), a switch
+            minimum (1 for sizes, counts and the interval; 0 for the recovery delays; 6 for the
+            round's lease, renewed every sixth of it), a switch
             that is neither on nor off, a JSON setting that is not a small JSON object, an
             upload key prefix with a field other than ``{round}`` and ``{username}``.
         """
@@ -192,6 +196,7 @@ WHOLE_NUMBERS = {
     "max_submissions_per_tick": (5000, 1),
     "pending_retry_seconds": (60, 0),
     "max_scoring_attempts": (3, 1),
+    "round_lease_seconds": (60, 6),
 }
 
 Parser = Callable[[str, "str | None", dict[str, Any]], Any]

@@ -2,8 +2,9 @@
 
 The lease lives on the round's competition document (:class:`~numerai_assets.store.lease.
 LeaseMixin`), so every entry point meets it: queued runs, an in-process rescore, a manual
-materialization. A step takes it (or renews it, when its run already holds it) and a heartbeat
-thread renews it every :data:`HEARTBEAT_SECONDS` while the step runs, so:
+materialization. A step takes it (or renews it, when its run already holds it) for
+``NUMERAI_ROUND_LEASE_SECONDS`` (60) and a heartbeat thread renews it every sixth of that while
+the step runs, so:
 
 - a second run of the round meets :class:`~numerai_assets.store.RoundBusy` naming the holder;
 - a holder whose run has ended (failed, canceled) is taken over at once, and one whose process
@@ -25,9 +26,10 @@ import dagster as dg
 
 from numerai_assets.pipeline.resources import StoreResource
 from numerai_assets.pipeline.runs import ALIVE
+from numerai_assets.settings import Settings
 
-LEASE_SECONDS = 60
-HEARTBEAT_SECONDS = 10
+# A live run keeps its lease through a store outage of up to five heartbeats (5/6 of a lease).
+HEARTBEATS_PER_LEASE = 6
 
 
 class LeaseLost(RuntimeError):
@@ -50,8 +52,8 @@ class HeldRound:
             )
 
 
-def _until() -> datetime:
-    return datetime.now(timezone.utc) + timedelta(seconds=LEASE_SECONDS)
+def _until(lease: timedelta) -> datetime:
+    return datetime.now(timezone.utc) + lease
 
 
 @contextlib.contextmanager
@@ -68,11 +70,12 @@ def holding_round(
         run = context.instance.get_run_by_id(str(holder["owner"]))
         return run is not None and run.status not in ALIVE  # unknown here: trust its lease
 
+    lease = timedelta(seconds=Settings.from_env().round_lease_seconds)
     now = datetime.now(timezone.utc)
     store.get_store().acquire_round(
         round,
         owner=context.run_id,
-        until=_until(),
+        until=_until(lease),
         now=now,
         owner_alive=lambda holder: not ended(holder),
     )
@@ -81,9 +84,9 @@ def holding_round(
 
     def beat() -> None:
         submissions = store.get_store()  # this thread's own client (the embedded store's rule)
-        while not stop.wait(HEARTBEAT_SECONDS):
+        while not stop.wait(lease.total_seconds() / HEARTBEATS_PER_LEASE):
             try:
-                if not submissions.renew_round(round, owner=context.run_id, until=_until()):
+                if not submissions.renew_round(round, owner=context.run_id, until=_until(lease)):
                     held.lost.set()
                     return
             except Exception:  # noqa: BLE001 - the store is down: try again at the next beat
