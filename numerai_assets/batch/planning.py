@@ -78,6 +78,11 @@ INFRASTRUCTURE_ERRORS = frozenset(
         "ConnectionClosedError",
         "NoCredentialsError",
         "ClientError",
+        # a file of the deployment's missing: on the local IO manager, a round asset the run
+        # loads but that was never written (the run queued to materialize it died first; S3's
+        # IO manager says ClientError). A participant's missing file never gets this far: it is
+        # refused, or left pending, where it is read.
+        "FileNotFoundError",
         # Dagster's own storage (PostgreSQL) and the operating system's connections
         "DagsterPostgresException",
         "OperationalError",

@@ -212,6 +212,16 @@ def test_claims_of_one_dead_run_in_two_rounds_get_one_run_each():
             },
             RunOutcome.LOST,
         ),
+        (  # a queued run's round data never written: the run materializing it died first
+            "FAILURE",
+            {
+                "started": True,
+                "failure_reason": "STEP_FAILURE",
+                "exceptions": ["RetryRequestedFromPolicy", "FileNotFoundError"],
+                "error_source": "USER_CODE_ERROR",
+            },
+            RunOutcome.LOST,
+        ),
         (
             "FAILURE",
             {
