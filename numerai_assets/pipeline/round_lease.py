@@ -8,9 +8,10 @@ the step runs, so:
 
 - a second run of the round meets :class:`~numerai_assets.store.RoundBusy` naming the holder;
 - a holder whose run has ended (failed, canceled) is taken over at once, and one whose process
-  died without a word (the daemon killed with it) stops renewing and loses the round
-  :data:`LEASE_SECONDS` later; the sensor then reports that run failed (:func:`orphaned`), so
-  recovery plans its submissions again;
+  died without a word (the daemon killed with it) stops renewing and loses the round a lease's
+  length later; the sensor then reports that run failed (:func:`orphaned`), so recovery plans
+  its submissions again; so does a started run that died before its first step took the lease
+  and has logged nothing for a lease's length;
 - a step that finds its lease gone (another run took it) raises :class:`LeaseLost` at its next
   check and writes nothing.
 """
@@ -102,12 +103,35 @@ def holding_round(
         thread.join(timeout=5)
 
 
-def orphaned(lease: Mapping | None, run_id: str, now: datetime) -> bool:
-    """Whether a started run is dead: the round's lease names it and has expired, so its steps
-    stopped renewing it (its process is gone) though Dagster still shows it started."""
-    if not lease or lease.get("owner") != run_id or not isinstance(lease.get("until"), datetime):
-        return False
-    until = lease["until"]
-    if until.tzinfo is None:
-        until = until.replace(tzinfo=timezone.utc)
-    return until < now
+def orphaned(
+    lease: Mapping | None,
+    run_id: str,
+    now: datetime,
+    *,
+    last_event: datetime | None = None,
+    lease_length: timedelta | None = None,
+) -> str | None:
+    """Why a started run is dead though Dagster still shows it started, or None.
+
+    - The round's lease names it and has expired: its steps stopped renewing it (its process
+      is gone).
+    - The lease does not name it, and it has logged nothing (``last_event``) for longer than a
+      lease (``lease_length``): a live run holds the lease whenever it works on the round
+      (from its first step until its last write) and logs every step it starts, so this is a
+      run whose process died before its first step took the lease.
+    """
+    holder = (lease or {}).get("owner")
+    until = (lease or {}).get("until")
+    if holder == run_id and isinstance(until, datetime):
+        until = until if until.tzinfo is not None else until.replace(tzinfo=timezone.utc)
+        if until < now:
+            return f"its steps stopped renewing its round's lease at {until:%H:%M:%S} UTC"
+        return None
+    if last_event is None or lease_length is None or holder == run_id:
+        return None
+    if now - last_event > lease_length:
+        return (
+            f"it holds no lease on its round and has logged nothing since "
+            f"{last_event:%H:%M:%S} UTC (more than a lease, {lease_length.total_seconds():.0f} s)"
+        )
+    return None

@@ -136,3 +136,11 @@ def _before_failure(instance: dg.DagsterInstance, run_id: str, message: str):
         if _KILLED in said:
             return None, None, said
     return None, None, message
+
+
+def last_event_at(instance: dg.DagsterInstance, run_id: str) -> datetime | None:
+    """When ``run_id`` last logged anything (one event read), or None if it never did."""
+    records = instance.get_records_for_run(run_id, limit=1, ascending=False).records
+    if not records:
+        return None
+    return datetime.fromtimestamp(records[0].event_log_entry.timestamp, timezone.utc)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import reprlib
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
@@ -23,7 +23,7 @@ from numerai_assets.pipeline.jobs import ROUND_ASSETS, batch_run_config, score_r
 from numerai_assets.pipeline.partitions import rounds
 from numerai_assets.pipeline.resources import FilesResource, StoreResource
 from numerai_assets.pipeline.round_lease import orphaned
-from numerai_assets.pipeline.runs import claimed_runs
+from numerai_assets.pipeline.runs import claimed_runs, last_event_at
 from numerai_assets.pipeline.scoring import submission_scores
 from numerai_assets.settings import Settings
 from numerai_assets.store import SubmissionStore
@@ -59,12 +59,15 @@ def _missing_datasets(files: FilesResource, rounds_to_check: set[int]) -> dict[i
 
 
 def fail_orphaned_runs(
-    instance: dg.DagsterInstance, submissions: SubmissionStore, log: dg.DagsterLogManager
+    instance: dg.DagsterInstance,
+    submissions: SubmissionStore,
+    log: dg.DagsterLogManager,
+    lease_length: timedelta,
 ) -> None:
-    """Report failed every started scoring run whose round's lease it holds but stopped
-    renewing: its process is gone (the daemon was killed with it) though Dagster still shows it
-    started, which would also keep its round's queue blocked. Recovery then plans its
-    submissions again."""
+    """Report failed every started scoring run whose process is gone (the daemon was killed
+    with it) though Dagster still shows it started, which would also keep its round's queue
+    blocked: it stopped renewing its round's lease, or it never took it and has logged nothing
+    for a lease's length (:func:`orphaned`). Recovery then plans its submissions again."""
     now = datetime.now(timezone.utc)
     started = instance.get_run_records(
         dg.RunsFilter(job_name=score_round.name, statuses=[dg.DagsterRunStatus.STARTED])
@@ -75,12 +78,12 @@ def fail_orphaned_runs(
         if not round_key.isdigit():
             continue
         lease = submissions.lease_of(int(round_key))
-        if orphaned(lease, run.run_id, now):
-            message = (
-                f"its steps stopped renewing round {round_key}'s lease at "
-                f"{lease['until']:%H:%M:%S} UTC: its process is gone"
-            )
-            log.warning(f"run {run.run_id}: {message}; reported failed")
+        held = (lease or {}).get("owner") == run.run_id
+        last_event = None if held else last_event_at(instance, run.run_id)
+        why = orphaned(lease, run.run_id, now, last_event=last_event, lease_length=lease_length)
+        if why is not None:
+            message = f"{why}: its process is gone"
+            log.warning(f"run {run.run_id} (round {round_key}): {message}; reported failed")
             instance.report_run_failed(run, message)
 
 
@@ -112,7 +115,9 @@ def new_submissions_tick(
         ],
         at=now,
     )
-    fail_orphaned_runs(instance, submissions, context.log)
+    fail_orphaned_runs(
+        instance, submissions, context.log, timedelta(seconds=settings.round_lease_seconds)
+    )
     claimed, more = submissions.set_aside_malformed(submissions.claimed(), at=now)
     claims = [claim for claim in map(claim_of, claimed) if claim is not None]
     known = {int(r) for r in instance.get_dynamic_partitions(rounds.name) if r.isdigit()}

@@ -19,6 +19,7 @@ import pytest
 from numerai_assets.cli.context import Deployment
 from numerai_assets.store import SubmissionStore
 from numerai_assets_tests.faults.checks import assert_scored_once_as_reference, outcomes
+from numerai_assets_tests.faults.services import wait_for
 from numerai_assets_tests.pipeline.conftest import evaluate_sensor, launch, seed_round
 from numerai_assets_tests.s3_server import S3_TEST_CREDENTIALS, start_moto, stop_moto
 
@@ -171,6 +172,39 @@ def test_run_process_killed_mid_run_is_retried(seeded, instance, reference, monk
     (killed,) = instance.get_run_records()
     assert killed.dagster_run.status == dg.DagsterRunStatus.STARTED  # nobody told Dagster
     recover(instance, seeded, orphaned=True)
+    assert_scored_once_as_reference(seeded, reference, instance)
+
+
+def test_run_killed_before_taking_the_lease_is_found_by_its_silence(
+    seeded, instance, reference, monkeypatch, tmp_path
+):
+    """The daemon killed with a run whose first step had not taken the round's lease yet: no
+    lease runs out, so the sensor goes by the run's silence (nothing logged for a lease's
+    length), reports it failed and plans its batch again."""
+    monkeypatch.setenv("NUMERAI_ROUND_LEASE_SECONDS", "6")  # the shortest allowed
+    seeded.submit_demo(8)
+    tick = evaluate_sensor(instance)
+    run_in_child(
+        instance,
+        tick,
+        "hang-before-lease",
+        tmp_path / "m",
+        kill_when_marked=True,
+        report_failed=False,  # the daemon died with it: nobody tells Dagster
+    )
+    (killed,) = instance.get_run_records()
+    assert killed.dagster_run.status == dg.DagsterRunStatus.STARTED
+    assert seeded.deployment.store.lease_of(ROUND) is None  # it never held the round
+
+    def retried():
+        result = evaluate_sensor(instance)  # skips while the run may still be alive
+        return result if isinstance(result, dg.SensorResult) else None
+
+    result = wait_for(retried, timeout=60, interval=1, what="the silent run found dead")
+    dead = instance.get_run_by_id(killed.dagster_run.run_id)
+    assert dead.status == dg.DagsterRunStatus.FAILURE
+    assert [r.tags["reason"] for r in result.run_requests] == ["retry"]
+    assert all(r.success for r in launch(instance, result))
     assert_scored_once_as_reference(seeded, reference, instance)
 
 
