@@ -87,13 +87,26 @@ def fail_orphaned_runs(
             instance.report_run_failed(run, message)
 
 
+# Runs that catch up go ahead of the round's queued new runs (the queue takes higher priorities
+# first, in order within one): a run materializing the round's data, which the queued runs load
+# (when the run planned to materialize it died, its retry carries the data; behind them, each
+# queued run would fail in turn on data that is not there), and a retry, whose submissions come
+# before the queued ones (run after them, it would make the round score them again).
+CATCHING_UP = {"dagster/priority": "1"}
+
+
 def _run_request(run: PlannedRun) -> dg.RunRequest:
     round_key = str(run.round)
     return dg.RunRequest(
         run_key=run.run_key,
         partition_key=round_key,
         run_config=batch_run_config(run.submission_ids),
-        tags={"round": round_key, "submissions": str(len(run.submission_ids)), "reason": run.kind},
+        tags={
+            "round": round_key,
+            "submissions": str(len(run.submission_ids)),
+            "reason": run.kind,
+            **(CATCHING_UP if run.with_data or run.kind == "retry" else {}),
+        },
         asset_selection=[*(ROUND_DATA_KEYS if run.with_data else []), submission_scores.key],
     )
 

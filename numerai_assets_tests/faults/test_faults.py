@@ -62,6 +62,8 @@ def recover(instance, seeded, *, orphaned: bool = False):
     assert instance.get_run_by_id(dead.dagster_run.run_id).status == dg.DagsterRunStatus.FAILURE
     assert isinstance(result, dg.SensorResult) and len(result.run_requests) == 1  # one retry run
     assert {r.tags["reason"] for r in result.run_requests} == {"retry"}
+    # ahead of the round's queued runs: its submissions come before theirs
+    assert {r.tags.get("dagster/priority") for r in result.run_requests} == {"1"}
     runs = launch(instance, result)
     assert runs and all(r.success for r in runs)
     return result
