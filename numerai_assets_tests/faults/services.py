@@ -7,9 +7,11 @@ Every process started here is ended by its process id or process group, never by
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import glob
 import os
+import re
 import shutil
 import signal
 import socket
@@ -224,6 +226,19 @@ class Daemon:
                     found.append(int(stat.parent.name))
         return found
 
+    def code_servers(self) -> list[tuple[int, float]]:
+        """The group's code servers (``dagster api grpc``): process id and start (epoch s)."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        boot = time.time() - float(Path("/proc/uptime").read_text().split()[0])
+        found = []
+        for pid in self.members():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+                if b" api grpc" in command:
+                    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    found.append((pid, boot + int(stat[19]) / ticks))
+        return sorted(found, key=lambda server: server[1])
+
     def owns(self, pid: int) -> bool:
         """Whether ``pid`` is a live process of this daemon's group."""
         return pid in self.members()
@@ -249,6 +264,21 @@ class Daemon:
         deadline = time.monotonic() + wait
         while self.members() and time.monotonic() < deadline:  # every member, not the leader only
             time.sleep(0.1)
+
+    def log_line(self, text: str) -> float | None:
+        """When the daemon first logged a line holding ``text`` (epoch seconds), or None."""
+        for line in self.log_lines(text):
+            with contextlib.suppress(ValueError):
+                stamp = time.strptime(line[:19], "%Y-%m-%d %H:%M:%S")
+                return calendar.timegm(stamp)
+        return None
+
+    def log_lines(self, *texts: str) -> list[str]:
+        """The daemon's log lines holding any of ``texts`` (terminal colours removed)."""
+        if not self.log.exists():
+            return []
+        lines = re.sub(r"\x1b\[[0-9;]*m", "", self.log.read_text(errors="replace")).splitlines()
+        return [line for line in lines if any(text in line for text in texts)]
 
     def tail(self, chars: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
