@@ -117,6 +117,9 @@ class Settings:
     pending_retry_seconds: int = field(metadata=_env("NUMERAI_PENDING_RETRY_SECONDS"))
     # runs of a submission alone that failed on it before it is given up as invalid
     max_scoring_attempts: int = field(metadata=_env("NUMERAI_MAX_SCORING_ATTEMPTS"))
+    # how long a round's lease outlives its holder's last renewal (a run whose process died
+    # silently is reported failed that long after; renewed every sixth of it)
+    round_lease_seconds: int = field(metadata=_env("NUMERAI_ROUND_LEASE_SECONDS"))
     api_key: str | None = field(repr=False, metadata=_env("API_KEY", secret=True))
     webserver_url: str = field(metadata=_env("DAGSTER_WEBSERVER_URL"))  # where `rescore` queues
     dagster_home: str | None = field(metadata=_env("DAGSTER_HOME", deployment=True))
@@ -166,9 +169,10 @@ class Settings:
         ------
         ConfigurationError
             Naming the variable: a whole-number setting that is not one or is below its
-            minimum (1 for sizes, counts and the interval; 0 for the recovery delays) or above
-            its maximum (:data:`MAX_BATCH_SIZE` for the batch size), a switch that is neither on
-            nor off, a JSON setting that is not a small JSON object, an
+            minimum (1 for sizes, counts and the interval; 0 for the recovery delays; 6 for the
+            round's lease, renewed every sixth of it) or above its maximum
+            (:data:`MAX_BATCH_SIZE` for the batch size), a switch that is neither on nor off, a
+            JSON setting that is not a small JSON object, an
             upload key prefix with a field other than ``{round}`` and ``{username}``.
         """
         env = os.environ if environ is None else environ
@@ -212,6 +216,7 @@ WHOLE_NUMBERS = {
     "in_process_max_submissions": (50, 0, MAX_BATCH_SIZE),
     "pending_retry_seconds": (60, 0, None),
     "max_scoring_attempts": (3, 1, None),
+    "round_lease_seconds": (60, 6, None),
 }
 
 Parser = Callable[[str, "str | None", dict[str, Any]], Any]

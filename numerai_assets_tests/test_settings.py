@@ -47,6 +47,7 @@ EVERY_VARIABLE = {
     "NUMERAI_MAX_SUBMISSIONS_PER_TICK": "13",
     "NUMERAI_PENDING_RETRY_SECONDS": "17",
     "NUMERAI_MAX_SCORING_ATTEMPTS": "19",
+    "NUMERAI_ROUND_LEASE_SECONDS": "23",
     "API_KEY": "intake-key-value",
     "NUMERAI_SCORING_POLICY": '{"name": "strict"}',
     "NUMERAI_ROUND_PICTURE": "off",
@@ -76,6 +77,7 @@ def test_defaults_with_nothing_set(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert settings.sensor_interval_seconds == 30
     assert (settings.batch_size, settings.max_submissions_per_tick) == (500, 5000)
     assert (settings.pending_retry_seconds, settings.max_scoring_attempts) == (60, 3)
+    assert settings.round_lease_seconds == 60
     assert (settings.api_key, settings.dagster_home) == (None, None)
     assert settings.webserver_url == "http://127.0.0.1:3000"
     assert (settings.pair_shards, settings.min_pairs_per_shard) == (4, 200_000)
@@ -117,6 +119,7 @@ def test_every_variable_is_read() -> None:
         EVERY_VARIABLE["NUMERAI_CELERY_BROKER"],
         "scoring-eu",
     )
+    assert settings.round_lease_seconds == 23
     assert settings.api_key == "intake-key-value"
     assert settings.policy().name == "strict" and settings.round_picture is False
     assert Settings.from_env({"AWS_DEFAULT_REGION": "us-east-2"}).s3_region == "us-east-2"
@@ -145,6 +148,7 @@ def test_secrets_are_left_out_of_the_repr() -> None:
         ("NUMERAI_SENSOR_INTERVAL_SECONDS", "2.5", "must be a whole number, got '2.5'"),
         ("NUMERAI_MAX_SCORING_ATTEMPTS", "0", "NUMERAI_MAX_SCORING_ATTEMPTS must be at least 1"),
         ("NUMERAI_PENDING_RETRY_SECONDS", "-1", "NUMERAI_PENDING_RETRY_SECONDS must be at least 0"),
+        ("NUMERAI_ROUND_LEASE_SECONDS", "5", "NUMERAI_ROUND_LEASE_SECONDS must be at least 6"),
         ("NUMERAI_ROUND_PICTURE", "maybe", "NUMERAI_ROUND_PICTURE must be 'on' or 'off'"),
         (
             "NUMERAI_EXECUTOR",

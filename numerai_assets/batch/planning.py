@@ -78,6 +78,11 @@ INFRASTRUCTURE_ERRORS = frozenset(
         "ConnectionClosedError",
         "NoCredentialsError",
         "ClientError",
+        # a file of the deployment's missing: on the local IO manager, a round asset the run
+        # loads but that was never written (the run queued to materialize it died first; S3's
+        # IO manager says ClientError). A participant's missing file never gets this far: it is
+        # refused, or left pending, where it is read.
+        "FileNotFoundError",
         # Dagster's own storage (PostgreSQL) and the operating system's connections
         "DagsterPostgresException",
         "OperationalError",
@@ -131,7 +136,10 @@ def run_outcome(
         was failed from outside (its process died, it ran too long, its dequeue failed).
     exceptions : for a step failure, the class names of the error and its causes.
     error_source : for a step failure, Dagster's ``USER_CODE_ERROR``, ``FRAMEWORK_ERROR`` or
-        ``UNEXPECTED_ERROR`` (the last two: Dagster's own machinery, e.g. its storage, failed).
+        ``UNEXPECTED_ERROR`` (the last two: Dagster's own machinery, e.g. its storage, failed);
+        for a run failed from outside, ``FRAMEWORK_ERROR`` when Dagster's machinery failed in
+        its run worker or the worker exited on its own (None: it was killed by a signal, or
+        nothing was said: :func:`numerai_assets.pipeline.runs.run_facts` reads which).
     """
     if status in ALIVE_STATUSES:
         return RunOutcome.ALIVE
@@ -146,6 +154,8 @@ def run_outcome(
             return RunOutcome.LOST
         return RunOutcome.DIED
     if failure_reason is None:
+        if error_source not in (None, "USER_CODE_ERROR"):
+            return RunOutcome.LOST  # Dagster's own machinery failed (its storage went away)
         return RunOutcome.DIED  # its process died (killed, out of memory) or ran too long
     return RunOutcome.LOST  # START_TIMEOUT, JOB_INITIALIZATION_FAILURE, RUN_EXCEPTION
 

@@ -22,7 +22,9 @@ ALIVE = [status for status in dg.DagsterRunStatus if status.value in ALIVE_STATU
 # Dagster wraps a step's exception in these; the participant's or the deployment's is inside.
 _WRAPPERS = {
     "DagsterExecutionStepExecutionError",
+    "DagsterExecutionLoadInputError",
     "RetryRequested",
+    "RetryRequestedFromPolicy",
     "DagsterUserCodeExecutionError",
 }
 
@@ -80,15 +82,22 @@ def run_facts(instance: dg.DagsterInstance, record: dg.RunRecord) -> RunFacts:
 
 
 def _failure(instance: dg.DagsterInstance, run_id: str) -> tuple[list[str], str | None, str]:
-    """The class names of a failed run's first step error and its causes, the error's source
-    and the failure's message (one event read: the run's RUN_FAILURE carries its first step
-    failure)."""
+    """The class names of a failed run's error and its causes, the error's source and the
+    failure's message: the first step failure, which the run's RUN_FAILURE carries (one event
+    read). A run failed from outside carries none; for it, what was logged just before (its
+    last few engine events, one more read): Dagster's machinery failing in its run worker (an
+    engine event carrying an error: "likely a framework error", "Could not load job
+    definition"), or its code server finding the run worker gone: exited on its own with a
+    code (Dagster's machinery gave up, e.g. its storage was down) or killed by a signal (the
+    operating system's out-of-memory killer, a crash, a kill). All but the last are the
+    deployment's (source ``FRAMEWORK_ERROR``)."""
     records = instance.get_records_for_run(
         run_id, of_type=dg.DagsterEventType.RUN_FAILURE, limit=1, ascending=False
     ).records
     if not records:
         return [], None, ""
     event = records[0].event_log_entry.dagster_event
+    message = event.message or ""
     data = event.event_specific_data
     first = getattr(data, "first_step_failure_event", None)
     error, source = getattr(data, "error", None), None
@@ -96,8 +105,42 @@ def _failure(instance: dg.DagsterInstance, run_id: str) -> tuple[list[str], str 
         failure = first.step_failure_data
         error = failure.error
         source = failure.error_source.value if failure.error_source is not None else None
+    elif error is None:
+        error, source, message = _before_failure(instance, run_id, message)
     names = []
     while error is not None and len(names) < 20:
         names.append(error.cls_name)
         error = error.cause
-    return names, source, event.message or ""
+    return names, source, message
+
+
+# The code server's words for a run worker that ended without finishing its run
+# (``dagster._utils.get_run_crash_explanation``): on its own, or killed by a signal.
+_EXITED = "unexpectedly exited with code"
+_KILLED = "was terminated by signal"
+
+
+def _before_failure(instance: dg.DagsterInstance, run_id: str, message: str):
+    """For a run failed from outside: (error, source, message) from its last engine events."""
+    engine_events = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ENGINE_EVENT, limit=5, ascending=False
+    ).records
+    for record in engine_events:
+        engine_event = record.event_log_entry.dagster_event
+        data = engine_event.event_specific_data
+        if getattr(data, "error", None) is not None:
+            return data.error, "FRAMEWORK_ERROR", engine_event.message or message
+        said = engine_event.message or ""
+        if _EXITED in said:
+            return None, "FRAMEWORK_ERROR", said
+        if _KILLED in said:
+            return None, None, said
+    return None, None, message
+
+
+def last_event_at(instance: dg.DagsterInstance, run_id: str) -> datetime | None:
+    """When ``run_id`` last logged anything (one event read), or None if it never did."""
+    records = instance.get_records_for_run(run_id, limit=1, ascending=False).records
+    if not records:
+        return None
+    return datetime.fromtimestamp(records[0].event_log_entry.timestamp, timezone.utc)

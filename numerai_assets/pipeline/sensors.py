@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import reprlib
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
@@ -23,7 +23,7 @@ from numerai_assets.pipeline.jobs import JOBS, ROUND_ASSETS, batch_run_config, j
 from numerai_assets.pipeline.partitions import rounds
 from numerai_assets.pipeline.resources import FilesResource, StoreResource
 from numerai_assets.pipeline.round_lease import orphaned
-from numerai_assets.pipeline.runs import claimed_runs
+from numerai_assets.pipeline.runs import claimed_runs, last_event_at
 from numerai_assets.pipeline.scoring import submission_scores
 from numerai_assets.settings import Settings
 from numerai_assets.store import SubmissionStore
@@ -59,12 +59,15 @@ def _missing_datasets(files: FilesResource, rounds_to_check: set[int]) -> dict[i
 
 
 def fail_orphaned_runs(
-    instance: dg.DagsterInstance, submissions: SubmissionStore, log: dg.DagsterLogManager
+    instance: dg.DagsterInstance,
+    submissions: SubmissionStore,
+    log: dg.DagsterLogManager,
+    lease_length: timedelta,
 ) -> None:
-    """Report failed every started scoring run whose round's lease it holds but stopped
-    renewing: its process is gone (the daemon was killed with it) though Dagster still shows it
-    started, which would also keep its round's queue blocked. Recovery then plans its
-    submissions again."""
+    """Report failed every started scoring run whose process is gone (the daemon was killed
+    with it) though Dagster still shows it started, which would also keep its round's queue
+    blocked: it stopped renewing its round's lease, or it never took it and has logged nothing
+    for a lease's length (:func:`orphaned`). Recovery then plans its submissions again."""
     now = datetime.now(timezone.utc)
     started = instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
     for record in started:
@@ -75,13 +78,21 @@ def fail_orphaned_runs(
         if not round_key.isdigit():
             continue
         lease = submissions.lease_of(int(round_key))
-        if orphaned(lease, run.run_id, now):
-            message = (
-                f"its steps stopped renewing round {round_key}'s lease at "
-                f"{lease['until']:%H:%M:%S} UTC: its process is gone"
-            )
-            log.warning(f"run {run.run_id}: {message}; reported failed")
+        held = (lease or {}).get("owner") == run.run_id
+        last_event = None if held else last_event_at(instance, run.run_id)
+        why = orphaned(lease, run.run_id, now, last_event=last_event, lease_length=lease_length)
+        if why is not None:
+            message = f"{why}: its process is gone"
+            log.warning(f"run {run.run_id} (round {round_key}): {message}; reported failed")
             instance.report_run_failed(run, message)
+
+
+# Runs that catch up go ahead of the round's queued new runs (the queue takes higher priorities
+# first, in order within one): a run materializing the round's data, which the queued runs load
+# (when the run planned to materialize it died, its retry carries the data; behind them, each
+# queued run would fail in turn on data that is not there), and a retry, whose submissions come
+# before the queued ones (run after them, it would make the round score them again).
+CATCHING_UP = {"dagster/priority": "1"}
 
 
 def _run_request(run: PlannedRun, settings: Settings) -> dg.RunRequest:
@@ -91,7 +102,12 @@ def _run_request(run: PlannedRun, settings: Settings) -> dg.RunRequest:
         run_key=run.run_key,
         partition_key=round_key,
         run_config=batch_run_config(run.submission_ids),
-        tags={"round": round_key, "submissions": str(len(run.submission_ids)), "reason": run.kind},
+        tags={
+            "round": round_key,
+            "submissions": str(len(run.submission_ids)),
+            "reason": run.kind,
+            **(CATCHING_UP if run.with_data or run.kind == "retry" else {}),
+        },
         asset_selection=[*(ROUND_DATA_KEYS if run.with_data else []), submission_scores.key],
     )
 
@@ -113,7 +129,9 @@ def new_submissions_tick(
         ],
         at=now,
     )
-    fail_orphaned_runs(instance, submissions, context.log)
+    fail_orphaned_runs(
+        instance, submissions, context.log, timedelta(seconds=settings.round_lease_seconds)
+    )
     claimed, more = submissions.set_aside_malformed(submissions.claimed(), at=now)
     claims = [claim for claim in map(claim_of, claimed) if claim is not None]
     known = {int(r) for r in instance.get_dynamic_partitions(rounds.name) if r.isdigit()}

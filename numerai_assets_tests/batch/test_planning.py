@@ -192,6 +192,8 @@ def test_claims_of_one_dead_run_in_two_rounds_get_one_run_each():
         ("FAILURE", {"started": True, "failure_reason": "START_TIMEOUT"}, RunOutcome.LOST),
         ("FAILURE", {"started": True, "failure_reason": "RUN_EXCEPTION"}, RunOutcome.LOST),
         ("FAILURE", {"started": True}, RunOutcome.DIED),  # its process died
+        # Failed from outside after its worker logged a framework error (its storage down).
+        ("FAILURE", {"started": True, "error_source": "FRAMEWORK_ERROR"}, RunOutcome.LOST),
         (
             "FAILURE",
             {
@@ -208,6 +210,16 @@ def test_claims_of_one_dead_run_in_two_rounds_get_one_run_each():
                 "started": True,
                 "failure_reason": "STEP_FAILURE",
                 "exceptions": ["DagsterExecutionStepExecutionError", "ServerSelectionTimeoutError"],
+                "error_source": "USER_CODE_ERROR",
+            },
+            RunOutcome.LOST,
+        ),
+        (  # a queued run's round data never written: the run materializing it died first
+            "FAILURE",
+            {
+                "started": True,
+                "failure_reason": "STEP_FAILURE",
+                "exceptions": ["RetryRequestedFromPolicy", "FileNotFoundError"],
                 "error_source": "USER_CODE_ERROR",
             },
             RunOutcome.LOST,

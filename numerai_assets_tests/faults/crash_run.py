@@ -4,6 +4,8 @@
 ``DAGSTER_HOME`` naming the test's instance. Modes:
 
 - ``hang-before-write``: compute everything, then signal ``MARKER`` and wait to be SIGKILLed;
+- ``hang-before-lease``: signal ``MARKER`` as the first step is about to take the round's lease,
+  and wait to be SIGKILLed (the run dies started, holding nothing);
 - ``exit-after-writes=N``: die (no cleanup, like a killed process) once N of the scores are written;
 - ``exit-before-leaderboard=N``: die at the Nth leaderboard update of the run (the 2nd is the one
   after every score is written), leaving the submissions written and the leaderboard behind.
@@ -69,6 +71,13 @@ def main() -> None:
             time.sleep(300)
 
         scoring_ops.write_results = hang
+    elif mode == "hang-before-lease":
+
+        def hang_at_lease(*args, **kwargs):
+            marker.write_text("started")
+            time.sleep(300)
+
+        SubmissionStore.acquire_round = hang_at_lease
     elif mode.startswith("exit-after-writes="):
         die_part_way_through_writing(int(mode.split("=")[1]), marker)
     elif mode.startswith("exit-before-leaderboard="):

@@ -1,5 +1,6 @@
-"""Faults during scoring: each test ends with every submission scored exactly once and the stored
-results equal to a fault-free run of the same round."""
+"""Faults during scoring: each test ends with every submission scored exactly once, the stored
+results equal to a fault-free run of the same round, and nothing left pending, claimed or
+requested anywhere in the store (``checks.assert_scored_once_as_reference``)."""
 
 import json
 import os
@@ -18,15 +19,12 @@ import pytest
 from numerai_assets.cli.context import Deployment
 from numerai_assets.store import SubmissionStore
 from numerai_assets_tests.daemon import add_partitions, evaluate_sensor, launch
+from numerai_assets_tests.faults.checks import assert_scored_once_as_reference, outcomes
+from numerai_assets_tests.faults.services import wait_for
 from numerai_assets_tests.pipeline.conftest import seed_round
-from numerai_assets_tests.pipeline.test_scoring_job import outcome
 from numerai_assets_tests.s3_server import S3_TEST_CREDENTIALS, start_moto, stop_moto
 
 ROUND = 7
-
-
-def outcomes(seeded) -> dict:
-    return {user: outcome(doc) for user, doc in seeded.by_user().items()}
 
 
 @pytest.fixture(scope="module")
@@ -42,39 +40,6 @@ def reference(tmp_path_factory) -> dict:
         with dg.instance_for_test() as instance:
             assert all(r.success for r in launch(instance, evaluate_sensor(instance)))
         return outcomes(seeded)
-
-
-def assert_scored_once_as_reference(seeded, reference, instance):
-    docs = seeded.by_user()
-    assert outcomes(seeded) == reference
-    assert all(
-        not d["original"]["pending"] and not d["concordant"]["pending"] for d in docs.values()
-    )
-    # The leaderboard mirrors every user's latest valid submission, interrupted writes included.
-    board = {e["username"]: e for e in seeded.deployment.store.leaderboard(ROUND)}
-    for user, doc in docs.items():
-        if doc.get("invalid"):
-            assert user not in board
-        else:
-            assert board[user]["submission_id"] == doc["_id"]
-            assert board[user]["original"] == {"pending": False, "value": doc["original"]["value"]}
-    # Exactly once: no submission appears in two successful runs' reports, and what each
-    # report says is what the store holds (a crashed run's writes are in no report).
-    reported = []
-    for record in instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS])):
-        run_id = record.dagster_run.run_id
-        for event in instance.get_records_for_run(
-            run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
-        ).records:
-            materialization = event.event_log_entry.asset_materialization
-            if materialization.asset_key == dg.AssetKey("submission_scores"):
-                decided = materialization.metadata["decided"].value
-                reported += [(sid, run_id) for sid in decided["scored"] + decided["invalid"]]
-    assert len({sid for sid, _ in reported}) == len(reported)
-    by_id = {str(d["_id"]): d for d in docs.values()}
-    for sid, run_id in reported:
-        doc = by_id[sid]
-        assert (doc.get("invalid") or doc["original"])["run_id"] == run_id
 
 
 def recover(instance, seeded, *, orphaned: bool = False):
@@ -98,6 +63,8 @@ def recover(instance, seeded, *, orphaned: bool = False):
     assert instance.get_run_by_id(dead.dagster_run.run_id).status == dg.DagsterRunStatus.FAILURE
     assert isinstance(result, dg.SensorResult) and len(result.run_requests) == 1  # one retry run
     assert {r.tags["reason"] for r in result.run_requests} == {"retry"}
+    # ahead of the round's queued runs: its submissions come before theirs
+    assert {r.tags.get("dagster/priority") for r in result.run_requests} == {"1"}
     runs = launch(instance, result)
     assert runs and all(r.success for r in runs)
     return result
@@ -208,6 +175,39 @@ def test_run_process_killed_mid_run_is_retried(seeded, instance, reference, monk
     (killed,) = instance.get_run_records()
     assert killed.dagster_run.status == dg.DagsterRunStatus.STARTED  # nobody told Dagster
     recover(instance, seeded, orphaned=True)
+    assert_scored_once_as_reference(seeded, reference, instance)
+
+
+def test_run_killed_before_taking_the_lease_is_found_by_its_silence(
+    seeded, instance, reference, monkeypatch, tmp_path
+):
+    """The daemon killed with a run whose first step had not taken the round's lease yet: no
+    lease runs out, so the sensor goes by the run's silence (nothing logged for a lease's
+    length), reports it failed and plans its batch again."""
+    monkeypatch.setenv("NUMERAI_ROUND_LEASE_SECONDS", "6")  # the shortest allowed
+    seeded.submit_demo(8)
+    tick = evaluate_sensor(instance)
+    run_in_child(
+        instance,
+        tick,
+        "hang-before-lease",
+        tmp_path / "m",
+        kill_when_marked=True,
+        report_failed=False,  # the daemon died with it: nobody tells Dagster
+    )
+    (killed,) = instance.get_run_records()
+    assert killed.dagster_run.status == dg.DagsterRunStatus.STARTED
+    assert seeded.deployment.store.lease_of(ROUND) is None  # it never held the round
+
+    def retried():
+        result = evaluate_sensor(instance)  # skips while the run may still be alive
+        return result if isinstance(result, dg.SensorResult) else None
+
+    result = wait_for(retried, timeout=60, interval=1, what="the silent run found dead")
+    dead = instance.get_run_by_id(killed.dagster_run.run_id)
+    assert dead.status == dg.DagsterRunStatus.FAILURE
+    assert [r.tags["reason"] for r in result.run_requests] == ["retry"]
+    assert all(r.success for r in launch(instance, result))
     assert_scored_once_as_reference(seeded, reference, instance)
 
 

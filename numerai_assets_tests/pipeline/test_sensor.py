@@ -67,6 +67,8 @@ def test_big_rounds_are_split_into_batches_only_the_first_with_data(seeded, inst
     assert configs == [batch_run_config(ids[i : i + 3]).to_config_dict() for i in (0, 3, 6)]
     assert set(result.run_requests[0].asset_selection) == {*ROUND_DATA, SCORES}
     assert [list(r.asset_selection) for r in result.run_requests[1:]] == [[SCORES], [SCORES]]
+    # The run with the data is dequeued ahead of the round's other runs, which load it.
+    assert [r.tags.get("dagster/priority") for r in result.run_requests] == ["1", None, None]
     assert len({r.run_key for r in result.run_requests}) == 3
 
 
