@@ -68,9 +68,11 @@ class PairStatistics(Protocol):
         ``ks_count`` (int64) is the KS statistic as the integer count ``D * n_rows``: **exact**
         wherever the exact count is at most ``exact_up_to`` (every count a threshold can flag)
         and wherever it is the smallest of the row (the nearest pair, ties included); elsewhere
-        it may be any lower bound of the exact count that is already above ``exact_up_to``. So
-        every decision, pair count, match and nearest pair taken from it is the exact one,
-        while a source may skip computing far-apart pairs exactly (:mod:`.ks_sketch`).
+        it may be any lower bound of the exact count that is already above both ``exact_up_to``
+        and the row's smallest count. So every decision, pair count, match and nearest pair
+        taken from it is the exact one (a nearest pair by |r| given as a bound is completed by
+        :meth:`ks_count`), while a source may skip computing far-apart pairs exactly
+        (:mod:`.ks_sketch`).
         """
         ...
 
@@ -275,16 +277,21 @@ def _decide_one(
     matched = tuple(ids[others[m.index]] for m in result.matches)
     nearest_ks = nearest_correlation = None
     if len(others):
-        ks = counts / statistics.n_rows
 
-        def nearest(m: int) -> Nearest:
+        def nearest(m: int, count_is_exact: bool) -> Nearest:
             value = float(r[m])
-            return Nearest(ids[others[m]], float(ks[m]), None if np.isnan(value) else value)
+            count = int(counts[m])
+            if not count_is_exact and count > exact_up_to:  # a bound, maybe: record the exact
+                count = statistics.ks_count(new, int(earlier[m]))
+            return Nearest(
+                ids[others[m]], count / statistics.n_rows, None if np.isnan(value) else value
+            )
 
-        nearest_ks = nearest(int(np.argmin(counts)))  # the oldest of equals
+        # The smallest count of the row is exact (PairStatistics.compare); the oldest of equals.
+        nearest_ks = nearest(int(np.argmin(counts)), count_is_exact=True)
         magnitude = np.abs(np.asarray(r, dtype=np.float64))
         if not np.isnan(magnitude).all():
-            nearest_correlation = nearest(int(np.nanargmax(magnitude)))
+            nearest_correlation = nearest(int(np.nanargmax(magnitude)), count_is_exact=False)
     return OriginalityDecision(result, matched, nearest_ks, nearest_correlation, compared)
 
 

@@ -145,3 +145,32 @@ def test_members_without_predictions_keep_their_place_and_are_never_compared():
     decisions = decide_in_order(members, [0, 1, 2], statistics, ScoringPolicy(), keep_compared=True)
     assert set(decisions) == {0, 2}
     assert decisions[2].compared == (0,) and decisions[2].result.reason == "duplicate"
+
+
+class LoosestBounds(InMemoryPairStatistics):
+    """A source as loose as :class:`PairStatistics` allows: every count above ``exact_up_to``
+    that is not the smallest of its row is given as the weakest lower bound that still leaves
+    the smallest exact: one above ``exact_up_to`` or the row's smallest count, whichever is
+    larger (a stored round's pruned pairs may be that loose)."""
+
+    def compare(self, new, earlier, exact_up_to=0):
+        r, counts = super().compare(new, earlier, exact_up_to)
+        if len(counts):
+            smallest = counts.min()
+            loose = (counts > exact_up_to) & (counts > smallest)
+            counts = np.where(loose, max(exact_up_to, smallest) + 1, counts)
+        return r, counts
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_a_source_of_bounds_records_the_same_decisions_and_exact_nearest_pairs(seed):
+    """What is recorded (decision, matches and both nearest pairs, KS included) is exact
+    whatever bounds a source gives: the nearest pair by |r| is often far in KS."""
+    members, predictions = random_round(seed)
+    rng = np.random.default_rng(seed)
+    for k in list(predictions)[::3]:  # near-copies by r, far by KS: the |r|-nearest is bounded
+        predictions[k] = predictions[k] ** float(rng.choice([0.5, 3.0]))
+    policy = ScoringPolicy(min_similar=1 + seed % 2)
+    exact = decide_in_order(members, predictions, InMemoryPairStatistics(predictions), policy)
+    bounded = decide_in_order(members, predictions, LoosestBounds(predictions), policy)
+    assert bounded == exact
