@@ -67,6 +67,7 @@ from numerai_assets.store.documents import member_of
 ROWS = 45_000
 SIZES = (1000, 2000, 5000, 10_000)
 SAMPLED = 12  # decisions checked against the plain rule
+SHOW_STEPS = False  # --steps: print each run's step lines
 SAMPLE_SECONDS = 0.2
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -328,6 +329,10 @@ def measure(count: int, folder: Path, check: Checks) -> dict:
     shards = whole.windows.get("submission_scores.pair_statistics", 0.0)
     parallel = shards / whole.phase1_span if whole.phase1_span else float("nan")
     line("  phase 1 parallelism (shard time / span)", f"{parallel:8.2f}x")
+    if SHOW_STEPS:  # the runs' own log lines, for profiling
+        for text in (dagster_home / "runs.log").read_text(errors="replace").splitlines():
+            if any(word in text for word in ("phase 1:", "computed exactly", "STEP_SUCCESS")):
+                print("   ", text[:220])
     cache = cache_of(deploy.settings)
     pairs, pruned = pruned_share(cache)
     line("  pairs stored, KS pruned (a bound kept)", f"{pairs:>10,}", f"{pruned:.2%} pruned")
@@ -393,5 +398,7 @@ def main(sizes: tuple[int, ...]) -> bool:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    parser.add_argument("--steps", action="store_true", help="print each run's step lines")
     arguments = parser.parse_args()
+    SHOW_STEPS = arguments.steps
     sys.exit(0 if main(tuple(int(s) for s in arguments.sizes.split(","))) else 1)

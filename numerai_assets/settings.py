@@ -209,7 +209,7 @@ _EMPTY_MEANS_SOMETHING = {"NUMERAI_UPLOAD_KEY_PREFIX"}  # "" allows any key in t
 # Whole-number settings: field -> (default, smallest value allowed, largest or None).
 WHOLE_NUMBERS = {
     "sensor_interval_seconds": (30, 1, None),
-    "batch_size": (500, 1, MAX_BATCH_SIZE),
+    "batch_size": (2000, 1, MAX_BATCH_SIZE),
     "max_submissions_per_tick": (5000, 1, None),
     "pair_shards": (4, 1, 256),
     "min_pairs_per_shard": (200_000, 1, None),
