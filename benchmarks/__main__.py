@@ -7,6 +7,7 @@ import time
 
 from benchmarks import (
     burst,
+    burst_daemon,
     concordance,
     kmeans,
     ks_sketch,
@@ -14,6 +15,7 @@ from benchmarks import (
     memory,
     originality,
     reader,
+    round_scale,
 )
 from benchmarks._timing import parse_quick
 
@@ -23,7 +25,18 @@ def main() -> int:
     start = time.perf_counter()
     failed = [
         module.__name__
-        for module in (originality, ks_sketch, concordance, kmeans, reader, burst, latency, memory)
+        for module in (
+            originality,
+            ks_sketch,
+            concordance,
+            kmeans,
+            reader,
+            burst,
+            burst_daemon,
+            latency,
+            memory,
+            round_scale,
+        )
         if not module.main(quick)
     ]
     print(f"\n{'quick ' if quick else ''}benchmarks done in {time.perf_counter() - start:.0f} s")

@@ -66,6 +66,7 @@ from numerai_assets.store.documents import member_of
 
 ROWS = 45_000
 SIZES = (1000, 2000, 5000, 10_000)
+QUICK_SIZES = (200,)
 SAMPLED = 12  # decisions checked against the plain rule
 SHOW_STEPS = False  # --steps: print each run's step lines
 SAMPLE_SECONDS = 0.2
@@ -372,7 +373,8 @@ def measure(count: int, folder: Path, check: Checks) -> dict:
     }
 
 
-def main(sizes: tuple[int, ...]) -> bool:
+def main(quick: bool = False, sizes: tuple[int, ...] | None = None) -> bool:
+    sizes = sizes or (QUICK_SIZES if quick else SIZES)
     header(f"round scale: rounds of {', '.join(f'{s:,}' for s in sizes)} × {ROWS:,} rows")
     check = Checks()
     rows = []
@@ -401,4 +403,5 @@ if __name__ == "__main__":
     parser.add_argument("--steps", action="store_true", help="print each run's step lines")
     arguments = parser.parse_args()
     SHOW_STEPS = arguments.steps
-    sys.exit(0 if main(tuple(int(s) for s in arguments.sizes.split(","))) else 1)
+    sizes = tuple(int(s) for s in arguments.sizes.split(","))
+    sys.exit(0 if main(sizes=sizes) else 1)

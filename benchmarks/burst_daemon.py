@@ -1,0 +1,144 @@
+"""Burst through the daemon: 1,000 submissions of one round arrive at once into a running
+deployment; time until every decision is stored.
+
+The real ``dagster-daemon run -w workspace.yaml`` (the ``new_submissions`` sensor, the queued
+run coordinator with the one-run-per-round limit, the default run launcher, the code server)
+on an instance made from ``deploy/local/dagster.yaml``, with the product's default settings, as
+``make run`` starts it. The round (45,000 tournament rows) is seeded and scored first (warm-up:
+its data and clusters materialized); then the burst's files are put in the uploads bucket and
+their documents inserted, all created within a few milliseconds, and the clock runs from the
+first insert until no submission is pending. Split, from the run records: the sensor (first
+insert → first run created), each run's queue wait (created → started: dequeue and the run
+process booting) and its run time, and the rest (the gaps between runs: waiting for the next
+tick, the round's limit).
+
+Reference, in the same process: ``benchmarks.burst``'s in-process figure (no daemon, no queue,
+no run processes) is what the same work costs without them.
+
+Check (exit 1 otherwise): every submission decided, none left pending, every run succeeded.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+
+from benchmarks._deploy import REPO, deployment, link_tree, local_environ, scratch, store_label
+from benchmarks._timing import Checks, header, line, run_one, seconds
+from benchmarks.burst import QUICK_SIZES, ROUND, SIZES, stage
+from benchmarks.latency import daemon, scored, wait_idle
+from numerai_assets.files import dataset_key
+
+GOAL_SECONDS = 60
+WARMUP_LIMIT = 300
+BURST_LIMIT = 900
+
+
+def main(quick: bool = False) -> bool:
+    sizes = QUICK_SIZES if quick else SIZES
+    count, rows = sizes["submissions"], sizes["tournament_rows"]
+    header(
+        f"burst through the daemon: {count:,} submissions × {rows:,} rows into a running "
+        "deployment (dagster-daemon, product defaults)"
+    )
+    check = Checks()
+    with scratch("burst-daemon") as tmp:
+        # One more than the burst: the first is the warm-up submission.
+        specs, uploads, zip_path = stage(None, {**sizes, "submissions": count + 1}, tmp / "files")
+        warm_spec, specs = specs[0], specs[1:]
+        dagster_home = tmp / "dagster_home"
+        dagster_home.mkdir()
+        shutil.copy(REPO / "deploy/local/dagster.yaml", dagster_home / "dagster.yaml")
+        env = local_environ(tmp / "home", DAGSTER_HOME=str(dagster_home))
+        line("store", "", store_label(env))
+        deploy = deployment(env)
+        settings = deploy.settings
+        deploy.buckets.upload_file(zip_path, settings.dataset_bucket, dataset_key(settings, ROUND))
+        link_tree(uploads, settings.local_buckets_dir / settings.upload_bucket)
+        log = tmp / "daemon.log"
+        with daemon(env, log) as process, dg.DagsterInstance.from_config(str(dagster_home)) as inst:
+            started = time.monotonic()
+            warm = warm_up(deploy, warm_spec, process)
+            check(warm, f"warm-up: one submission scored within {WARMUP_LIMIT} s")
+            if not warm:
+                print(log.read_text(errors="replace")[-3000:])
+                return check.ok
+            wait_idle(inst, process, 120)
+            line(
+                "warm-up: daemon up, round data and clusters made",
+                seconds(time.monotonic() - started),
+                "not timed",
+            )
+            before = {r.dagster_run.run_id for r in inst.get_run_records()}
+            began = time.time()
+            now = datetime.now(timezone.utc)
+            for spec in specs:
+                deploy.store.insert_submission(
+                    username=spec.user,
+                    round=ROUND,
+                    filename=spec.key,
+                    created=now + timedelta(microseconds=spec.index),
+                )
+            inserted = time.time() - began
+            done = None
+            while time.time() - began < BURST_LIMIT and process.poll() is None:
+                docs = deploy.store.round_submissions(ROUND)
+                if len(docs) > count and all(scored(d) or d.get("invalid") for d in docs):
+                    done = time.time()
+                    break
+                time.sleep(0.5)
+            check(done is not None, f"every submission decided within {BURST_LIMIT} s")
+            if done is None:
+                return check.ok
+            wait_idle(inst, process, 120)
+            runs = [r for r in inst.get_run_records() if r.dagster_run.run_id not in before]
+            runs.sort(key=lambda r: r.create_timestamp)
+            check(
+                all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in runs),
+                f"all {len(runs)} runs succeeded",
+            )
+    total = done - began
+    line("burst: first insert → every decision stored", seconds(total), f"goal <= {GOAL_SECONDS} s")
+    line(f"  inserting the {count:,} documents", seconds(inserted))
+    if runs:
+        first_created = runs[0].create_timestamp.timestamp()
+        line("  sensor: first insert → first run created", seconds(first_created - began))
+        queued = sum(r.start_time - r.create_timestamp.timestamp() for r in runs)
+        running = sum(r.end_time - r.start_time for r in runs)
+        for r in runs:
+            line(
+                f"  run {r.dagster_run.job_name} ({r.dagster_run.tags.get('submissions')} subs)",
+                seconds(r.end_time - r.start_time),
+                f"waited {r.start_time - r.create_timestamp.timestamp():.1f} s created → started",
+            )
+        line(
+            "  runs: summed run time / summed wait in the queue",
+            seconds(running),
+            f"/ {queued:.1f} s",
+        )
+    return check.ok
+
+
+def warm_up(deploy, spec, process: subprocess.Popen) -> bool:  # noqa: ANN001
+    """One submission, created an hour before the burst, scored by the daemon: the round's
+    data and clusters exist after it."""
+    submission_id = deploy.store.insert_submission(
+        username=spec.user,
+        round=ROUND,
+        filename=spec.key,
+        created=datetime.now(timezone.utc) - timedelta(hours=1),
+    )
+    deadline = time.monotonic() + WARMUP_LIMIT
+    while time.monotonic() < deadline and process.poll() is None:
+        if scored(deploy.store.get(submission_id)):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+if __name__ == "__main__":
+    run_one(main, __doc__.splitlines()[0])
