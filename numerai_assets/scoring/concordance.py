@@ -25,6 +25,7 @@ import numpy as np
 
 from numerai_assets.scoring._arrays import as_vector
 from numerai_assets.scoring.exact import as_written
+from numerai_assets.scoring.pickled import PickledModel
 from numerai_assets.scoring.policy import ScoringPolicy
 
 if TYPE_CHECKING:  # scikit-learn and numba are imported where used: loading the code is fast
@@ -360,8 +361,8 @@ class FittedClusters:
 
     Attributes
     ----------
-    model : sklearn.cluster.MiniBatchKMeans
-        Fitted on the round's training + tournament features.
+    model : sklearn.cluster.MiniBatchKMeans (in a :class:`.pickled.PickledModel`)
+        Fitted on the round's training + tournament features; unpickled when first used.
     clusters : RoundClusters
         Each tournament row's cluster and split.
     tournament_ids : ndarray of shape ``(n,)``
@@ -372,7 +373,7 @@ class FittedClusters:
     Made by :func:`cluster_round`.
     """
 
-    model: MiniBatchKMeans
+    model: PickledModel  # the fitted MiniBatchKMeans, unpickled when first used
     clusters: RoundClusters
     tournament_ids: np.ndarray
     random_state: int
@@ -446,4 +447,4 @@ def cluster_round(
                 f"{values.shape}"
             )
     clusters = RoundClusters.from_data_types(model.predict(rows), data_types, n_clusters)
-    return FittedClusters(model, clusters, ids, random_state)
+    return FittedClusters(PickledModel(model), clusters, ids, random_state)
