@@ -37,7 +37,7 @@ COPY numerai_assets ./numerai_assets
 RUN pip install --no-cache-dir . \
     && mkdir -p "$DAGSTER_HOME" "$NUMERAI_ASSETS_HOME" \
     && python -c "import numerai_assets.definitions"  # fails the build on a broken install
-COPY dagster.yaml "$DAGSTER_HOME/dagster.yaml"
+COPY deploy/production/dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 COPY workspace.yaml ./
 
 # Only the code server's port: the webserver listens on loopback unless told otherwise (above).

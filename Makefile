@@ -19,12 +19,12 @@ $(VENV)/.installed: setup.py | $(BIN)/python
 install: $(VENV)/.installed
 
 # Seeds a demo round (once) and starts the Dagster UI + daemon with the sensor on, on 127.0.0.1.
+# `dg dev -w` is `dagster dev` without its notice that `dagster dev` is superseded by `dg dev`.
 run: install
 	$(BIN)/numerai-assets demo seed --if-empty
 	mkdir -p $(LOCAL_DAGSTER_HOME)
 	cp deploy/local/dagster.yaml $(LOCAL_DAGSTER_HOME)/dagster.yaml
-	DAGSTER_HOME=$(LOCAL_DAGSTER_HOME) NUMERAI_SENSOR_INTERVAL_SECONDS=$${NUMERAI_SENSOR_INTERVAL_SECONDS:-5} \
-		$(BIN)/dagster dev -h 127.0.0.1 -p $${DAGSTER_PORT:-3000} -w workspace.yaml
+	DAGSTER_HOME=$(LOCAL_DAGSTER_HOME) $(BIN)/dg dev -h 127.0.0.1 -p $${DAGSTER_PORT:-3000} -w workspace.yaml
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)

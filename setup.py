@@ -38,6 +38,7 @@ setup(
         "k8s": ["dagster-k8s==0.29.27"],
         "dev": [
             "dagster-k8s==0.29.27",  # the deployments' executors are validated offline
+            "dagster-dg-cli==1.13.27",  # `dg dev`: what `make run` starts
             "pytest>=8",
             "hypothesis>=6.100",
             "moto[server]>=5.0",

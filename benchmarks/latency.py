@@ -2,16 +2,17 @@
 
 The real ``dagster-daemon run -w workspace.yaml`` (sensor, queued run coordinator, default run
 launcher, code server) on a SQLite instance made from ``deploy/local/dagster.yaml``, with the
-sensor polling every 5 s, in its own process group, always ended (SIGTERM to the group, SIGKILL
-after a timeout). A round of 10,000 tournament rows is seeded with ``numerai-assets demo seed``
-and scored first (warm-up: the round's data and clusters are materialized then). Each sample
-uploads one file (``upload_submission``), polls the store every 0.1 s until the submission is no
-longer pending, and splits the time with the run's record: sensor wait (created → run created),
-queue (run created → run started: dequeue and launching the run's process), run (started →
-ended) and the rest (run ended → scores seen).
+sensor at the product's default interval (1 s: evaluated on every pass of Dagster's sensor
+daemon, which loops every 5 s), in its own process group, always ended (SIGTERM to the group,
+SIGKILL after a timeout). A round of 10,000 tournament rows is seeded with ``numerai-assets
+demo seed`` and scored first (warm-up: the round's data and clusters are materialized then).
+Each sample uploads one file (``upload_submission``), polls the store every 0.1 s until the
+submission is no longer pending, and splits the time with the run's record: sensor wait
+(created → run created), queue (run created → run started: dequeue and launching the run's
+process), run (started → ended) and the rest (run ended → scores seen).
 
-Reference, not a goal: the sensor interval itself, the least an idle deployment that polls can
-average (a submission waits up to one interval for the next tick).
+Reference, not a goal: the sensor daemon's 5-s loop, the period at which an idle deployment
+that polls looks (a submission waits up to one loop, 2.5 s on average, for the next tick).
 """
 
 from __future__ import annotations
@@ -40,12 +41,17 @@ from numerai_assets.cli.submissions import upload_submission
 from numerai_assets.datasets import load_round_dataset
 from numerai_assets.datasets.synthetic import model_probabilities, submission_csv
 from numerai_assets.files import dataset_key
+from numerai_assets.settings import WHOLE_NUMBERS
 
 ROUND = 1
 ROWS = 10_000
 SAMPLES, QUICK_SAMPLES = 10, 3
-INTERVAL_SECONDS = 5
-GOAL_SECONDS = 15
+INTERVAL_SECONDS = WHOLE_NUMBERS["sensor_interval_seconds"][0]  # the product's default
+# How often Dagster's sensor daemon evaluates sensors at most (dagster._daemon.sensor
+# .MIN_INTERVAL_LOOP_TIME, a constant): an interval below it is evaluated on every pass.
+DAEMON_LOOP_SECONDS = 5
+PERIOD_SECONDS = max(INTERVAL_SECONDS, DAEMON_LOOP_SECONDS)
+GOAL_MEDIAN_SECONDS, GOAL_WORST_SECONDS = 4, 8  # issue 17
 POLL_SECONDS = 0.1
 WAIT_LIMIT = 60  # per sample
 WARMUP_LIMIT = 300  # seeding + the round's first run (data, clusters, three scores)
@@ -170,7 +176,7 @@ def wait_idle(instance: dg.DagsterInstance, process: subprocess.Popen, limit: fl
 def main(quick: bool = False) -> bool:
     count = QUICK_SAMPLES if quick else SAMPLES
     header(
-        f"latency: 1 submission into an idle deployment (real dagster-daemon, sensor every "
+        f"latency: 1 submission into an idle deployment (real dagster-daemon, sensor interval "
         f"{INTERVAL_SECONDS} s, {ROWS:,} tournament rows), median of {count}"
     )
     check = Checks()
@@ -178,11 +184,8 @@ def main(quick: bool = False) -> bool:
         dagster_home = tmp / "dagster_home"
         dagster_home.mkdir()
         shutil.copy(REPO / "deploy/local/dagster.yaml", dagster_home / "dagster.yaml")
-        env = local_environ(
-            tmp / "home",
-            DAGSTER_HOME=str(dagster_home),
-            NUMERAI_SENSOR_INTERVAL_SECONDS=str(INTERVAL_SECONDS),
-        )
+        env = local_environ(tmp / "home", DAGSTER_HOME=str(dagster_home))
+        env.pop("NUMERAI_SENSOR_INTERVAL_SECONDS", None)  # the product's default
         line("store", "", store_label(env))
         log = tmp / "daemon.log"
         try:
@@ -199,9 +202,13 @@ def main(quick: bool = False) -> bool:
     line(
         f"median latency, upload → scores written ({len(samples)})",
         seconds(median),
-        f"goal <= {GOAL_SECONDS} s",
+        f"goal <= {GOAL_MEDIAN_SECONDS} s",
     )
-    line("min / max", seconds(min(latencies)), f"/ {seconds(max(latencies)).strip()}")
+    line(
+        "min / max",
+        seconds(min(latencies)),
+        f"/ {seconds(max(latencies)).strip()} (goal: max <= {GOAL_WORST_SECONDS} s)",
+    )
     print(
         f"  where the time goes, for the sample nearest the median ({middle.latency:.2f} s; "
         "run record, event log, sensor ticks):"
@@ -222,9 +229,9 @@ def main(quick: bool = False) -> bool:
         else "",
     )
     line(
-        f"median / sensor interval ({INTERVAL_SECONDS} s)",
-        f"{median / INTERVAL_SECONDS:8.1f}x",
-        "a reference (the poll interval is a trivial lower bound), not a goal",
+        f"median / sensor period ({PERIOD_SECONDS} s)",
+        f"{median / PERIOD_SECONDS:8.1f}x",
+        "a reference (how often the daemon looks), not a goal",
     )
     return check.ok
 
@@ -315,7 +322,7 @@ def measure(
                 f"sensor ticks, start to start (daemon log, {len(gaps)} gaps)",
                 seconds(statistics.median(gaps)),
                 f"min {min(gaps):.0f} s, max {max(gaps):.0f} s; "
-                f"{sum(g >= 1.5 * INTERVAL_SECONDS for g in gaps)} gaps of ~2 intervals",
+                f"{sum(g >= 1.5 * PERIOD_SECONDS for g in gaps)} gaps of ~2 periods",
             )
     return samples
 

@@ -26,6 +26,8 @@ from numerai_assets.settings import DEPLOYMENT_VARIABLES
 from numerai_assets_tests.s3_server import S3_TEST_CREDENTIALS, start_moto, stop_moto
 
 REPO = Path(__file__).resolve().parents[1]
+# The production Dagster instance (deploy/ecs and deploy/k8s are it plus a run launcher).
+PRODUCTION_YAML = REPO / "deploy" / "production" / "dagster.yaml"
 SAMPLE_DATA = Path(os.environ.get("NUMERAI_SAMPLE_DATA", REPO.parent / "shared" / "data"))
 
 

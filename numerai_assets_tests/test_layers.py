@@ -114,6 +114,43 @@ def test_the_policy_loads_numpy_and_nothing_heavier() -> None:
     assert json.loads(loaded) == []
 
 
+# Libraries that take from a tenth of a second (numba) to a second (scikit-learn) to import. The
+# code location imports none that Dagster does not already: the daemon's code server, every run's
+# process and every step's import it before doing anything (issue 17: a run's start).
+HEAVY = ("matplotlib", "sklearn", "scipy", "pyarrow", "pandas", "boto3", "botocore", "numba")
+# The math modules that compute with one (importing numba imports scipy; pandas, pyarrow).
+NEEDS_HEAVY = {
+    "alternatives": {"scipy", "numba"},
+    "correlation": {"numba", "scipy"},
+    "ks": {"numba", "scipy"},
+    "ks_null": {"scipy"},
+    "ks_sketch": {"numba", "scipy"},
+    "submission": {"pandas", "pyarrow"},
+}
+
+
+def heavy_loaded_by(module: str) -> set[str]:
+    """The :data:`HEAVY` libraries that importing ``module`` loads, in a fresh interpreter."""
+    script = (
+        f"import json, sys; import {module}; "
+        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout
+    return set(json.loads(loaded))
+
+
+def test_the_code_location_loads_no_heavy_library_dagster_does_not() -> None:
+    beyond_dagster = heavy_loaded_by("numerai_assets.definitions") - heavy_loaded_by("dagster")
+    assert beyond_dagster == set()
+
+
+@pytest.mark.parametrize("path", scoring_modules(), ids=lambda p: p.name)
+def test_a_math_module_loads_only_the_heavy_libraries_it_computes_with(path: Path) -> None:
+    assert heavy_loaded_by(module_name(path)) <= NEEDS_HEAVY.get(path.stem, set())
+
+
 def test_no_package_module_is_over_450_lines() -> None:
     long = {
         str(path.relative_to(REPO)): lines

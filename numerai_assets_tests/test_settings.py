@@ -74,7 +74,7 @@ def test_defaults_with_nothing_set(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     )
     assert settings.prediction_cache == str(tmp_path / ".numerai_assets" / "prediction_cache")
     assert (settings.io_bucket, settings.io_prefix) == (None, "numerai-assets")
-    assert settings.sensor_interval_seconds == 30
+    assert settings.sensor_interval_seconds == 1
     assert (settings.batch_size, settings.max_submissions_per_tick) == (2000, 5000)
     assert (settings.pending_retry_seconds, settings.max_scoring_attempts) == (60, 3)
     assert settings.round_lease_seconds == 60

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 
 from numerai_assets.files import Buckets, ObjectNotFound, ObjectTooLarge, StorageError
-from numerai_assets.scoring.submission import SubmissionReader
 from numerai_assets.scoring.submission_format import SubmissionError, quoted
 from numerai_assets.settings import (
     DEFAULT_UPLOAD_KEY_PREFIX,
@@ -110,6 +109,10 @@ class SubmissionFiles:
         *,
         key_prefix: str = DEFAULT_UPLOAD_KEY_PREFIX,
     ) -> None:
+        # The reader needs pyarrow and pandas: imported here, when a batch is read, so that
+        # loading the code location (the daemon, a run's first seconds) does not import them.
+        from numerai_assets.scoring.submission import SubmissionReader
+
         problem = upload_key_prefix_problem(key_prefix)
         if problem is not None:
             raise ValueError(f"the upload key prefix {key_prefix!r} {problem}")

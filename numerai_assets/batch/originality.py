@@ -24,9 +24,11 @@ from numerai_assets.prediction_cache import RoundPredictionCache
 from numerai_assets.prediction_cache.pairs import PairTable, RoundPairStore, Shard
 from numerai_assets.scoring.comparison import Member
 from numerai_assets.scoring.exact import abs_correlation_exceeds
-from numerai_assets.scoring.ks import ks_counts
 from numerai_assets.scoring.round_decisions import OriginalityDecision, decide_in_order
 from numerai_assets.store.documents import member_of, order_of
+
+# ks_counts (numba) is imported where counts are taken: loading the code location (the daemon,
+# a run's start) does not import numba.
 
 PROGRESS_EVERY = 50
 
@@ -112,11 +114,15 @@ class StoredPairStatistics:
         )
 
     def ks_count(self, new: int, earlier: int) -> int:
+        from numerai_assets.scoring.ks import ks_counts
+
         rows = np.array([self._row[earlier]], dtype=np.int64)
         values = np.array(self._predictions[self._row[new]])
         return int(ks_counts(values, self._sorted, earlier_sorted=True, rows=rows)[0])
 
     def _exact(self, new, earlier, counts, exact, which) -> None:  # noqa: ANN001
+        from numerai_assets.scoring.ks import ks_counts
+
         picked = np.flatnonzero(which)
         if not len(picked):
             return

@@ -11,9 +11,12 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported where a table is read: loading the code stays fast
+    import pandas as pd
 
 TRAINING = "numerai_training_data"
 TOURNAMENT = "numerai_tournament_data"
@@ -68,6 +71,8 @@ class RoundDataset:
 
 
 def _read_table(name: str, opener, suffix: str) -> pd.DataFrame:  # noqa: ANN001
+    import pandas as pd
+
     with opener() as handle:
         if suffix == ".parquet":
             frame = pd.read_parquet(handle)
@@ -120,6 +125,8 @@ def _read_tables(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _check(training: pd.DataFrame, tournament: pd.DataFrame) -> tuple[str, ...]:
     """Every problem that would make scoring wrong, as one DatasetError."""
+    import pandas as pd
+
     problems = []
     features: tuple[str, ...] = ()
     for name, frame in (("training", training), ("tournament", tournament)):

@@ -37,9 +37,9 @@ from pathlib import Path
 import numpy as np
 
 from numerai_assets.prediction_cache.round_cache import RoundPredictionCache
-from numerai_assets.scoring.correlation import correlation_block, standardized
-from numerai_assets.scoring.ks import ks_counts
-from numerai_assets.scoring.ks_sketch import KsSketches, ks_counts_pruned, ks_sketches
+
+# The kernels (numba) are imported in the functions that compute pairs: loading the code
+# location (the daemon, each run's process) then does not import numba.
 
 ORDER = "order.json"
 FILES = {"r": ("r.f64", np.float64), "ks": ("ks.u32", np.uint32), "exact": ("exact.u8", np.uint8)}
@@ -53,6 +53,8 @@ def pruned_ks(sorted_rows: np.ndarray, release: Callable[[], None] = lambda: Non
     """KS counts exact only where they can decide (:func:`~numerai_assets.scoring.ks_sketch.
     ks_counts_pruned`), from sketches of ``sorted_rows`` (the cache's sorted matrix) made once,
     :data:`CHUNK_ROWS` rows at a time (``release`` drops each chunk's mapped pages)."""
+    from numerai_assets.scoring.ks_sketch import KsSketches, ks_counts_pruned, ks_sketches
+
     parts = []
     for start in range(0, sorted_rows.shape[0], CHUNK_ROWS):
         parts.append(ks_sketches(sorted_rows[start : start + CHUNK_ROWS]))
@@ -75,6 +77,8 @@ def exact_ks(
     new_sorted: np.ndarray, earlier_sorted: np.ndarray, rows: np.ndarray, exact_up_to: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every count exact (the baseline the pruned counter is tested against)."""
+    from numerai_assets.scoring.ks import ks_counts
+
     counts = ks_counts(new_sorted, earlier_sorted, earlier_sorted=True, rows=rows)
     return counts, np.ones(counts.shape, dtype=bool)
 
@@ -173,6 +177,8 @@ class RoundPairStore:
         a scratch file, and every matrix is read :data:`CHUNK_ROWS` rows at a time, its pages
         released after (only the block's own results are held: 13 bytes a pair).
         """
+        from numerai_assets.scoring.correlation import correlation_block, standardized
+
         order = self.order()
         if shard.stop > len(order):
             raise ValueError(f"shard {shard} reaches past the order's {len(order)} positions")

@@ -19,14 +19,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import combinations
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.cluster import MiniBatchKMeans
 
 from numerai_assets.scoring._arrays import as_vector
 from numerai_assets.scoring.exact import as_written
-from numerai_assets.scoring.ks import _ks_count
+from numerai_assets.scoring.pickled import PickledModel
 from numerai_assets.scoring.policy import ScoringPolicy
+
+if TYPE_CHECKING:  # scikit-learn and numba are imported where used: loading the code is fast
+    from sklearn.cluster import MiniBatchKMeans
 
 SPLITS = ("validation", "test", "live")
 _DEFAULT = ScoringPolicy()
@@ -82,6 +85,8 @@ def fit_clusters(
         )
     if not np.isfinite(x).all():
         raise ValueError("features contain NaN or infinite values")
+    from sklearn.cluster import MiniBatchKMeans
+
     model = MiniBatchKMeans(
         n_clusters=n_clusters, random_state=random_state, n_init=3, batch_size=4096
     )
@@ -145,7 +150,8 @@ class RoundClusters:
     def from_data_types(
         cls, labels: np.ndarray, data_types: np.ndarray, n_clusters: int = _DEFAULT.n_clusters
     ) -> RoundClusters:
-        """From each row's cluster label and its ``data_type`` (validation, test or live).
+        """The round's clusters from each row's cluster label and its ``data_type``
+        (validation, test or live).
 
         Parameters
         ----------
@@ -154,10 +160,6 @@ class RoundClusters:
         data_types : array_like of shape ``(n,)``, str
             Each tournament row's ``data_type``, one of :data:`SPLITS`.
         n_clusters : int, default 5
-
-        Returns
-        -------
-        RoundClusters
 
         Raises
         ------
@@ -313,6 +315,8 @@ def concordance(
     >>> result.score, result.concordant
     (0.5, False)
     """
+    from numerai_assets.scoring.ks import _ks_count
+
     rules = policy or _DEFAULT
     p = as_vector(probabilities, "probabilities")
     if p.shape != clusters.labels.shape:
@@ -357,8 +361,8 @@ class FittedClusters:
 
     Attributes
     ----------
-    model : sklearn.cluster.MiniBatchKMeans
-        Fitted on the round's training + tournament features.
+    model : sklearn.cluster.MiniBatchKMeans (in a :class:`.pickled.PickledModel`)
+        Fitted on the round's training + tournament features; unpickled when first used.
     clusters : RoundClusters
         Each tournament row's cluster and split.
     tournament_ids : ndarray of shape ``(n,)``
@@ -369,7 +373,7 @@ class FittedClusters:
     Made by :func:`cluster_round`.
     """
 
-    model: MiniBatchKMeans
+    model: PickledModel  # the fitted MiniBatchKMeans, unpickled when first used
     clusters: RoundClusters
     tournament_ids: np.ndarray
     random_state: int
@@ -389,7 +393,8 @@ def cluster_round(
     random_state: int = _DEFAULT.random_state,
     n_clusters: int = _DEFAULT.n_clusters,
 ) -> FittedClusters:
-    """Fit the round's clusters on all its features and assign each tournament row to one.
+    """Fit the round's clusters on all its features and assign each tournament row to one:
+    the round's :class:`FittedClusters`.
 
     Parameters
     ----------
@@ -402,10 +407,6 @@ def cluster_round(
     tournament_ids : array_like of shape ``(n,)``
     random_state, n_clusters : int
         As :func:`fit_clusters`.
-
-    Returns
-    -------
-    FittedClusters
 
     Raises
     ------
@@ -446,4 +447,4 @@ def cluster_round(
                 f"{values.shape}"
             )
     clusters = RoundClusters.from_data_types(model.predict(rows), data_types, n_clusters)
-    return FittedClusters(model, clusters, ids, random_state)
+    return FittedClusters(PickledModel(model), clusters, ids, random_state)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from numerai_assets.scoring.ks_null import count_sf, critical_count, null_method
 from numerai_assets.scoring.policy import ScoringPolicy
 
 
@@ -88,6 +87,9 @@ def false_alarm_rates(policy: ScoringPolicy, rows: int) -> FalseAlarmRates:
     >>> round(rates.holding_duplicate_ks * 45_000), rates.method
     (155, 'exact')
     """
+    # scipy (the null distribution) only when asked: the code location loads without it.
+    from numerai_assets.scoring.ks_null import count_sf, critical_count, null_method
+
     limits = policy.ks_limits(rows)
     holding = critical_count(rows, policy.false_alarm_level)
     return FalseAlarmRates(

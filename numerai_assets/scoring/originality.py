@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from numerai_assets.scoring._arrays import as_matrix, as_vector, pick_rows
-from numerai_assets.scoring.correlation import correlations
 from numerai_assets.scoring.exact import CORRELATION_TIE_BAND, abs_correlation_exceeds
-from numerai_assets.scoring.ks import ks_counts
 from numerai_assets.scoring.policy import ScoringPolicy
+
+# The kernels (numba) are imported where pairs are computed: the decisions' types and rules load
+# without numba, and so does the code location that names them (the daemon, a run's start).
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,9 @@ def originality(
     >>> originality(rng.beta(2.0, 5.0, 1000), earlier).original
     True
     """
+    from numerai_assets.scoring.correlation import correlations
+    from numerai_assets.scoring.ks import ks_counts
+
     # Checked before the early return, so nothing to compare with does not mean not checked.
     new = as_vector(new, "new")
     earlier = as_matrix(earlier, "earlier", n_columns=new.shape[0], check_finite=False)

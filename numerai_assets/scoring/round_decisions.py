@@ -22,11 +22,12 @@ import numpy as np
 
 from numerai_assets.scoring._arrays import as_vector
 from numerai_assets.scoring.comparison import Member
-from numerai_assets.scoring.correlation import correlations
 from numerai_assets.scoring.exact import abs_correlation_exceeds
-from numerai_assets.scoring.ks import ks_counts
 from numerai_assets.scoring.originality import OriginalityResult, decide_originality
 from numerai_assets.scoring.policy import ScoringPolicy
+
+# The kernels (numba) are imported where pairs are computed: the decisions' types and rules load
+# without numba, and so does the code location that names them (the daemon, a run's start).
 
 
 class PairStatistics(Protocol):
@@ -354,6 +355,9 @@ class InMemoryPairStatistics:
         self, new: int, earlier: np.ndarray, exact_up_to: int = 0
     ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`PairStatistics.compare`, every count exact (``exact_up_to`` is not needed)."""
+        from numerai_assets.scoring.correlation import correlations
+        from numerai_assets.scoring.ks import ks_counts
+
         rows = np.asarray(earlier, dtype=np.int64)
         values = self._matrix[new]
         r = correlations(values, self._matrix, rows=rows)
@@ -365,5 +369,7 @@ class InMemoryPairStatistics:
 
     def ks_count(self, new: int, earlier: int) -> int:
         """:meth:`PairStatistics.ks_count`: the exact KS count of one pair."""
+        from numerai_assets.scoring.ks import ks_counts
+
         rows = np.array([earlier], dtype=np.int64)
         return int(ks_counts(self._matrix[new], self._sorted, earlier_sorted=True, rows=rows)[0])

@@ -1,7 +1,8 @@
 """Faults under the real daemon: ``dagster-daemon run -w workspace.yaml`` (sensor, run queue,
-default run launcher, code server) on the production instance config (``dagster.yaml``:
-PostgreSQL storage, one run per round), with a round of nine submissions in batches of three,
-so two runs of the round wait in the queue behind the one running when the fault hits.
+default run launcher, code server) on the production instance config
+(``deploy/production/dagster.yaml``: PostgreSQL storage, one run per round), with a round of nine
+submissions in batches of three, so two runs of the round wait in the queue behind the one
+running when the fault hits.
 
 Each test waits until a run is started, breaks something for :data:`OUTAGE_SECONDS` (or kills a
 process), waits until the pipeline is quiet, then checks that the stored decisions equal a clean
@@ -41,7 +42,7 @@ from numerai_assets.pipeline.jobs import ROUND_ASSETS
 from numerai_assets.pipeline.partitions import rounds
 from numerai_assets.pipeline.runs import run_facts
 from numerai_assets.settings import DEPLOYMENT_VARIABLES
-from numerai_assets_tests.conftest import REPO, fresh_database_name
+from numerai_assets_tests.conftest import PRODUCTION_YAML, fresh_database_name
 from numerai_assets_tests.faults.checks import assert_scored_once_as_reference, outcomes
 from numerai_assets_tests.faults.services import Daemon, MongoServer, PrivatePostgres, wait_for
 from numerai_assets_tests.pipeline.conftest import (
@@ -242,7 +243,7 @@ def pipeline_for(
     ) -> Pipeline:
         dagster_home = tmp_path / "dagster_home"
         dagster_home.mkdir()
-        shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
+        shutil.copy(PRODUCTION_YAML, dagster_home / "dagster.yaml")
         for name, value in {
             **private_postgres.create_database(),
             **RECOVERY_ENV,

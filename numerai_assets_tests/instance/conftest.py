@@ -1,5 +1,5 @@
 """A fresh PostgreSQL database per test on the server at 127.0.0.1:5432, and a DAGSTER_HOME
-holding the production ``dagster.yaml`` pointed at it."""
+holding the production ``deploy/production/dagster.yaml`` pointed at it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from numerai_assets_tests.conftest import REPO, unavailable
+from numerai_assets_tests.conftest import PRODUCTION_YAML, unavailable
 from numerai_assets_tests.pipeline.conftest import deployment  # noqa: F401
 
 PG_HOST = os.environ.get("DAGSTER_TEST_PG_HOST", "127.0.0.1")
@@ -55,8 +55,8 @@ def postgres_env() -> Iterator[dict[str, str]]:
 
 @pytest.fixture
 def production_home(tmp_path: Path) -> Path:
-    """A DAGSTER_HOME with the repository's production ``dagster.yaml``."""
+    """A DAGSTER_HOME with the production instance (``deploy/production/dagster.yaml``)."""
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(PRODUCTION_YAML, home / "dagster.yaml")
     return home

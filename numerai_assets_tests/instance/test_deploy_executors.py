@@ -29,7 +29,7 @@ from dagster_k8s import K8sRunLauncher
 from numerai_assets.definitions import build_definitions
 from numerai_assets.pipeline.jobs import IN_PROCESS_JOB, SHARDED_JOB, batch_run_config
 from numerai_assets.settings import EXECUTORS
-from numerai_assets_tests.conftest import REPO
+from numerai_assets_tests.conftest import PRODUCTION_YAML, REPO
 from numerai_assets_tests.instance.test_ecs_config import ECS_ENV
 
 DEPLOY = {
@@ -95,7 +95,7 @@ def test_dagster_loads_the_code_location_with_the_executor(kind, tmp_path):
 
 
 def test_the_k8s_file_is_the_production_file_plus_a_run_launcher():
-    production, k8s = _load(REPO / "dagster.yaml"), _load(DEPLOY["k8s"][0])
+    production, k8s = _load(PRODUCTION_YAML), _load(DEPLOY["k8s"][0])
     assert {key: value for key, value in k8s.items() if key != "run_launcher"} == production
     assert (k8s["run_launcher"]["module"], k8s["run_launcher"]["class"]) == (
         "dagster_k8s",

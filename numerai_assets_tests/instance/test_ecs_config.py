@@ -18,7 +18,7 @@ import pytest
 import yaml
 from dagster_aws.ecs import EcsRunLauncher
 
-from numerai_assets_tests.conftest import REPO
+from numerai_assets_tests.conftest import PRODUCTION_YAML, REPO
 
 ECS_YAML = REPO / "deploy" / "ecs" / "dagster.yaml"
 
@@ -113,7 +113,7 @@ def test_ecs_instance_is_postgres_queued_and_launches_on_ecs(ecs_instance):
 
 def test_ecs_file_is_the_production_file_plus_a_run_launcher():
     # Storage, queue, per-round limit, monitoring, retries and telemetry cannot drift apart.
-    production, ecs = _load(REPO / "dagster.yaml"), _load(ECS_YAML)
+    production, ecs = _load(PRODUCTION_YAML), _load(ECS_YAML)
     assert "run_launcher" not in production
     # ...and a longer start timeout: an ECS task may take minutes to start (pulling the image).
     assert ecs["run_monitoring"].pop("start_timeout_seconds") == 300

@@ -1,4 +1,4 @@
-"""The production instance (``dagster.yaml``) on the real PostgreSQL server."""
+"""The production instance (``deploy/production/dagster.yaml``) on the real PostgreSQL server."""
 
 import dagster as dg
 import pytest

@@ -1,3 +1,7 @@
+import json
+import pickle
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -7,10 +11,12 @@ from scipy.stats import ks_2samp
 from numerai_assets.scoring.concordance import (
     SPLITS,
     RoundClusters,
+    cluster_round,
     concordance,
     fit_clusters,
 )
 from numerai_assets.scoring.policy import ScoringPolicy
+from numerai_assets_tests.conftest import REPO
 
 
 def clusters_of(labels, data_types, n_clusters=2):
@@ -135,3 +141,35 @@ def test_round_clusters_refuse_labels_and_splits_out_of_range(labels, splits, n_
     next cluster's validation rows, without a word."""
     with pytest.raises(ValueError, match=message):
         RoundClusters(np.array(labels), np.array(splits), n_clusters)
+
+
+def test_stored_clusters_load_without_scikit_learn_until_the_model_is_read(tmp_path):
+    """A scoring run reads only each row's cluster: loading the round's clusters must not import
+    scikit-learn (a second of every run), and the model must still be all there when read."""
+    rng = np.random.default_rng(3)
+    tournament = np.vstack([rng.normal(0, 0.1, (6, 2)), rng.normal(5, 0.1, (6, 2))])
+    fitted = cluster_round(
+        np.vstack([rng.normal(0, 0.1, (10, 2)), tournament]),
+        tournament,
+        np.tile(SPLITS, 4),
+        np.arange(12),
+        n_clusters=2,
+    )
+    path = tmp_path / "kmeans_clusters.pkl"
+    path.write_bytes(pickle.dumps(pickle.loads(pickle.dumps(fitted))))  # stored twice over
+    script = (
+        "import json, pickle, sys\n"
+        f"fitted = pickle.loads(open({str(path)!r}, 'rb').read())\n"
+        "before = 'sklearn' in sys.modules\n"
+        "sizes = fitted.clusters.sizes()\n"
+        "print(json.dumps([before, 'sklearn' in sys.modules, sizes, fitted.inertia,\n"
+        "                  fitted.model.predict(fitted.model.cluster_centers_).tolist()]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout
+    before, after_sizes, sizes, inertia, centres = json.loads(out)
+    assert (before, after_sizes) == (False, False)
+    assert sizes == fitted.clusters.sizes()
+    assert inertia == fitted.inertia
+    assert centres == [0, 1]
