@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+import dagster as dg
 import numpy as np
 import pandas as pd
 
@@ -165,3 +166,20 @@ def link_tree(source: Path, dest: Path) -> int:
             os.link(Path(directory) / name, target / name)
             count += 1
     return count
+
+
+def sensor_tick(
+    instance: dg.DagsterInstance, defs: dg.Definitions, cursor: str | None
+) -> tuple[list[dg.RunRequest], str | None]:
+    """One tick of ``new_submissions`` evaluated here, as the daemon would, with the partitions
+    it asks for added: its run requests and the cursor to pass to the next tick."""
+    resources = {"store": defs.resources["store"], "files": defs.resources["files"]}
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, definitions=defs, resources=resources
+    ) as context:
+        result = defs.resolve_sensor_def("new_submissions")(context)
+    if isinstance(result, dg.SkipReason):
+        return [], cursor
+    for partitions in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(partitions.partitions_def_name, partitions.partition_keys)
+    return list(result.run_requests), result.cursor or cursor

@@ -47,6 +47,7 @@ from benchmarks._deploy import (
     link_tree,
     local_environ,
     scratch,
+    sensor_tick,
     store_label,
     tournament_round,
     write_file,
@@ -319,9 +320,7 @@ def score_burst(env: dict[str, str], instance_dir: Path) -> BurstResult:
     """
     out = BurstResult()
     defs = build_definitions(env)
-    sensor = defs.resolve_sensor_def("new_submissions")
     job = defs.resolve_job_def("score_round")
-    resources = {"store": defs.resources["store"], "files": defs.resources["files"]}
     store = deployment(env).store
     instance_dir.mkdir(parents=True, exist_ok=True)
     with (
@@ -334,18 +333,8 @@ def score_burst(env: dict[str, str], instance_dir: Path) -> BurstResult:
         for _ in range(10):  # a tick, its runs; again while anything is pending
             started = time.perf_counter()
             metered = out.meter.total()
-            with dg.build_sensor_context(
-                instance=instance, cursor=cursor, definitions=defs, resources=resources
-            ) as context:
-                result = sensor(context)
+            requests, cursor = sensor_tick(instance, defs, cursor)
             out.ticks.append((time.perf_counter() - started, out.meter.total() - metered))
-            requests = [] if isinstance(result, dg.SkipReason) else result.run_requests
-            if not isinstance(result, dg.SkipReason):
-                cursor = result.cursor or cursor
-                for request in result.dynamic_partitions_requests:
-                    instance.add_dynamic_partitions(
-                        request.partitions_def_name, request.partition_keys
-                    )
             for request in requests:
                 seen = dg.RunsFilter(tags={"dagster/run_key": request.run_key})
                 if instance.get_run_records(seen):

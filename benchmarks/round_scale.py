@@ -51,6 +51,7 @@ from benchmarks._deploy import (
     environment,
     local_environ,
     scratch,
+    sensor_tick,
     store_label,
     write_file,
 )
@@ -186,23 +187,11 @@ def score_until_done(env: dict[str, str], dagster_home: Path, store) -> Scoring:
     cpu_before = time.process_time()
     with environment(env):
         defs = build_definitions(env)
-        sensor = defs.resolve_sensor_def("new_submissions")
-        resources = {"store": defs.resources["store"], "files": defs.resources["files"]}
         cursor = None
         for _ in range(200):
             tick = time.perf_counter()
-            with dg.build_sensor_context(
-                instance=instance, cursor=cursor, definitions=defs, resources=resources
-            ) as context:
-                result = sensor(context)
+            requests, cursor = sensor_tick(instance, defs, cursor)
             out.tick_seconds += time.perf_counter() - tick
-            requests = [] if isinstance(result, dg.SkipReason) else result.run_requests
-            if not isinstance(result, dg.SkipReason):
-                cursor = result.cursor or cursor
-                for partitions in result.dynamic_partitions_requests:
-                    instance.add_dynamic_partitions(
-                        partitions.partitions_def_name, partitions.partition_keys
-                    )
             for request in requests:
                 seen = dg.RunsFilter(tags={"dagster/run_key": request.run_key})
                 if instance.get_run_records(seen):

@@ -93,25 +93,24 @@ def test_no_circle_among_the_math_modules() -> None:
     ],
 )
 def test_importing_the_math_loads_no_store_dagster_plotting_or_s3(module: str) -> None:
-    script = (
-        f"import json, sys; import {module}; "
-        f"print(json.dumps(sorted(m for m in {NOT_FOR_THE_MATH!r} if m in sys.modules)))"
-    )
-    loaded = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO
-    ).stdout
-    assert json.loads(loaded) == []
+    assert loaded_by(module, NOT_FOR_THE_MATH) == set()
 
 
 def test_the_policy_loads_numpy_and_nothing_heavier() -> None:
+    heavier = ("scipy", "sklearn", "pandas", "pyarrow", "numba")
+    assert loaded_by("numerai_assets.scoring.policy", heavier) == set()
+
+
+def loaded_by(module: str, libraries: tuple[str, ...]) -> set[str]:
+    """Which of ``libraries`` importing ``module`` loads, in a fresh interpreter."""
     script = (
-        "import json, sys; import numerai_assets.scoring.policy; print(json.dumps(sorted("
-        "m for m in ('scipy', 'sklearn', 'pandas', 'pyarrow', 'numba') if m in sys.modules)))"
+        f"import json, sys; import {module}; "
+        f"print(json.dumps(sorted(m for m in {tuple(libraries)!r} if m in sys.modules)))"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO
     ).stdout
-    assert json.loads(loaded) == []
+    return set(json.loads(loaded))
 
 
 # Libraries that take from a tenth of a second (numba) to a second (scikit-learn) to import. The
@@ -131,14 +130,7 @@ NEEDS_HEAVY = {
 
 def heavy_loaded_by(module: str) -> set[str]:
     """The :data:`HEAVY` libraries that importing ``module`` loads, in a fresh interpreter."""
-    script = (
-        f"import json, sys; import {module}; "
-        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
-    )
-    loaded = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO
-    ).stdout
-    return set(json.loads(loaded))
+    return loaded_by(module, HEAVY)
 
 
 def test_the_code_location_loads_no_heavy_library_dagster_does_not() -> None:
