@@ -89,24 +89,29 @@ def _session_of(pid: int) -> tuple[int, float, int] | None:
     return int(fields[3]), cpu, int(fields[21]) * PAGE  # session, cpu, rss
 
 
-def _proportional_set(pid: int) -> int:
-    """``pid``'s proportional set size (bytes): its resident pages, each shared page divided
-    among the processes sharing it, so a session's sum is the memory it really holds (forked
-    step processes share their imports; RSS would count them once per process)."""
+def _proportional_set(pid: int) -> tuple[int, int]:
+    """``pid``'s proportional set size (bytes) as (anonymous, file-backed): its resident pages,
+    each shared page divided among the processes sharing it, so a session's sum is the memory
+    it really holds (forked step processes share their imports; RSS would count them once per
+    process). File-backed pages are the prediction cache's and pair store's mapped files: clean
+    page cache the kernel takes back under pressure; anonymous memory is what a run needs."""
+    sizes = {b"Pss_Anon:": 0, b"Pss_File:": 0}
     try:
         with open(f"/proc/{pid}/smaps_rollup", "rb") as rollup:
             for text in rollup:
-                if text.startswith(b"Pss:"):
-                    return int(text.split()[1]) * 1024
+                name = text.split(b" ", 1)[0]
+                if name in sizes:
+                    sizes[name] = int(text.split()[1]) * 1024
     except OSError:
         pass
-    return 0
+    return sizes[b"Pss_Anon:"], sizes[b"Pss_File:"]
 
 
 @dataclass
 class Usage:
     cpu: dict[int, float] = field(default_factory=dict)  # pid -> last CPU seconds seen
     peak_rss: int = 0  # bytes: the session's summed proportional set sizes, at one sample
+    peak_anon: int = 0  # bytes: the anonymous part of it
 
     @property
     def cpu_seconds(self) -> float:
@@ -116,14 +121,16 @@ class Usage:
 def watch(session: int, usage: Usage, done: threading.Event) -> None:
     """Sample every process of ``session`` until ``done``."""
     while not done.wait(SAMPLE_SECONDS):
-        rss = 0
+        anon = file = 0
         for entry in os.scandir("/proc"):
             if entry.name.isdigit():
                 seen = _session_of(int(entry.name))
                 if seen is not None and seen[0] == session:
                     usage.cpu[int(entry.name)] = max(seen[1], usage.cpu.get(int(entry.name), 0))
-                    rss += _proportional_set(int(entry.name))
-        usage.peak_rss = max(usage.peak_rss, rss)
+                    pss = _proportional_set(int(entry.name))
+                    anon, file = anon + pss[0], file + pss[1]
+        usage.peak_rss = max(usage.peak_rss, anon + file)
+        usage.peak_anon = max(usage.peak_anon, anon)
 
 
 # Ticks and runs
@@ -145,6 +152,10 @@ class Scoring:
     @property
     def peak_rss(self) -> int:
         return max((u.peak_rss for *_, u in self.runs), default=0)
+
+    @property
+    def peak_anon(self) -> int:
+        return max((u.peak_anon for *_, u in self.runs), default=0)
 
 
 def execute_run(request: dg.RunRequest, env: dict[str, str], folder: Path) -> tuple[float, Usage]:
@@ -311,7 +322,8 @@ def measure(count: int, folder: Path, check: Checks) -> dict:
     line(
         f"{count:,}: whole round, {len(whole.runs)} runs ({', '.join(jobs)})",
         f"{whole.wall:8.1f} s ",
-        f"CPU {whole.cpu:.0f} s, peak memory {whole.peak_rss / 2**30:.2f} GiB, "
+        f"CPU {whole.cpu:.0f} s, peak memory {whole.peak_rss / 2**30:.2f} GiB "
+        f"({whole.peak_anon / 2**30:.2f} anonymous), "
         f"ticks {whole.tick_seconds:.1f} s",
     )
     steps = ", ".join(f"{k} {v:.0f} s" for k, v in sorted(whole.windows.items()))
@@ -337,7 +349,8 @@ def measure(count: int, folder: Path, check: Checks) -> dict:
         line(
             f"  {label}",
             f"{result.wall:8.1f} s ",
-            f"CPU {result.cpu:.0f} s, peak memory {result.peak_rss / 2**30:.2f} GiB",
+            f"CPU {result.cpu:.0f} s, peak memory {result.peak_rss / 2**30:.2f} GiB "
+            f"({result.peak_anon / 2**30:.2f} anonymous)",
         )
     check(not pending(deploy.store), f"{count:,}: nothing pending after the two arrivals")
     docs = [d for d in deploy.store.round_submissions(ROUND) if not d.get("invalid")]
@@ -355,6 +368,7 @@ def measure(count: int, folder: Path, check: Checks) -> dict:
         "wall": whole.wall,
         "cpu": whole.cpu,
         "peak_gib": whole.peak_rss / 2**30,
+        "anon_gib": whole.peak_anon / 2**30,
         "pruned": pruned,
         "parallel": parallel,
         "ordinary": ordinary.wall,
@@ -380,7 +394,8 @@ def main(quick: bool = False, sizes: tuple[int, ...] | None = None) -> bool:
     for r in rows:
         print(
             f"| {r['submissions']:,} | {r['wall']:.0f} s | {r['cpu']:.0f} s | "
-            f"{r['peak_gib']:.2f} GiB | {r['pruned']:.1%} | {r['parallel']:.2f}× | "
+            f"{r['peak_gib']:.2f} GiB ({r['anon_gib']:.2f} anonymous) | {r['pruned']:.1%} | "
+            f"{r['parallel']:.2f}× | "
             f"{r['ordinary']:.1f} s | {r['late']:.1f} s |"
         )
     return check.ok

@@ -56,24 +56,41 @@ class QueueMixin(StoreBase):
         return self._find(query, limit=limit)
 
     def claim(self, docs: Iterable[Mapping], claim: Claim) -> list[dict]:
-        """Record ``claim`` (a run planned for them) on ``docs``; return those claimed.
+        """Record ``claim`` (a run planned for them) on ``docs``; return those claimed, in
+        ``docs``' order (a document deleted since it was read is not).
 
         An intake request is taken only if it is still the one read (a request made since
-        stays for the next tick): each request is planned for exactly once.
+        stays for the next tick): each request is planned for exactly once. The documents
+        without a request are claimed in one write (a tick claims thousands: one write each
+        cost 25 ms apiece on the embedded store, 4 ms over the wire).
         """
-        claimed = []
+        docs = [dict(doc) for doc in docs]
         record = claim.record()
+        plain = [parse_id(d["_id"]) for d in docs if d.get("rescore_requested") is None]
+        taken: set[str] = set()
+        if plain:
+            with write_lock(self._database):
+                result = self._submissions.update_many(
+                    {"_id": {"$in": plain}}, to_storage({"$set": {"queued": record}})
+                )
+            if result.matched_count == len(set(plain)):
+                taken.update(map(str, plain))
+            else:  # some were deleted since read: those still here were claimed
+                present = self._submissions.find({"_id": {"$in": plain}}, {"_id": 1})
+                taken.update(str(d["_id"]) for d in present)
         for doc in docs:
-            condition: dict = {"_id": parse_id(doc["_id"])}
-            update: dict = {"$set": {"queued": record}}
-            if doc.get("rescore_requested") is not None:
-                condition["rescore_requested"] = self._when(doc["rescore_requested"])
-                update["$unset"] = {"rescore_requested": ""}
+            if doc.get("rescore_requested") is None:
+                continue
+            condition = {
+                "_id": parse_id(doc["_id"]),
+                "rescore_requested": self._when(doc["rescore_requested"]),
+            }
+            update = {"$set": {"queued": record}, "$unset": {"rescore_requested": ""}}
             with write_lock(self._database):
                 result = self._submissions.update_one(condition, to_storage(update))
             if result.matched_count:
-                claimed.append(dict(doc))
-        return claimed
+                taken.add(str(parse_id(doc["_id"])))
+        return [doc for doc in docs if str(parse_id(doc["_id"])) in taken]
 
     def claimed(self) -> list[dict]:
         """Submissions a run was planned for, or taken up by, that no decision has answered yet

@@ -28,6 +28,21 @@ def test_scoring_requests_are_queued_until_claimed(store):
         store.request_scoring(ObjectId(), at=at(1))
 
 
+def test_a_tick_claims_many_at_once_and_never_a_document_deleted_since_read(store):
+    ids = [add(store, f"u{k}", k) for k in range(6)]
+    read = [store.get(sid) for sid in ids]
+    store.request_scoring(ids[4], at=at(20))
+    read[4] = store.get(ids[4])  # read with its request
+    store._submissions.delete_one({"_id": ids[2]})  # deleted after the tick read it
+    claimed = store.claim(read, Claim("batch", None, at(30)))
+    assert [d["_id"] for d in claimed] == [ids[0], ids[1], ids[3], ids[4], ids[5]]
+    for sid in (ids[0], ids[1], ids[3], ids[4], ids[5]):
+        assert store.get(sid)["queued"]["run_key"] == "batch"
+        assert store.get(sid).get("rescore_requested") is None
+    assert store.unclaimed() == []
+    assert store._submissions.count_documents({"_id": ids[2]}) == 0  # not brought back
+
+
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
