@@ -159,6 +159,37 @@ def round_rows(docs: Iterable[Mapping], batch_ids: Iterable[str] = ()) -> list[d
     return rows
 
 
+# The round's table is kept in Dagster's event log with every run and loaded whole by the UI:
+# uncapped, a round of 5,000 added about 1.5 MB to each run's materialization.
+ROUND_TABLE_ROWS = 500
+
+
+def round_table(
+    docs: Sequence[Mapping], batch_ids: Iterable[str] = (), limit: int = ROUND_TABLE_ROWS
+) -> tuple[list[dict], int]:
+    """:func:`round_rows` of at most ``limit`` submissions, and how many were left out.
+
+    The run's batch comes first (its earliest ``limit`` if it is larger), then the newest of the
+    others; the rows stay in the order of ``docs`` (the round's order). Every submission is
+    listed by ``numerai-assets status --round``.
+
+    Examples
+    --------
+    >>> docs = [{"_id": k, "username": f"u{k}"} for k in range(6)]
+    >>> rows, left_out = round_table(docs, ["1"], limit=3)
+    >>> [r["user"] for r in rows], left_out
+    (['u1', 'u4', 'u5'], 3)
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    batch = {str(i) for i in batch_ids}
+    ours = [k for k, doc in enumerate(docs) if str(doc.get("_id")) in batch][:limit]
+    taken = set(ours)
+    others = [k for k in range(len(docs) - 1, -1, -1) if k not in taken]
+    chosen = sorted([*ours, *others[: limit - len(ours)]])
+    return round_rows([docs[k] for k in chosen], batch), len(docs) - len(chosen)
+
+
 def _time(value: Any) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat(timespec="seconds") if isinstance(value, datetime) else str(value)

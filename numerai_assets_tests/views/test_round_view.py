@@ -16,6 +16,7 @@ from numerai_assets.views.round_view import (
     explain_lines,
     round_numbers,
     round_rows,
+    round_table,
 )
 
 T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
@@ -189,3 +190,18 @@ def test_pair_figures_are_left_out_when_too_many_decisions_need_a_recount(round_
     for doc in round_docs["docs"][:2]:
         doc["original"]["pairs"] = {"compared": 4}
     assert round_numbers(round_docs["docs"])["pairs_compared"] == 4 + 4 + 2
+
+
+def test_the_round_table_is_capped_with_the_run_first_then_the_newest(round_docs):
+    docs = round_docs["docs"]  # ann, bob, cat, dan, eve in round order
+    ids = round_docs["ids"]
+    rows, left_out = round_table(docs, [str(ids["bob"])], limit=3)
+    assert [r["user"] for r in rows] == ["bob", "dan", "eve"] and left_out == 2
+    assert [r["this_run"] for r in rows] == [True, False, False]
+    whole, none_left = round_table(docs, [str(ids["bob"])], limit=len(docs))
+    assert whole == round_rows(docs, [str(ids["bob"])]) and none_left == 0
+    batch = [str(ids[u]) for u in ("ann", "cat", "eve")]
+    rows, left_out = round_table(docs, batch, limit=2)  # a batch larger than the table
+    assert [r["user"] for r in rows] == ["ann", "cat"] and left_out == 3
+    with pytest.raises(ValueError, match="limit must be at least 1"):
+        round_table(docs, [], limit=0)
