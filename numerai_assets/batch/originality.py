@@ -87,7 +87,9 @@ class StoredPairStatistics:
         for submission_id in ids:
             key = self._keys.get(submission_id)
             covered = key is not None and self._table.covered(key)
-            places.append(self._table.position[key] if covered else -1)
+            place = self._table.position[key] if covered else -1
+            # A position whose key the cache lacks has no predictions: never row -1 (the last).
+            places.append(place if place >= 0 and self._row[place] >= 0 else -1)
         return np.array(places, dtype=np.int64)
 
     def compare(
@@ -153,13 +155,21 @@ def score_originality(
             rate = done / max(time.monotonic() - started, 1e-9)
             log(f"originality: {done}/{total} submissions ({rate:.1f}/s)")
 
-    statistics = StoredPairStatistics(cache, RoundPairStore(cache).table(), batch.keys)
-    places = statistics.index([e.submission["_id"] for e in batch.valid()])
-    unpaired = [e.id for e, place in zip(batch.valid(), places, strict=True) if place < 0]
-    if unpaired:  # phase 1 did not finish: deciding now would leave them out silently
+    # Pairs the store lacks now (a block found damaged and deleted since phase 1, an order the
+    # cache outlived) are computed here: a submission without its pairs would be left out of
+    # every comparison silently.
+    holes = plan_pairs(batch, cache, 1, min_pairs=1)
+    if holes:
+        log(f"phase 2: {sum(h.pairs for h in holes):,} pairs missing from the store; computing")
+        for shard in holes:
+            compute_pairs(batch, cache, shard)
+    table = RoundPairStore(cache).table()
+    statistics = StoredPairStatistics(cache, table, batch.keys)
+    unpaired = [key for key in batch.keys.values() if not table.covered(key)]
+    if unpaired:  # cannot happen after the plan above; deciding now would be wrong
         raise RuntimeError(
-            f"the round's pair store lacks the pairs of {len(unpaired)} submissions of this "
-            f"batch (e.g. {unpaired[0]}): phase 1 did not complete"
+            f"the round's pair store lacks the pairs of {len(unpaired)} cached submissions "
+            f"(e.g. {unpaired[0]}) after phase 1"
         )
     decisions = decide_in_order(
         members.values(),

@@ -15,9 +15,17 @@ Layout, under the round's cache folder (``<cache>/round-<r>/<fingerprint>/pairs/
   position, laid out as one triangular array: pair ``(g, h)`` with ``h < g`` at
   ``g (g - 1) / 2 + h - start (start - 1) / 2``. ``r.f64`` (Pearson r, NaN for a constant file),
   ``ks.u32`` (the KS count: exact where ``exact.u8`` is 1, else a lower bound above the policy's
-  similar limit, :mod:`numerai_assets.scoring.ks_sketch`), ``exact.u8``. A block appears whole
-  (written in a temporary folder, then renamed), so a run that dies leaves whole blocks only; a
-  position with no block is computed by the next run.
+  similar limit, :mod:`numerai_assets.scoring.ks_sketch`), ``exact.u8``, and ``manifest.json``:
+  the SHA-256 of the keys of positions ``0 .. stop-1`` it was computed for, and each file's size
+  and CRC-32. A block appears whole (written in a temporary folder, then renamed), so a run that
+  dies leaves whole blocks only; a position with no block is computed by the next run.
+
+The store is derived data, and nothing is decided from a part of it that does not hold what it
+says: an ``order.json`` that does not parse, or names a key the prediction cache no longer holds
+(the cache was reset), discards the whole store; a block whose manifest is missing or torn,
+names other keys (the order was rebuilt otherwise) or whose files differ from it in size or
+checksum (truncated, overwritten) is deleted. Either is computed again, by the next plan or by
+phase 2 itself (``numerai_assets.batch.originality.score_originality``).
 
 Blocks are independent, so a run computes them in parallel (the shards of the scoring graph,
 one per worker). Keyed by content: a replaced file is a new key with pairs of its own.
@@ -25,11 +33,13 @@ one per worker). Keyed by content: a replaced file is a new key with pairs of it
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import shutil
 import tempfile
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +52,7 @@ from numerai_assets.prediction_cache.round_cache import RoundPredictionCache
 # location (the daemon, each run's process) then does not import numba.
 
 ORDER = "order.json"
+MANIFEST = "manifest.json"
 FILES = {"r": ("r.f64", np.float64), "ks": ("ks.u32", np.uint32), "exact": ("exact.u8", np.uint8)}
 CHUNK_ROWS = 256  # earlier rows standardized and multiplied at a time (~90 MB at 45,000 rows)
 
@@ -122,8 +133,24 @@ class RoundPairStore:
     # The order
 
     def order(self) -> list[str]:
+        """The cache keys by position. A torn or foreign ``order.json``, or one naming a key the
+        cache does not hold (the cache was reset), discards the whole store: it is rebuilt."""
         path = self.directory / ORDER
-        return json.loads(path.read_text()) if path.exists() else []
+        if not path.exists():
+            return []
+        try:
+            order = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError):
+            order = None
+        if (
+            isinstance(order, list)
+            and all(isinstance(key, str) for key in order)
+            and len(set(order)) == len(order)
+            and all(key in self.cache for key in order)
+        ):
+            return order
+        self._discard()
+        return []
 
     def extend_order(self, keys: Sequence[str]) -> list[str]:
         """Append the cache keys not in the order yet (each once, in the given order)."""
@@ -138,11 +165,16 @@ class RoundPairStore:
     # Blocks
 
     def blocks(self) -> list[Shard]:
-        """The whole blocks present, by start."""
+        """The whole blocks present that hold what they say, by start; every other block is
+        deleted (:meth:`_intact`), so its positions are planned again."""
+        order = self.order()
         found = []
         for path in self.directory.glob("block-*-*"):
-            start, stop = (int(part) for part in path.name.split("-")[1:3])
-            found.append(Shard(start, stop))
+            shard = _shard_named(path.name)
+            if shard is not None and _intact(path, shard, order):
+                found.append(shard)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
         return sorted(found, key=lambda s: s.start)
 
     def missing(self, size: int) -> list[tuple[int, int]]:
@@ -222,22 +254,35 @@ class RoundPairStore:
             ks[at : at + g] = counts
             exact[at : at + g] = known
             self.cache.release()
-        self._write_block(shard, {"r": r, "ks": ks, "exact": exact})
+        self._write_block(shard, {"r": r, "ks": ks, "exact": exact}, _keys_digest(order, shard))
         return int(exact.sum())
 
     def table(self) -> PairTable:
         """Every stored pair, for the ordered pass (phase 2)."""
         return PairTable(self.order(), self.directory, self.blocks())
 
-    def _write_block(self, shard: Shard, arrays: dict[str, np.ndarray]) -> None:
+    def _discard(self) -> None:
+        """Delete the order and every block (the store is rebuilt from nothing)."""
+        (self.directory / ORDER).unlink(missing_ok=True)
+        for path in self.directory.glob("block-*-*"):
+            shutil.rmtree(path, ignore_errors=True)
+
+    def _write_block(self, shard: Shard, arrays: dict[str, np.ndarray], keys: str) -> None:
         final = block_path(self.directory, shard)
         scratch = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=self.directory))
+        manifest: dict = {"start": shard.start, "stop": shard.stop, "keys": keys, "files": {}}
         try:
             for name, (filename, dtype) in FILES.items():
+                data = np.ascontiguousarray(arrays[name], dtype=dtype).tobytes()
                 with open(scratch / filename, "wb") as f:
-                    f.write(np.ascontiguousarray(arrays[name], dtype=dtype).tobytes())
+                    f.write(data)
                     f.flush()
                     os.fsync(f.fileno())
+                manifest["files"][filename] = {"bytes": len(data), "crc32": zlib.crc32(data)}
+            with open(scratch / MANIFEST, "wb") as f:
+                f.write(json.dumps(manifest).encode())
+                f.flush()
+                os.fsync(f.fileno())
             os.replace(scratch, final)  # a block appears whole, or not at all
         except OSError:
             if final.exists():  # another worker wrote the same block first: theirs stands
@@ -297,6 +342,56 @@ def _map(path: Path, dtype: type) -> np.ndarray:
 
 def block_path(directory: Path, shard: Shard) -> Path:
     return directory / f"block-{shard.start}-{shard.stop}"
+
+
+def _shard_named(name: str) -> Shard | None:
+    """The shard a block folder's name gives (``block-<start>-<stop>``), None if malformed."""
+    parts = name.split("-")
+    if len(parts) != 3 or not (parts[1].isdigit() and parts[2].isdigit()):
+        return None
+    start, stop = int(parts[1]), int(parts[2])
+    return Shard(start, stop) if start < stop else None
+
+
+def _keys_digest(order: Sequence[str], shard: Shard) -> str:
+    """SHA-256 of the keys of positions ``0 .. stop-1``: what a block's pairs were computed for."""
+    return hashlib.sha256("\n".join(order[: shard.stop]).encode()).hexdigest()
+
+
+def _intact(path: Path, shard: Shard, order: Sequence[str]) -> bool:
+    """Whether the block at ``path`` holds what its manifest says, for these keys: the manifest
+    parses and names this shard and ``order``'s keys, and each file has the size its pairs take
+    and the manifest's CRC-32 (a truncated or overwritten file is caught; the store is written
+    by this code only, so a checksum against accidents is enough)."""
+    if shard.stop > len(order):
+        return False
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+        files = manifest["files"]
+        if (
+            manifest["start"] != shard.start
+            or manifest["stop"] != shard.stop
+            or manifest["keys"] != _keys_digest(order, shard)
+        ):
+            return False
+        for filename, dtype in FILES.values():
+            expected = shard.pairs * np.dtype(dtype).itemsize
+            recorded = files[filename]
+            if (path / filename).stat().st_size != expected or recorded["bytes"] != expected:
+                return False
+            if _crc32(path / filename) != recorded["crc32"]:
+                return False
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return False
+    return True
+
+
+def _crc32(path: Path, chunk: int = 1 << 23) -> int:
+    crc = 0
+    with open(path, "rb") as f:
+        while data := f.read(chunk):
+            crc = zlib.crc32(data, crc)
+    return crc
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
