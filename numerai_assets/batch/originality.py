@@ -61,6 +61,9 @@ def compute_pairs(
     return shard.pairs, RoundPairStore(cache).compute(shard, exact_up_to)
 
 
+NEAREST_CHUNK = 16  # candidates for the nearest pair computed exactly at a time
+
+
 class StoredPairStatistics:
     """The round's pair statistics as phase 1 stored them (a
     :class:`~numerai_assets.scoring.round_decisions.PairStatistics` whose places are the pair
@@ -100,13 +103,18 @@ class StoredPairStatistics:
         exact = stored["exact"].astype(bool)
         # Bounds at or below the limit (the policy's grew since): exact now.
         self._exact(new, earlier, counts, exact, ~exact & (counts <= exact_up_to))
-        # The smallest: every candidate whose bound could beat or tie the best exact count.
+        # The smallest: every candidate whose bound could beat or tie the best exact count,
+        # smallest bounds first, a few at a time (with no exact count among the compared, say
+        # the submission's nearest overall is its own user's, every bound is doubtful at first).
         while len(counts):
             best = counts[exact].min() if exact.any() else np.iinfo(np.int64).max
-            doubtful = ~exact & (counts <= best)
-            if not doubtful.any():
+            doubtful = np.flatnonzero(~exact & (counts <= best))
+            if not doubtful.size:
                 break
-            self._exact(new, earlier, counts, exact, doubtful)
+            first = doubtful[np.argsort(counts[doubtful], kind="stable")[:NEAREST_CHUNK]]
+            which = np.zeros(len(counts), dtype=bool)
+            which[first] = True
+            self._exact(new, earlier, counts, exact, which)
         self._cache.release()
         return stored["r"].astype(np.float64), counts
 
