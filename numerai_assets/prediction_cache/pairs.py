@@ -37,6 +37,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 import zlib
@@ -146,9 +147,12 @@ class RoundPairStore:
             isinstance(order, list)
             and all(isinstance(key, str) for key in order)
             and len(set(order)) == len(order)
-            and all(key in self.cache for key in order)
         ):
-            return order
+            if all(key in self.cache for key in order):
+                return order
+            self.cache.refresh()  # another process may have added keys since this one read
+            if all(key in self.cache for key in order):
+                return order
         self._discard()
         return []
 
@@ -165,17 +169,32 @@ class RoundPairStore:
     # Blocks
 
     def blocks(self) -> list[Shard]:
-        """The whole blocks present that hold what they say, by start; every other block is
-        deleted (:meth:`_intact`), so its positions are planned again."""
+        """The whole blocks present that hold what they say, by start, none overlapping.
+
+        A block that does not hold what its manifest says (:func:`_intact`) is deleted, so its
+        positions are planned again; so is one overlapping a block kept before it (by start,
+        the longest first: two planners cut the same gap differently, say a run that lost its
+        lease and the one that took over). A block reaching past the order as read here is
+        left alone (another process may have extended the order since), and not used."""
         order = self.order()
-        found = []
+        intact = []
         for path in self.directory.glob("block-*-*"):
             shard = _shard_named(path.name)
-            if shard is not None and _intact(path, shard, order):
-                found.append(shard)
-            else:
+            if shard is None:
                 shutil.rmtree(path, ignore_errors=True)
-        return sorted(found, key=lambda s: s.start)
+            elif shard.stop <= len(order):
+                if _intact(path, shard, order):
+                    intact.append(shard)
+                else:
+                    shutil.rmtree(path, ignore_errors=True)
+        found, covered = [], 0
+        for shard in sorted(intact, key=lambda s: (s.start, -s.stop)):
+            if shard.start >= covered:
+                found.append(shard)
+                covered = shard.stop
+            else:
+                shutil.rmtree(block_path(self.directory, shard), ignore_errors=True)
+        return found
 
     def missing(self, size: int) -> list[tuple[int, int]]:
         """The ranges of positions below ``size`` that no block holds yet."""
@@ -344,12 +363,16 @@ def block_path(directory: Path, shard: Shard) -> Path:
     return directory / f"block-{shard.start}-{shard.stop}"
 
 
+_BLOCK_NAME = re.compile(r"block-(0|[1-9][0-9]*)-([1-9][0-9]*)")
+
+
 def _shard_named(name: str) -> Shard | None:
-    """The shard a block folder's name gives (``block-<start>-<stop>``), None if malformed."""
-    parts = name.split("-")
-    if len(parts) != 3 or not (parts[1].isdigit() and parts[2].isdigit()):
+    """The shard a block folder's name gives, None unless it is exactly the name
+    :func:`block_path` writes (``block-<start>-<stop>``, ASCII digits, no leading zero)."""
+    match = _BLOCK_NAME.fullmatch(name)
+    if match is None:
         return None
-    start, stop = int(parts[1]), int(parts[2])
+    start, stop = int(match[1]), int(match[2])
     return Shard(start, stop) if start < stop else None
 
 

@@ -102,6 +102,10 @@ class RoundPredictionCache:
     def __len__(self) -> int:
         return len(self._row_of)
 
+    def refresh(self) -> None:
+        """Read the index again: what other processes appended since this one read it."""
+        self._load_index()
+
     def __contains__(self, submission_id: object) -> bool:
         return str(submission_id) in self._row_of
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -135,3 +137,70 @@ def test_pruned_counts_keep_the_contract_against_the_exact_store(tmp_path):
         assert (known | (pruned["ks"] > limit)).all()
         assert (pruned["ks"] <= exact["ks"]).all()
         assert (exact["ks"] <= limit)[~known].sum() == 0
+
+
+def test_nested_blocks_leave_every_position_readable(tmp_path):
+    cache, keys = round_cache(tmp_path, 12)
+    store = RoundPairStore(cache)
+    # Run A (1 worker) planned the whole gap as one shard; run B (3 workers) planned the same
+    # gap as 0-7, 7-10, 10-12 and wrote only its middle shard before it died.
+    store.extend_order(keys)
+    store.compute(Shard(0, 12), exact_up_to=10, ks_counter=exact_ks)
+    store.compute(Shard(7, 10), exact_up_to=10, ks_counter=exact_ks)
+
+    assert store.plan(keys, 1, min_pairs=1) == []  # phase 2 sees nothing to compute
+    table = store.table()
+    # ... so every key must be covered, or phase 2 raises "lacks the pairs" on every run
+    assert [k for k in keys if not table.covered(k)] == []
+    got = table.pairs(11, np.arange(11))
+    assert len(got["r"]) == 11
+
+
+def test_blocks_with_the_same_start_leave_every_position_readable(tmp_path):
+    cache, keys = round_cache(tmp_path, 12)
+    store = RoundPairStore(cache)
+    # Run A planned 10 keys (one shard 0-10); run B, after two more uploads, planned 0-12.
+    store.extend_order(keys)
+    store.compute(Shard(0, 12), exact_up_to=10, ks_counter=exact_ks)
+    store.compute(Shard(0, 10), exact_up_to=10, ks_counter=exact_ks)
+    assert store.plan(keys, 1, min_pairs=1) == []
+    table = store.table()
+    assert [k for k in keys if not table.covered(k)] == []
+
+
+def test_a_process_with_an_older_view_of_the_cache_does_not_wipe_the_store(tmp_path):
+    cache, keys = round_cache(tmp_path, 8)
+    first = RoundPairStore(cache)
+    for shard in first.plan(keys, 2, min_pairs=1):
+        first.compute(shard, exact_up_to=10, ks_counter=exact_ks)
+
+    # Process A (an orphaned run's step) opens the cache now.
+    stale = RoundPredictionCache.at(cache.location)
+    # Process B (the run that took the round over) caches two late uploads and stores pairs.
+    fresh = RoundPredictionCache.at(cache.location)
+    rng = np.random.default_rng(1)
+    fresh.add([("late1", rng.random(N_ROWS)), ("late2", rng.random(N_ROWS))])
+    current = RoundPairStore(fresh)
+    for shard in current.plan([*keys, "late1", "late2"], 2, min_pairs=1):
+        current.compute(shard, exact_up_to=10, ks_counter=exact_ks)
+    blocks_before = current.blocks()
+    assert blocks_before
+
+    RoundPairStore(stale).order()  # what A's compute() does first
+
+    assert RoundPairStore(fresh).order() == [*keys, "late1", "late2"]
+    assert RoundPairStore(fresh).blocks() == blocks_before
+
+
+def test_block_folders_named_otherwise_than_written_are_deleted_and_planned_again(tmp_path):
+    cache, keys = round_cache(tmp_path, 6)
+    store = RoundPairStore(cache)
+    store.extend_order(keys)
+    store.compute(Shard(0, 1), exact_up_to=10, ks_counter=exact_ks)
+    store.compute(Shard(1, 6), exact_up_to=10, ks_counter=exact_ks)
+    shutil.move(store.directory / "block-1-6", store.directory / "block-01-6")
+    (store.directory / "block-\u00b2-5").mkdir()  # a digit int() refuses
+    (store.directory / "block-5-3").mkdir()
+    assert store.blocks() == [Shard(0, 1)]
+    assert not (store.directory / "block-01-6").exists()
+    assert store.plan(keys, 1, min_pairs=1) == [Shard(1, 6)]
