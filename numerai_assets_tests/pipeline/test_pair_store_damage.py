@@ -14,6 +14,15 @@ from numerai_assets_tests.daemon import evaluate_sensor, launch
 from numerai_assets_tests.pipeline.test_scoring_job import outcome
 
 
+def rescore_round(instance) -> bool:  # noqa: ANN001
+    """The whole round 7 scored again in process (what ``rescore --in-process`` runs): success."""
+    job = build_definitions().resolve_job_def("score_round")
+    result = job.execute_in_process(
+        run_config=batch_run_config([]), instance=instance, partition_key="7", raise_on_error=False
+    )
+    return result.success
+
+
 def pairs_dir(seeded):
     (found,) = (seeded.deployment.settings.home / "prediction_cache").glob("round-7/*/pairs")
     return found
@@ -59,26 +68,12 @@ def test_a_late_upload_is_scored_despite_a_truncated_pair_block(seeded, instance
 def test_a_rescore_rebuilds_a_torn_pair_order(seeded, instance):
     """``order.json`` cut short (not valid JSON): every run of the round fails with
     ``JSONDecodeError`` in ``pair_shards``; a rescore must rebuild it and decide as before."""
-    from numerai_assets.definitions import build_definitions
-    from numerai_assets.pipeline.jobs import batch_run_config
-    from numerai_assets_tests.pipeline.test_scoring_job import outcome
-
     seeded.submit_demo(8)
     launch(instance, evaluate_sensor(instance))
     before = {user: outcome(doc) for user, doc in seeded.by_user().items()}
     order = pairs_dir(seeded) / "order.json"
     order.write_bytes(order.read_bytes()[:30])
-    result = (
-        build_definitions()
-        .resolve_job_def("score_round")
-        .execute_in_process(
-            run_config=batch_run_config([]),
-            instance=instance,
-            partition_key="7",
-            raise_on_error=False,
-        )
-    )
-    assert result.success
+    assert rescore_round(instance)
     assert {user: outcome(doc) for user, doc in seeded.by_user().items()} == before
 
 
@@ -124,17 +119,7 @@ def test_a_rescore_after_the_pair_order_is_lost_decides_as_before(seeded, instan
 
     (pairs,) = (deployment.settings.home / "prediction_cache").glob("round-7/*/pairs")
     (pairs / "order.json").unlink()  # derived data, lost
-    result = (
-        build_definitions()
-        .resolve_job_def("score_round")
-        .execute_in_process(
-            run_config=batch_run_config([]),
-            instance=instance,
-            partition_key="7",
-            raise_on_error=False,
-        )
-    )
-    assert result.success
+    assert rescore_round(instance)
     assert {user: outcome(doc) for user, doc in seeded.by_user().items()} == before
 
 
@@ -147,13 +132,5 @@ def test_a_rescore_never_decides_from_a_corrupted_block(seeded, instance):
     ks = block / "ks.u32"
     ks.write_bytes(bytes(ks.stat().st_size))  # same size, every count 0
 
-    job = build_definitions().resolve_job_def("score_round")
-    result = job.execute_in_process(
-        run_config=batch_run_config([]),
-        instance=instance,
-        partition_key="7",
-        raise_on_error=False,
-    )
-    assert result.success
-    after = {user: outcome(doc) for user, doc in seeded.by_user().items()}
-    assert after == before
+    assert rescore_round(instance)
+    assert {user: outcome(doc) for user, doc in seeded.by_user().items()} == before
