@@ -352,6 +352,9 @@ def measure(count: int, folder: Path, check: Checks) -> dict:
             f"CPU {result.cpu:.0f} s, peak memory {result.peak_rss / 2**30:.2f} GiB "
             f"({result.peak_anon / 2**30:.2f} anonymous)",
         )
+        if SHOW_STEPS:
+            shown = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(result.windows.items()))
+            line("    its steps", "", shown)
     check(not pending(deploy.store), f"{count:,}: nothing pending after the two arrivals")
     docs = [d for d in deploy.store.round_submissions(ROUND) if not d.get("invalid")]
     rng = np.random.default_rng(count)
