@@ -48,17 +48,24 @@ def plan_pairs(
     """The shards of phase 1: the pairs of every cached submission the batch may meet that
     the round's pair store does not hold yet, cut for ``workers`` into shards of at least
     ``min_pairs`` pairs (``NUMERAI_MIN_PAIRS_PER_SHARD``) unless alone; none when all are held."""
+    return RoundPairStore(cache).plan(_ordered_keys(batch), workers, min_pairs=min_pairs)
+
+
+def _ordered_keys(batch: PreparedBatch) -> list[str]:
+    """The cache keys of the batch's round, in the round's order."""
     order = sorted(batch.round_docs, key=order_of)
-    keys = [batch.keys[doc["_id"]] for doc in order if doc["_id"] in batch.keys]
-    return RoundPairStore(cache).plan(keys, workers, min_pairs=min_pairs)
+    return [batch.keys[doc["_id"]] for doc in order if doc["_id"] in batch.keys]
 
 
 def compute_pairs(
     batch: PreparedBatch, cache: RoundPredictionCache, shard: Shard
 ) -> tuple[int, int]:
     """Compute and store one shard of phase 1; returns (pairs, KS counts computed exactly)."""
-    exact_up_to = batch.policy.ks_limits(cache.columns).similar_at_most
-    return shard.pairs, RoundPairStore(cache).compute(shard, exact_up_to)
+    return shard.pairs, _compute(RoundPairStore(cache), batch, shard)
+
+
+def _compute(store: RoundPairStore, batch: PreparedBatch, shard: Shard) -> int:
+    return store.compute(shard, batch.policy.ks_limits(store.cache.columns).similar_at_most)
 
 
 NEAREST_CHUNK = 16  # candidates for the nearest pair computed exactly at a time
@@ -124,22 +131,20 @@ class StoredPairStatistics:
         )
 
     def ks_count(self, new: int, earlier: int) -> int:
+        return int(self._ks_counts(new, np.array([earlier], dtype=np.int64))[0])
+
+    def _ks_counts(self, new: int, earlier: np.ndarray) -> np.ndarray:
+        """Exact KS counts of position ``new`` against positions ``earlier``."""
         from numerai_assets.scoring.ks import ks_counts
 
-        rows = np.array([self._row[earlier]], dtype=np.int64)
         values = np.array(self._predictions[self._row[new]])
-        return int(ks_counts(values, self._sorted, earlier_sorted=True, rows=rows)[0])
+        return ks_counts(values, self._sorted, earlier_sorted=True, rows=self._row[earlier])
 
     def _exact(self, new, earlier, counts, exact, which) -> None:  # noqa: ANN001
-        from numerai_assets.scoring.ks import ks_counts
-
         picked = np.flatnonzero(which)
-        if not len(picked):
-            return
-        values = np.array(self._predictions[self._row[new]])
-        rows = self._row[earlier[picked]]
-        counts[picked] = ks_counts(values, self._sorted, earlier_sorted=True, rows=rows)
-        exact[picked] = True
+        if len(picked):
+            counts[picked] = self._ks_counts(new, earlier[picked])
+            exact[picked] = True
 
 
 def score_originality(
@@ -166,12 +171,13 @@ def score_originality(
     # Pairs the store lacks now (a block found damaged and deleted since phase 1, an order the
     # cache outlived) are computed here: a submission without its pairs would be left out of
     # every comparison silently.
-    holes = plan_pairs(batch, cache, 1, min_pairs=1)
+    store = RoundPairStore(cache)  # one instance: its blocks' checksums are read once
+    holes = store.plan(_ordered_keys(batch), 1)
     if holes:
         log(f"phase 2: {sum(h.pairs for h in holes):,} pairs missing from the store; computing")
         for shard in holes:
-            compute_pairs(batch, cache, shard)
-    table = RoundPairStore(cache).table()
+            _compute(store, batch, shard)
+    table = store.table()
     statistics = StoredPairStatistics(cache, table, batch.keys)
     unpaired = [key for key in batch.keys.values() if not table.covered(key)]
     if unpaired:  # cannot happen after the plan above; deciding now would be wrong

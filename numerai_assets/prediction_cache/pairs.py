@@ -130,6 +130,9 @@ class RoundPairStore:
         self.cache = cache
         self.directory = cache.directory / "pairs"
         self.directory.mkdir(parents=True, exist_ok=True)
+        # Blocks this instance wrote or checked: not read again for their checksums (a step
+        # plans, computes what is missing and reads the table within seconds).
+        self._checked: set[Shard] = set()
 
     # The order
 
@@ -183,8 +186,9 @@ class RoundPairStore:
             if shard is None:
                 shutil.rmtree(path, ignore_errors=True)
             elif shard.stop <= len(order):
-                if _intact(path, shard, order):
+                if shard in self._checked or _intact(path, shard, order):
                     intact.append(shard)
+                    self._checked.add(shard)
                 else:
                     shutil.rmtree(path, ignore_errors=True)
         found, covered = [], 0
@@ -194,6 +198,7 @@ class RoundPairStore:
                 covered = shard.stop
             else:
                 shutil.rmtree(block_path(self.directory, shard), ignore_errors=True)
+                self._checked.discard(shard)
         return found
 
     def missing(self, size: int) -> list[tuple[int, int]]:
@@ -282,6 +287,7 @@ class RoundPairStore:
 
     def _discard(self) -> None:
         """Delete the order and every block (the store is rebuilt from nothing)."""
+        self._checked.clear()
         (self.directory / ORDER).unlink(missing_ok=True)
         for path in self.directory.glob("block-*-*"):
             shutil.rmtree(path, ignore_errors=True)
@@ -303,6 +309,7 @@ class RoundPairStore:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(scratch, final)  # a block appears whole, or not at all
+            self._checked.add(shard)
         except OSError:
             if final.exists():  # another worker wrote the same block first: theirs stands
                 shutil.rmtree(scratch, ignore_errors=True)
