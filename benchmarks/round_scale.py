@@ -48,11 +48,13 @@ import numpy as np
 from benchmarks._deploy import (
     REPO,
     SubmissionCsv,
+    deployment,
     environment,
     local_environ,
     scratch,
     sensor_tick,
     store_label,
+    tournament_round,
     write_file,
 )
 from benchmarks._timing import Checks, header, line
@@ -284,14 +286,12 @@ def plain_rule_agrees(store, cache: RoundPredictionCache, sampled: list) -> list
 # One size
 
 
-def one_arrival(env, dagster_home, uploads, specs, tournament, created, name):  # noqa: ANN001
-    """Upload one more file (a copy-free original of a new user) created at ``created``;
+def one_arrival(env, dagster_home, tournament, created, name, seed):  # noqa: ANN001
+    """Upload one more file (an original of a new user, from ``seed``) created at ``created``;
     score it alone."""
-    from benchmarks._deploy import deployment
-
     deploy = deployment(env)
     settings = deploy.settings
-    spec = plan(1, seed=hash(name) % 1000)[0]
+    spec = plan(1, seed=seed)[0]
     key = f"{ROUND}/{name}/{name}-predictions.csv"
     data = SubmissionCsv(tournament["id"].to_numpy()).render(
         predictions_of(spec, [spec], tournament)
@@ -302,8 +302,6 @@ def one_arrival(env, dagster_home, uploads, specs, tournament, created, name):  
 
 
 def measure(count: int, folder: Path, check: Checks) -> dict:
-    from benchmarks._deploy import deployment, tournament_round
-
     sizes = {"submissions": count, "tournament_rows": ROWS, "training_rows": ROWS}
     started = time.perf_counter()
     specs, uploads, zip_path = stage(None, sizes, folder / "files")
@@ -339,11 +337,10 @@ def measure(count: int, folder: Path, check: Checks) -> dict:
     pairs, pruned = pruned_share(cache)
     line("  pairs stored, KS pruned (a bound kept)", f"{pairs:>10,}", f"{pruned:.2%} pruned")
 
-    ordinary = one_arrival(
-        env, dagster_home, uploads, specs, tournament, datetime.now(timezone.utc), "ordinary"
-    )
+    now = datetime.now(timezone.utc)
+    ordinary = one_arrival(env, dagster_home, tournament, now, "ordinary", seed=101)
     late = one_arrival(
-        env, dagster_home, uploads, specs, tournament, first - timedelta(seconds=1), "late"
+        env, dagster_home, tournament, first - timedelta(seconds=1), "late", seed=102
     )
     for label, result in (("ordinary upload", ordinary), ("late upload (re-decides all)", late)):
         line(
