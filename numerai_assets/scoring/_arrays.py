@@ -13,6 +13,14 @@ def _float64(values: object, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be an array of numbers ({error})") from None
 
 
+def whole_number(value: object, name: str, minimum: int = 1) -> int:
+    """``value`` as an int if it is a whole number (not a bool) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        wanted = "positive whole number" if minimum == 1 else f"whole number of at least {minimum}"
+        raise ValueError(f"{name} must be a {wanted}, got {value!r}")
+    return int(value)
+
+
 def as_vector(values: object, name: str, *, allow_empty: bool = False) -> np.ndarray:
     """``values`` as a contiguous finite float64 vector, or a ValueError naming ``name``."""
     array = _float64(values, name)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from numerai_assets.scoring._arrays import as_vector
+from numerai_assets.scoring._arrays import as_vector, whole_number
 from numerai_assets.scoring.exact import as_written
 from numerai_assets.scoring.pickled import PickledModel
 from numerai_assets.scoring.policy import ScoringPolicy
@@ -133,9 +133,7 @@ class RoundClusters:
                 "labels and splits must be 1-d arrays of the same length, got shapes "
                 f"{labels.shape} and {splits.shape}"
             )
-        n = self.n_clusters
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-            raise ValueError(f"n_clusters must be a positive whole number, got {n!r}")
+        n = whole_number(self.n_clusters, "n_clusters")
         # groups() keys each row by label * 3 + split: a label or split out of range would put
         # the row in another cluster's group, or in none.
         for name, values, top in (("labels", labels, n), ("splits", splits, len(SPLITS))):

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
+from numerai_assets.scoring._arrays import whole_number
 from numerai_assets.scoring.reasons import EXAMPLES, SubmissionError, at_lines, counted, examples
 from numerai_assets.scoring.submission_format import HEADER, CsvText, csv_text, size_limit
 
@@ -131,13 +132,11 @@ class SubmissionReader:
         # A repeated round id would make every file, however right, miss one of its ids.
         if pc.count_distinct(self._expected).as_py() != len(self._expected):
             raise ValueError("tournament_ids must be unique")
-        if max_bytes is not None and (
-            isinstance(max_bytes, bool)
-            or not isinstance(max_bytes, int | np.integer)
-            or max_bytes < 1
-        ):
-            raise ValueError(f"max_bytes must be a positive whole number, got {max_bytes!r}")
-        self.max_bytes = size_limit(len(self.tournament_ids)) if max_bytes is None else max_bytes
+        self.max_bytes = (
+            size_limit(len(self.tournament_ids))
+            if max_bytes is None
+            else whole_number(max_bytes, "max_bytes")
+        )
 
     def read(self, raw: bytes) -> np.ndarray:
         r"""The probabilities of one file, in the round's tournament-id order.
