@@ -435,8 +435,8 @@ def ks_counts_pruned(
 def _refined_bounds(
     new: np.ndarray, sketches: KsSketches, pick: np.ndarray, limit: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Coarse bounds for every row, then fine ones for the rows the coarse cannot settle."""
-    if sketches.coarse is None or pick.shape[0] == 0:
+    """Coarse bounds for every row (``pick`` not empty), then fine ones where those cannot."""
+    if sketches.coarse is None:
         fine = _bounds(new, sketches, pick)
         return fine.lo, fine.hi
     coarse = _bounds(new, sketches.coarse, pick)
