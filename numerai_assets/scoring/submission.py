@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from numerai_assets.scoring._arrays import whole_number
+from numerai_assets.scoring.compression import _too_large
 from numerai_assets.scoring.reasons import EXAMPLES, SubmissionError, at_lines, counted, examples
 from numerai_assets.scoring.submission_format import HEADER, CsvText, csv_text, size_limit
 
@@ -282,10 +283,7 @@ def read_submission(
             raise FileNotFoundError(f"submission file {path} {what}")
         size = path.stat().st_size
         if size > reader.max_bytes:
-            raise SubmissionError(
-                f"the file is {size:,} bytes, more than the {reader.max_bytes:,} bytes a "
-                "submission for this round can take"
-            )
+            raise _too_large(f"is {size:,} bytes,", reader.max_bytes)
         raw = path.read_bytes()
     else:
         raw = source.read(reader.max_bytes + 1)  # over the limit: refused without reading it all
