@@ -22,8 +22,6 @@ from numerai_assets.scoring.compression import WHAT_TO_DO, decompress
 
 # The reasons' helpers live in :mod:`.reasons`; re-exported for code that imports them from here.
 from numerai_assets.scoring.reasons import (  # noqa: F401
-    EXAMPLES,
-    QUOTE_CHARS,
     REASON_CHARS,
     SubmissionError,
     at_lines,
