@@ -5,17 +5,26 @@ from __future__ import annotations
 import numpy as np
 
 
-def _float64(values: object, name: str) -> np.ndarray:
-    """``values`` as a contiguous float64 array; numpy's own error (text, ragged rows) named."""
+def as_float64(values: object, name: str) -> np.ndarray:
+    """``values`` as a float64 array (no copy if it is one); numpy's error (text, ragged rows)
+    named."""
     try:
-        return np.ascontiguousarray(values, dtype=np.float64)
+        return np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{name} must be an array of numbers ({error})") from None
 
 
+def whole_number(value: object, name: str, minimum: int = 1) -> int:
+    """``value`` as an int if it is a whole number (not a bool) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        wanted = "positive whole number" if minimum == 1 else f"whole number of at least {minimum}"
+        raise ValueError(f"{name} must be a {wanted}, got {value!r}")
+    return int(value)
+
+
 def as_vector(values: object, name: str, *, allow_empty: bool = False) -> np.ndarray:
     """``values`` as a contiguous finite float64 vector, or a ValueError naming ``name``."""
-    array = _float64(values, name)
+    array = np.ascontiguousarray(as_float64(values, name))
     if array.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
     if array.shape[0] == 0 and not allow_empty:
@@ -57,7 +66,7 @@ def as_matrix(
     ``check_finite=False`` is for callers that check finiteness more cheaply themselves (a full
     scan here costs as much as the kernels that follow).
     """
-    array = _float64(values, name)
+    array = np.ascontiguousarray(as_float64(values, name))
     if array.ndim == 1 and array.shape[0] == 0:
         array = array.reshape(0, n_columns)
     if array.ndim != 2 or array.shape[1] != n_columns:

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats
 
-from numerai_assets.scoring._arrays import as_vector
+from numerai_assets.scoring._arrays import as_vector, whole_number
 from numerai_assets.scoring.correlation import correlations
 from numerai_assets.scoring.originality import OriginalityMatch, OriginalityResult
 from numerai_assets.scoring.policy import ScoringPolicy
@@ -113,12 +113,10 @@ def ad_null_quantile(n: int, level: float, pairs: int = AD_NULL_PAIRS, seed: int
     >>> round(ad_null_quantile(300, 0.05), 3)
     -0.905
     """
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 2:
-        raise ValueError(f"n must be a whole number of at least 2, got {n!r}")
+    n = whole_number(n, "n", minimum=2)
     if not 0 <= level <= 1:
         raise ValueError(f"level must be in [0, 1], got {level!r}")
-    if isinstance(pairs, bool) or not isinstance(pairs, int | np.integer) or pairs < 1:
-        raise ValueError(f"pairs must be a positive whole number, got {pairs!r}")
+    pairs = whole_number(pairs, "pairs")
     rng = np.random.default_rng(seed)
     values = [ad_statistic(rng.random(n), rng.random(n)) for _ in range(pairs)]
     return float(np.quantile(values, level))

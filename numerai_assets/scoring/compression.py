@@ -54,9 +54,9 @@ def _inflate(raw: bytes, new: Callable[[], object], name: str, limit: int) -> by
             if not data.strip(b"\x00"):  # padding some tools add after the last member
                 return bytes(out)
         raise SubmissionError(f"the {name} file holds more than {MAX_MEMBERS} compressed members")
+    except SubmissionError:
+        raise
     except (OSError, EOFError, ValueError, zlib.error) as error:
-        if isinstance(error, SubmissionError):
-            raise
         raise SubmissionError(
             f"the {name} file cannot be decompressed ({error}); {WHAT_TO_DO}"
         ) from None

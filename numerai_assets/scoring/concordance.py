@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from numerai_assets.scoring._arrays import as_vector
+from numerai_assets.scoring._arrays import as_float64, as_vector, whole_number
 from numerai_assets.scoring.exact import as_written
 from numerai_assets.scoring.pickled import PickledModel
 from numerai_assets.scoring.policy import ScoringPolicy
@@ -75,10 +75,7 @@ def fit_clusters(
     >>> len(set(labels[:20])), len(set(labels[20:])), bool(labels[0] != labels[-1])
     (1, 1, True)
     """
-    try:
-        x = np.asarray(features, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"features must be an array of numbers ({error})") from None
+    x = as_float64(features, "features")
     if x.ndim != 2 or x.shape[0] < n_clusters:
         raise ValueError(
             f"features must be a 2-d array with at least {n_clusters} rows, got shape {x.shape}"
@@ -133,9 +130,7 @@ class RoundClusters:
                 "labels and splits must be 1-d arrays of the same length, got shapes "
                 f"{labels.shape} and {splits.shape}"
             )
-        n = self.n_clusters
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-            raise ValueError(f"n_clusters must be a positive whole number, got {n!r}")
+        n = whole_number(self.n_clusters, "n_clusters")
         # groups() keys each row by label * 3 + split: a label or split out of range would put
         # the row in another cluster's group, or in none.
         for name, values, top in (("labels", labels, n), ("splits", splits, len(SPLITS))):
@@ -428,10 +423,7 @@ def cluster_round(
     [6, 6]
     """
     model = fit_clusters(all_features, n_clusters=n_clusters, random_state=random_state)
-    try:
-        rows = np.asarray(tournament_features, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"tournament_features must be an array of numbers ({error})") from None
+    rows = as_float64(tournament_features, "tournament_features")
     if rows.ndim != 2 or rows.shape[1] != model.n_features_in_:
         raise ValueError(
             f"tournament_features must have shape (n, {model.n_features_in_}) like "

@@ -13,7 +13,7 @@ import math
 import numba
 import numpy as np
 
-from numerai_assets.scoring._arrays import as_matrix, as_vector, pick_rows
+from numerai_assets.scoring._arrays import as_float64, as_matrix, as_vector, pick_rows
 
 # Reassociation alone lets LLVM vectorise the sums. Adding the other fast-math flags (even
 # without "nnan") was seen to fold away the finiteness test, so they stay off.
@@ -191,10 +191,7 @@ def standardized(rows: np.ndarray) -> np.ndarray:
     >>> round(float(z[0] @ z[0]), 12)  # unit length: r of a row with itself
     1.0
     """
-    try:
-        values = np.asarray(rows, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"rows must be an array of numbers ({error})") from None
+    values = as_float64(rows, "rows")
     if values.ndim != 2 or values.shape[1] == 0:
         raise ValueError(
             f"rows must be two-dimensional with at least one column, got shape {values.shape}"

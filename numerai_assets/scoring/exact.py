@@ -17,7 +17,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from numerai_assets.scoring._arrays import as_vector
+from numerai_assets.scoring._arrays import as_vector, whole_number
 
 # |r| is computed in float64 by a two-pass kernel; its error is at most about 2 (n + 2) 2^-53
 # (Higham's summation bound with Cauchy–Schwarz), about 1e-11 at 45,000 rows. Any |r| within
@@ -77,12 +77,6 @@ def as_written(threshold: float | int | str | Fraction) -> Fraction:
     return Fraction(repr(value))
 
 
-def _positive_count(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"n must be a positive whole number, got {n!r}")
-    return int(n)
-
-
 def count_below(threshold: float | Fraction, n: int) -> int:
     """The smallest integer count ``c`` with ``c / n >= threshold``, the threshold as written.
 
@@ -119,7 +113,7 @@ def count_below(threshold: float | Fraction, n: int) -> int:
     >>> count_below(0.07, 100), math.ceil(0.07 * 100)
     (7, 8)
     """
-    return math.ceil(as_written(threshold) * _positive_count(n))
+    return math.ceil(as_written(threshold) * whole_number(n, "n"))
 
 
 def count_at_most(threshold: float | Fraction, n: int) -> int:
@@ -153,7 +147,7 @@ def count_at_most(threshold: float | Fraction, n: int) -> int:
     >>> count_at_most(0.03, 45_000), count_at_most(0.29, 100), math.floor(0.29 * 100)
     (1350, 29, 28)
     """
-    return math.floor(as_written(threshold) * _positive_count(n))
+    return math.floor(as_written(threshold) * whole_number(n, "n"))
 
 
 def _scaled_integers(values: np.ndarray) -> list[int]:

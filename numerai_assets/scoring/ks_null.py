@@ -14,15 +14,11 @@ import math
 import numpy as np
 from scipy import stats
 
+from numerai_assets.scoring._arrays import whole_number
+
 # scipy's exact two-sample distribution for equal sizes takes about 17 ms at 45,000 rows and
 # 70 ms at 190,000 (linear); above this the asymptotic one is within 1e-5 and far cheaper.
 EXACT_MAX_ROWS = 1_000_000
-
-
-def _rows(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"n must be a positive whole number, got {n!r}")
-    return int(n)
 
 
 def null_method(n: int) -> str:
@@ -80,7 +76,7 @@ def count_sf(count: int, n: int) -> float:
     >>> round(1.0 - count_sf(225, 45_000), 3)
     0.373
     """
-    n = _rows(n)
+    n = whole_number(n, "n")
     if count <= 0:
         return 1.0
     if count > n:
@@ -122,7 +118,7 @@ def critical_count(n: int, level: float) -> int:
     >>> c, round(1.0 - count_sf(c, 45_000), 4), round(1.0 - count_sf(c + 1, 45_000), 4)
     (155, 0.0477, 0.0503)
     """
-    n = _rows(n)
+    n = whole_number(n, "n")
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
     # Start from the asymptotic quantile and walk to the exact boundary (a step or two).

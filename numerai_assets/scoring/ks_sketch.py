@@ -49,7 +49,13 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from numerai_assets.scoring._arrays import as_matrix, as_vector, pick_rows, sorted_rows_finite
+from numerai_assets.scoring._arrays import (
+    as_matrix,
+    as_vector,
+    pick_rows,
+    sorted_rows_finite,
+    whole_number,
+)
 from numerai_assets.scoring.ks import _ks_count_equal, _ks_count_equal4, _ks_counts_rows
 
 FINE_RANKS = 1024
@@ -77,13 +83,10 @@ def sketch_ranks(n: int, k: int = FINE_RANKS) -> np.ndarray:
     >>> sketch_ranks(10, 3), sketch_ranks(3, 8)
     (array([1, 4, 7]), array([0, 1, 2]))
     """
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"n must be a positive whole number, got {n!r}")
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ValueError(f"k must be a positive whole number, got {k!r}")
-    kept = min(int(k), int(n))
+    n, k = whole_number(n, "n"), whole_number(k, "k")
+    kept = min(k, n)
     m = np.arange(1, kept + 1, dtype=np.int64)
-    return (m * (int(n) + 1)) // (kept + 1) - 1
+    return (m * (n + 1)) // (kept + 1) - 1
 
 
 @functools.lru_cache(maxsize=32)
@@ -432,8 +435,8 @@ def ks_counts_pruned(
 def _refined_bounds(
     new: np.ndarray, sketches: KsSketches, pick: np.ndarray, limit: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Coarse bounds for every row, then fine ones for the rows the coarse cannot settle."""
-    if sketches.coarse is None or pick.shape[0] == 0:
+    """Coarse bounds for every row (``pick`` not empty), then fine ones where those cannot."""
+    if sketches.coarse is None:
         fine = _bounds(new, sketches, pick)
         return fine.lo, fine.hi
     coarse = _bounds(new, sketches.coarse, pick)

@@ -19,6 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
+from numerai_assets.scoring._arrays import whole_number
+from numerai_assets.scoring.compression import _too_large
 from numerai_assets.scoring.reasons import EXAMPLES, SubmissionError, at_lines, counted, examples
 from numerai_assets.scoring.submission_format import HEADER, CsvText, csv_text, size_limit
 
@@ -131,13 +133,11 @@ class SubmissionReader:
         # A repeated round id would make every file, however right, miss one of its ids.
         if pc.count_distinct(self._expected).as_py() != len(self._expected):
             raise ValueError("tournament_ids must be unique")
-        if max_bytes is not None and (
-            isinstance(max_bytes, bool)
-            or not isinstance(max_bytes, int | np.integer)
-            or max_bytes < 1
-        ):
-            raise ValueError(f"max_bytes must be a positive whole number, got {max_bytes!r}")
-        self.max_bytes = size_limit(len(self.tournament_ids)) if max_bytes is None else max_bytes
+        self.max_bytes = (
+            size_limit(len(self.tournament_ids))
+            if max_bytes is None
+            else whole_number(max_bytes, "max_bytes")
+        )
 
     def read(self, raw: bytes) -> np.ndarray:
         r"""The probabilities of one file, in the round's tournament-id order.
@@ -283,10 +283,7 @@ def read_submission(
             raise FileNotFoundError(f"submission file {path} {what}")
         size = path.stat().st_size
         if size > reader.max_bytes:
-            raise SubmissionError(
-                f"the file is {size:,} bytes, more than the {reader.max_bytes:,} bytes a "
-                "submission for this round can take"
-            )
+            raise _too_large(f"is {size:,} bytes,", reader.max_bytes)
         raw = path.read_bytes()
     else:
         raw = source.read(reader.max_bytes + 1)  # over the limit: refused without reading it all

@@ -17,12 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from numerai_assets.scoring._arrays import whole_number
 from numerai_assets.scoring.compression import WHAT_TO_DO, decompress
 
 # The reasons' helpers live in :mod:`.reasons`; re-exported for code that imports them from here.
 from numerai_assets.scoring.reasons import (  # noqa: F401
-    EXAMPLES,
-    QUOTE_CHARS,
     REASON_CHARS,
     SubmissionError,
     at_lines,
@@ -85,9 +84,7 @@ def size_limit(rows: int) -> int:
     >>> size_limit(45_000), size_limit(100)
     (9000000, 1048576)
     """
-    if isinstance(rows, bool) or not isinstance(rows, int | np.integer) or rows < 0:
-        raise ValueError(f"rows must be a whole number of at least 0, got {rows!r}")
-    return max(MIN_SIZE_LIMIT, BYTES_PER_ROW * int(rows))
+    return max(MIN_SIZE_LIMIT, BYTES_PER_ROW * whole_number(rows, "rows", minimum=0))
 
 
 def _refused_format(data: bytes) -> str | None:
