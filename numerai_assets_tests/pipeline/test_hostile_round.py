@@ -107,6 +107,9 @@ def upload_round(home: Path, hostile: bool) -> tuple[dict[str, str], str | None,
     return expected, vanishing, late
 
 
+CHILD_SECONDS = 300  # the scoring process takes about 7 s
+
+
 def _peak_rss() -> int:
     """This process's peak resident memory in bytes (``VmHWM``). Not ``ru_maxrss``: that one
     survives ``exec``, so a child spawned from a large test process would report the parent's."""
@@ -154,8 +157,11 @@ def _score_round_reporting(*args) -> dict:
 def run_apart(home: Path, hostile: bool, monkeypatch) -> dict:
     monkeypatch.setenv("NUMERAI_ASSETS_HOME", str(home))
     expected, vanishing, late_file = upload_round(home, hostile)
+    # A worker that dies (or hangs) would leave apply() waiting for ever, and CI with it: a time
+    # limit fails the test instead (the pool is terminated on the way out).
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        result = pool.apply(_score_round_reporting, (str(home), vanishing, late_file))
+        task = pool.apply_async(_score_round_reporting, (str(home), vanishing, late_file))
+        result = task.get(timeout=CHILD_SECONDS)
     assert "error" not in result, result.get("error")
     return {**result, "expected": expected}
 
