@@ -32,6 +32,7 @@ setup(
         "starlette>=0.40",
         "uvicorn>=0.30",
         "matplotlib>=3.8",  # the round's and a submission's pictures (Agg, no display)
+        "requests>=2.31",  # an upload asks the Dagster webserver for its run (GraphQL)
     ],
     extras_require={
         # The Kubernetes executor (deploy/k8s): what a deployment on Kubernetes installs.

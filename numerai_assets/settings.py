@@ -121,7 +121,10 @@ class Settings:
     # silently is reported failed that long after; renewed every sixth of it)
     round_lease_seconds: int = field(metadata=_env("NUMERAI_ROUND_LEASE_SECONDS"))
     api_key: str | None = field(repr=False, metadata=_env("API_KEY", secret=True))
-    webserver_url: str = field(metadata=_env("DAGSTER_WEBSERVER_URL"))  # where `rescore` queues
+    # where `rescore` queues its run and an upload asks for its own
+    webserver_url: str = field(metadata=_env("DAGSTER_WEBSERVER_URL"))
+    # an upload asks the webserver for its scoring run at once (pipeline/launch.py)
+    launch_on_upload: bool = field(metadata=_env("NUMERAI_LAUNCH_ON_UPLOAD"))
     dagster_home: str | None = field(metadata=_env("DAGSTER_HOME", deployment=True))
     # overrides of the default ScoringPolicy's fields
     scoring_policy: Mapping[str, object] = field(metadata=_env("NUMERAI_SCORING_POLICY"))
@@ -359,6 +362,7 @@ def _executor(name: str, text: str | None, _: dict[str, Any]) -> str:
 _PARSERS: dict[str, Parser] = {
     **{name: _whole(name) for name in WHOLE_NUMBERS},
     "round_picture": _switch,
+    "launch_on_upload": _switch,
     "upload_key_prefix": _key_prefix,
     "scoring_policy": _json_object,
     "executor": _executor,

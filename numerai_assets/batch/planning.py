@@ -318,3 +318,33 @@ def give_up_reason(attempts: int, run_id: str, outcome: RunOutcome) -> str:
         f"could not be scored after {attempts} attempts: {what} (last run {run_id}; see the "
         "Dagster UI); an operator can rescore it"
     )
+
+
+def plan_upload(
+    doc: Mapping, *, round_has_data: bool, other_work_waiting: bool, now: datetime
+) -> PlannedRun | None:
+    """The run a new upload asks for at once (:mod:`numerai_assets.pipeline.launch`), or None
+    to leave it to the sensor's next tick, which plans it as any other work.
+
+    Asking at once saves waiting for the tick (Dagster's sensor daemon looks every 5 s), but a
+    run of one submission costs a run's fixed start; so only when it cannot be batched with
+    anything: none when other work of the round waits (``other_work_waiting``: an upload no run
+    has claimed, or a run queued and not begun; the sensor takes them together, so a burst is
+    one batch, not a run per upload), nor when the round has no data yet (``round_has_data``:
+    the sensor's first run of a round materializes it). The run is the one :func:`plan_tick`
+    would plan for ``doc`` alone: the same kind, key and claim.
+    """
+    if not round_has_data or other_work_waiting:
+        return None
+    round = doc["competition_id"]
+    state = TickState(
+        work=[doc],
+        claimed=[],
+        runs={},
+        known_rounds={round},
+        rounds_with_data={round},
+        missing_datasets={},
+        now=now,
+    )
+    (run,) = plan_tick(state, batch_size=1, max_attempts=1, retry_seconds=0).runs
+    return run

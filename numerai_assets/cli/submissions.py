@@ -70,7 +70,15 @@ def run_submit(args: argparse.Namespace) -> int:
         data=args.file.read_bytes(),
         name=args.file.name,
     )
-    print(f"submitted {submission_id} for {args.user} in round {args.round} (pending)")
+    from numerai_assets.pipeline.launch import launch_on_upload  # loads Dagster: only here
+
+    launch = launch_on_upload(deployment.settings, deployment.store, submission_id)
+    then = (
+        f"its scoring run {launch.run_id} is queued"
+        if launch.run_id
+        else f"the sensor's next tick plans its run: {launch.why_not}"
+    )
+    print(f"submitted {submission_id} for {args.user} in round {args.round} (pending); {then}")
     return 0
 
 

@@ -11,6 +11,7 @@ one ``SensorResult``. The cursor holds nothing: the queue is the store's.
 
 from __future__ import annotations
 
+import dataclasses
 import reprlib
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
@@ -19,19 +20,17 @@ import dagster as dg
 
 from numerai_assets.batch.planning import PlannedRun, TickState, plan_tick
 from numerai_assets.files import dataset_key
-from numerai_assets.pipeline.jobs import JOBS, ROUND_ASSETS, batch_run_config, job_for
+from numerai_assets.pipeline.jobs import JOBS, ROUND_DATA_KEYS, run_shape
 from numerai_assets.pipeline.partitions import rounds
 from numerai_assets.pipeline.resources import FilesResource, StoreResource
 from numerai_assets.pipeline.round_lease import orphaned
 from numerai_assets.pipeline.runs import claimed_runs, last_event_at
-from numerai_assets.pipeline.scoring import submission_scores
 from numerai_assets.settings import Settings
 from numerai_assets.store import SubmissionStore
 from numerai_assets.store.documents import claim_of
 
 _SHOWN = reprlib.Repr()  # a foreign _id in a log line: repr, long ones cut
 _SHOWN.maxstring = _SHOWN.maxother = 64
-ROUND_DATA_KEYS = [a.key for a in ROUND_ASSETS]
 
 
 def _round_has_data(instance: dg.DagsterInstance, round_key: str) -> bool:
@@ -87,28 +86,15 @@ def fail_orphaned_runs(
             instance.report_run_failed(run, message)
 
 
-# Runs that catch up go ahead of the round's queued new runs (the queue takes higher priorities
-# first, in order within one): a run materializing the round's data, which the queued runs load
-# (when the run planned to materialize it died, its retry carries the data; behind them, each
-# queued run would fail in turn on data that is not there), and a retry, whose submissions come
-# before the queued ones (run after them, it would make the round score them again).
-CATCHING_UP = {"dagster/priority": "1"}
-
-
 def _run_request(run: PlannedRun, settings: Settings) -> dg.RunRequest:
-    round_key = str(run.round)
+    shape = run_shape(run, settings)
     return dg.RunRequest(
-        job_name=job_for(len(run.submission_ids), settings),
+        job_name=shape.job_name,
         run_key=run.run_key,
-        partition_key=round_key,
-        run_config=batch_run_config(run.submission_ids),
-        tags={
-            "round": round_key,
-            "submissions": str(len(run.submission_ids)),
-            "reason": run.kind,
-            **(CATCHING_UP if run.with_data or run.kind == "retry" else {}),
-        },
-        asset_selection=[*(ROUND_DATA_KEYS if run.with_data else []), submission_scores.key],
+        partition_key=str(run.round),
+        run_config=shape.run_config,
+        tags=shape.tags,
+        asset_selection=shape.asset_selection,
     )
 
 
@@ -154,25 +140,35 @@ def new_submissions_tick(
         submissions.mark_invalid(doc["_id"], reason=reason, at=now, run_id=None)
         submissions.answer_request(doc)  # a request it carried is answered: refused
     by_id: Mapping = {str(d["_id"]): d for d in [*work, *claimed]}
+    runs: list[PlannedRun] = []
+    data_due: set[int] = set()  # the round's data, planned with a run that took nothing
     for run in plan.runs:
-        submissions.claim([by_id[i] for i in run.submission_ids], run.claim(now))
+        # Only what is still as this tick read it: an upload may have claimed its own since.
+        taken = submissions.claim([by_id[i] for i in run.submission_ids], run.claim(now))
+        if not taken:
+            data_due.update([run.round] if run.with_data else [])
+            continue
+        with_data = run.with_data or run.round in data_due
+        data_due.discard(run.round)
+        ids = [str(d["_id"]) for d in taken]
+        runs.append(dataclasses.replace(run, submission_ids=ids, with_data=with_data))
 
     for raw_id, reason in [*set_aside, *more]:
         context.log.warning(f"not scored: {_SHOWN.repr(raw_id)}: {reason}")
     for doc, reason in plan.invalid:
         context.log.warning(f"not scored: {doc['_id']}: {reason}")
-    if not plan.runs:
+    if not runs:
         waiting = f"; {plan.waiting} waiting to be retried" if plan.waiting else ""
         return dg.SkipReason(f"no new submissions{waiting}")
-    kinds = [run.kind for run in plan.runs]
+    kinds = [run.kind for run in runs]
     context.log.info(
-        f"{len(plan.runs)} runs ("
+        f"{len(runs)} runs ("
         + ", ".join(f"{kinds.count(k)} {k}" for k in dict.fromkeys(kinds))
         + ")"
         + (f"; new rounds {', '.join(map(str, plan.new_rounds))}" if plan.new_rounds else "")
     )
     return dg.SensorResult(
-        run_requests=[_run_request(run, settings) for run in plan.runs],
+        run_requests=[_run_request(run, settings) for run in runs],
         dynamic_partitions_requests=(
             [rounds.build_add_request([str(r) for r in plan.new_rounds])] if plan.new_rounds else []
         ),

@@ -45,7 +45,11 @@ class QueueMixin(StoreBase):
         included: a request is planned or refused, never left set), whatever their ``created``.
         This is the sensor's queue: it finds a document however late its clock.
         """
-        query = {
+        return self._find(self._unclaimed_query(), limit=limit)
+
+    @staticmethod
+    def _unclaimed_query() -> dict:
+        return {
             **WELL_TYPED,
             "$or": [
                 # Never claimed (or a "queued" of another system's making: no claim of ours).
@@ -53,44 +57,85 @@ class QueueMixin(StoreBase):
                 {"rescore_requested": {"$type": "date"}},
             ],
         }
-        return self._find(query, limit=limit)
 
     def claim(self, docs: Iterable[Mapping], claim: Claim) -> list[dict]:
-        """Record ``claim`` (a run planned for them) on ``docs``; return those claimed, in
-        ``docs``' order (a document deleted since it was read is not).
+        """Record ``claim`` (a run planned for them) on ``docs``, each only if it is still as
+        read; return those claimed, in ``docs``' order. The caller's run takes those only.
 
-        An intake request is taken only if it is still the one read (a request made since
-        stays for the next tick): each request is planned for exactly once. The documents
-        without a request are claimed in one write (a tick claims thousands: one write each
+        A compare-and-set on what was read, because two planners may read the same work: the
+        sensor and an upload asking for its run (:mod:`numerai_assets.pipeline.launch`). A
+        document read unclaimed is taken only if still unclaimed; one read with a claim (a
+        retry) only if that claim is still there; an intake request only if it is still the one
+        read (a request made since stays for the next tick). So each piece of work is planned
+        for exactly once, and a document deleted since it was read is not claimed. Documents
+        sharing what was read are claimed in one write (a tick claims thousands: one write each
         cost 25 ms apiece on the embedded store, 4 ms over the wire).
         """
         docs = [dict(doc) for doc in docs]
         record = claim.record()
-        plain = [parse_id(d["_id"]) for d in docs if d.get("rescore_requested") is None]
-        taken: set[str] = set()
-        if plain:
-            with write_lock(self._database):
-                result = self._submissions.update_many(
-                    {"_id": {"$in": plain}}, to_storage({"$set": {"queued": record}})
-                )
-            if result.matched_count == len(set(plain)):
-                taken.update(map(str, plain))
-            else:  # some were deleted since read: those still here were claimed
-                present = self._submissions.find({"_id": {"$in": plain}}, {"_id": 1})
-                taken.update(str(d["_id"]) for d in present)
+        groups: dict[tuple, list[ObjectId]] = {}
         for doc in docs:
-            if doc.get("rescore_requested") is None:
-                continue
-            condition = {
-                "_id": parse_id(doc["_id"]),
-                "rescore_requested": self._when(doc["rescore_requested"]),
-            }
-            update = {"$set": {"queued": record}, "$unset": {"rescore_requested": ""}}
+            groups.setdefault(self._as_read(doc), []).append(parse_id(doc["_id"]))
+        taken: set[str] = set()
+        for (requested, claimed_at), ids in groups.items():
+            condition: dict[str, Any] = {"_id": {"$in": ids}}
+            condition["queued.at"] = (
+                {"$not": {"$type": "date"}} if claimed_at is None else self._when(claimed_at)
+            )
+            update: dict[str, Any] = {"$set": {"queued": record}}
+            if requested is not None:
+                condition["rescore_requested"] = self._when(requested)
+                update["$unset"] = {"rescore_requested": ""}
             with write_lock(self._database):
-                result = self._submissions.update_one(condition, to_storage(update))
-            if result.matched_count:
-                taken.add(str(parse_id(doc["_id"])))
+                result = self._submissions.update_many(condition, to_storage(update))
+            if result.matched_count == len(set(ids)):
+                taken.update(map(str, ids))
+            elif result.matched_count:  # some were taken by another planner, or deleted
+                # By the run key (unique to the planning): the stored time is cut to milliseconds.
+                mine = self._submissions.find(
+                    {"_id": {"$in": ids}, "queued.run_key": claim.run_key}, {"_id": 1}
+                )
+                taken.update(str(d["_id"]) for d in mine)
         return [doc for doc in docs if str(parse_id(doc["_id"])) in taken]
+
+    @staticmethod
+    def _as_read(doc: Mapping) -> tuple[datetime | None, datetime | None]:
+        """What :meth:`claim` compares: the request and our claim's time as ``doc`` was read."""
+        requested = doc.get("rescore_requested")
+        queued = doc.get("queued")
+        at = queued.get("at") if isinstance(queued, Mapping) else None
+        return (
+            requested if isinstance(requested, datetime) else None,
+            at if isinstance(at, datetime) else None,
+        )
+
+    def release(self, doc: Mapping, claim: Claim) -> bool:
+        """Undo :meth:`claim` of one document whose run could not be asked for: only while no
+        run has taken it up and the claim is still ``claim``; True if released. The document is
+        unclaimed work again (an intake request it carried is not restored: a new upload's
+        release is what this is for), so the sensor's next tick plans it."""
+        condition = {
+            "_id": parse_id(doc["_id"]),
+            "queued.run_key": claim.run_key,
+            "queued.run_id": None,
+        }
+        with write_lock(self._database):
+            result = self._submissions.update_one(condition, {"$unset": {"queued": ""}})
+        return result.matched_count == 1
+
+    def round_has_waiting_work(self, round: int, *, besides: ObjectId | str) -> bool:
+        """Whether the round holds work a run will take in a batch, other than ``besides``:
+        an upload or request no run has claimed yet, or one claimed for a run that has not
+        taken it up (queued). An upload that finds some leaves its own to the sensor, which
+        batches them (:func:`numerai_assets.batch.planning.plan_upload`)."""
+        queued = {**NOT_INVALID, "queued.at": {"$type": "date"}, "queued.run_id": None}
+        query = {
+            "$and": [
+                {"competition_id": round, "_id": {"$ne": parse_id(besides)}},
+                {"$or": [self._unclaimed_query(), {**WELL_TYPED, **queued}]},
+            ]
+        }
+        return self._submissions.find_one(query, {"_id": 1}) is not None
 
     def claimed(self) -> list[dict]:
         """Submissions a run was planned for, or taken up by, that no decision has answered yet

@@ -1,0 +1,202 @@
+"""An upload asks for its scoring run at once, through the Dagster webserver's GraphQL API.
+
+Why: Dagster 1.13's sensor daemon evaluates sensors once every 5 s (``MIN_INTERVAL_LOOP_TIME``,
+not a setting), so an upload left to the ``new_submissions`` sensor waits 2.5 s on average, and
+up to 5 s, before anything starts. Asked for at upload, the run is in the queue at once; the
+queue (``dequeue_interval_seconds: 1``) and the run's own process start follow as for any run.
+
+The sensor stays the safety net and the one planner of everything else. The upload plans the run
+the sensor would plan for it alone (:func:`numerai_assets.batch.planning.plan_upload`, which
+also says when to leave it to the sensor: a burst is batched by the sensor, a round without
+data is materialized by it), claims it in the store (a compare-and-set: if the sensor claimed
+it first, the upload asks for nothing), and launches the run with the planned run key as its
+``dagster/run_key`` tag, so recovery finds it exactly as it finds the sensor's runs
+(:func:`numerai_assets.pipeline.runs.claimed_runs`). When the webserver cannot be reached the
+claim is released and the sensor's next tick plans the upload; when the answer is lost after the
+request was sent, the claim stays and recovery re-plans it if no run carries its key.
+
+Nothing here decides a score, and nothing here can lose a submission: at worst it waits for the
+sensor. Off with ``NUMERAI_LAUNCH_ON_UPLOAD=off``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import requests
+
+from numerai_assets.batch.planning import PlannedRun, plan_upload
+from numerai_assets.pipeline.jobs import ROUND_DATA_KEYS, run_shape
+from numerai_assets.pipeline.runs import RUN_KEY_TAG
+from numerai_assets.settings import Settings
+from numerai_assets.store import SubmissionStore
+
+LOCATION = "numerai_assets"  # workspace.yaml's code location
+REPOSITORY = "__repository__"  # the repository Dagster makes of a module's Definitions
+CONNECT_SECONDS = 2.0  # a webserver on the same machine or network answers in milliseconds
+ANSWER_SECONDS = 30.0  # launching writes the run to Dagster's storage
+
+ROUND_DATA = """
+query RoundData($path: [String!]!, $partition: String!) {
+  assetNodeOrError(assetKey: {path: $path}) {
+    __typename
+    ... on AssetNode { assetMaterializations(partitions: [$partition], limit: 1) { runId } }
+  }
+}"""
+LAUNCH = """
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on InvalidSubsetError { message }
+    ... on PipelineNotFoundError { message }
+    ... on RunConflict { message }
+    ... on UnauthorizedError { message }
+    ... on InvalidStepError { invalidStepKey }
+    ... on InvalidOutputError { stepKey }
+    ... on PresetNotFoundError { message }
+    ... on ConflictingExecutionParamsError { message }
+    ... on NoModeProvidedError { message }
+  }
+}"""
+
+
+class WebserverUnreachable(Exception):
+    """The request was not delivered: nothing was asked of Dagster."""
+
+
+class WebserverError(Exception):
+    """Dagster refused the request, or its answer was lost: a run may or may not exist."""
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What became of an upload's request for its run: the run's id, or why none was asked
+    for (the sensor's next tick plans the upload then)."""
+
+    run_id: str | None
+    why_not: str = ""
+
+
+class Webserver:
+    """The Dagster webserver's GraphQL endpoint at ``url`` (``DAGSTER_WEBSERVER_URL``)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+        self.endpoint = self.url + "/graphql"
+
+    def graphql(self, query: str, variables: dict) -> dict:
+        """The ``data`` of the answer.
+
+        Raises
+        ------
+        WebserverUnreachable
+            No connection could be made (nothing was sent).
+        WebserverError
+            The request was sent but no usable answer came (a timeout, a dropped connection,
+            an HTTP error, GraphQL errors).
+        """
+        try:
+            response = requests.post(
+                self.endpoint,
+                json={"query": query, "variables": variables},
+                timeout=(CONNECT_SECONDS, ANSWER_SECONDS),
+            )
+        except (requests.ConnectTimeout, requests.exceptions.InvalidURL) as error:
+            raise WebserverUnreachable(f"{self.url}: {type(error).__name__}") from None
+        except requests.ConnectionError as error:
+            if _never_sent(error):
+                raise WebserverUnreachable(f"cannot connect to {self.url}") from None
+            raise WebserverError(f"{self.url}: {type(error).__name__}") from None
+        except requests.RequestException as error:
+            raise WebserverError(f"{self.url}: {type(error).__name__}") from None
+        if response.status_code != 200:
+            raise WebserverError(f"{self.endpoint} answered HTTP {response.status_code}")
+        try:
+            answer = response.json()
+        except ValueError:
+            raise WebserverError(f"{self.endpoint} answered with no JSON") from None
+        if not isinstance(answer, dict) or answer.get("errors") or "data" not in answer:
+            errors = answer.get("errors") if isinstance(answer, dict) else answer
+            raise WebserverError(f"{self.endpoint}: {str(errors)[:300]}")
+        return answer["data"]
+
+    def round_has_data(self, round: int) -> bool:
+        """Whether the round's clusters (the last of its data assets) were ever materialized."""
+        data = self.graphql(
+            ROUND_DATA, {"path": list(ROUND_DATA_KEYS[-1].path), "partition": str(round)}
+        )
+        node = data.get("assetNodeOrError") or {}
+        return bool(node.get("assetMaterializations"))
+
+    def launch(self, run: PlannedRun, settings: Settings) -> str:
+        """Launch ``run`` as the sensor would request it; the run's id."""
+        shape = run_shape(run, settings)
+        tags = {**shape.tags, "dagster/partition": str(run.round), RUN_KEY_TAG: run.run_key}
+        params = {
+            "selector": {
+                "repositoryLocationName": LOCATION,
+                "repositoryName": REPOSITORY,
+                "jobName": shape.job_name,
+                "assetSelection": [{"path": list(key.path)} for key in shape.asset_selection],
+            },
+            "runConfigData": shape.run_config.to_config_dict(),
+            "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
+        }
+        answer = self.graphql(LAUNCH, {"params": params}).get("launchRun") or {}
+        if answer.get("__typename") != "LaunchRunSuccess":
+            detail = {k: v for k, v in answer.items() if k != "__typename"}
+            raise WebserverError(f"launchRun: {answer.get('__typename')} {str(detail)[:300]}")
+        return answer["run"]["runId"]
+
+
+def _never_sent(error: requests.ConnectionError) -> bool:
+    """Whether the connection failed before the request went out (refused, no route, name not
+    resolved), as opposed to a connection dropped while waiting for the answer."""
+    cause = error.args[0] if error.args else None
+    reason = getattr(cause, "reason", cause)
+    return type(reason).__name__ in {"NewConnectionError", "NameResolutionError"}
+
+
+def launch_on_upload(
+    settings: Settings,
+    store: SubmissionStore,
+    submission_id: object,
+    *,
+    now: datetime | None = None,
+) -> Launch:
+    """Ask for the scoring run of the upload ``submission_id`` now (see the module docstring).
+
+    Never raises for Dagster's sake: an unreachable or refusing webserver is a ``why_not``
+    (the sensor plans the upload instead). Errors of the store are raised (the upload itself
+    was stored before; the sensor finds it).
+    """
+    if not settings.launch_on_upload:
+        return Launch(None, "NUMERAI_LAUNCH_ON_UPLOAD is off")
+    now = now or datetime.now(timezone.utc)
+    doc = store.get(submission_id)
+    round = doc["competition_id"]
+    if store.round_has_waiting_work(round, besides=doc["_id"]):
+        return Launch(None, f"round {round} has work waiting; the sensor batches it")
+    webserver = Webserver(settings.webserver_url)
+    try:
+        has_data = webserver.round_has_data(round)
+    except (WebserverUnreachable, WebserverError) as error:
+        return Launch(None, str(error))
+    run = plan_upload(doc, round_has_data=has_data, other_work_waiting=False, now=now)
+    if run is None:
+        return Launch(None, f"round {round} has no data yet; the sensor's run materializes it")
+    claim = run.claim(now)
+    if not store.claim([doc], claim):
+        return Launch(None, "already planned (the sensor claimed it first)")
+    try:
+        return Launch(webserver.launch(run, settings))
+    except WebserverUnreachable as error:
+        store.release(doc, claim)  # nothing was asked: the sensor's next tick plans it
+        return Launch(None, str(error))
+    except WebserverError as error:
+        # Perhaps launched: recovery finds the run by its key, or re-plans the claim.
+        return Launch(None, f"{error}; the sensor checks for its run")
