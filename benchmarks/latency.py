@@ -1,15 +1,18 @@
 """Latency: one new submission into an idle deployment, until its scores are written.
 
-The real ``dagster-daemon run -w workspace.yaml`` (sensor, queued run coordinator, default run
-launcher, code server) on a SQLite instance made from ``deploy/local/dagster.yaml``, with the
-sensor at the product's default interval (1 s: evaluated on every pass of Dagster's sensor
-daemon, which loops every 5 s), in its own process group, always ended (SIGTERM to the group,
-SIGKILL after a timeout). A round of 10,000 tournament rows is seeded with ``numerai-assets
-demo seed`` and scored first (warm-up: the round's data and clusters are materialized then).
-Each sample uploads one file (``upload_submission``), polls the store every 0.1 s until the
-submission is no longer pending, and splits the time with the run's record: sensor wait
-(created → run created), queue (run created → run started: dequeue and launching the run's
-process), run (started → ended) and the rest (run ended → scores seen).
+What ``make run`` starts: ``dg dev -w workspace.yaml`` (webserver, daemon: sensor, queued run
+coordinator, default run launcher, code servers) on a SQLite instance made from
+``deploy/local/dagster.yaml``, with the product's defaults (the sensor every 1 s, an upload
+asking the webserver for its run at once: ``NUMERAI_LAUNCH_ON_UPLOAD``), in its own process
+group, always ended (SIGTERM to the group, SIGKILL after a timeout). A round of 45,000
+tournament rows is seeded with ``numerai-assets demo seed`` and scored first (warm-up: the
+round's data and clusters are materialized then). Each sample does what ``numerai-assets
+submit`` does once its modules are loaded (``upload_submission`` then ``launch_on_upload``),
+polls the store every 0.1 s until the submission is no longer pending, and splits the time with
+the run's record: asking (created → run created, by the upload or by the sensor's tick), queue
+(run created → run started: dequeue and launching the run's process), run (started → ended)
+and the rest (run ended → scores seen). ``--sensor`` measures with the upload's request off
+(``NUMERAI_LAUNCH_ON_UPLOAD=off``): the sensor's tick alone, the reference.
 
 Reference, not a goal: the sensor daemon's 5-s loop, the period at which an idle deployment
 that polls looks (a submission waits up to one loop, 2.5 s on average, for the next tick).
@@ -21,6 +24,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -41,10 +45,11 @@ from numerai_assets.cli.submissions import upload_submission
 from numerai_assets.datasets import load_round_dataset
 from numerai_assets.datasets.synthetic import model_probabilities, submission_csv
 from numerai_assets.files import dataset_key
-from numerai_assets.settings import WHOLE_NUMBERS
+from numerai_assets.pipeline.launch import launch_on_upload
+from numerai_assets.settings import WHOLE_NUMBERS, Settings
 
 ROUND = 1
-ROWS = 10_000
+ROWS = 45_000  # a round's tournament rows (issue 17: "a warm round of 45,000 rows")
 SAMPLES, QUICK_SAMPLES = 10, 3
 INTERVAL_SECONDS = WHOLE_NUMBERS["sensor_interval_seconds"][0]  # the product's default
 # How often Dagster's sensor daemon evaluates sensors at most (dagster._daemon.sensor
@@ -63,8 +68,9 @@ BIN = Path(sys.executable).parent
 class Sample:
     latency: float  # upload started → scores seen
     upload: float  # upload_submission's duration (file + document)
-    next_tick: float  # document created → the tick that saw it started
-    tick: float  # that tick started → run created
+    by: str  # who asked for the run: "upload" or "sensor"
+    next_tick: float  # document created → what asked for the run started (the tick; 0: upload)
+    tick: float  # that started → run created (the tick, or the upload's request)
     dequeue: float  # run created → RUN_STARTING (the queued run coordinator took it)
     launch: float  # RUN_STARTING → run started (the run's own process booted)
     run: float  # run started → run ended (or scores seen, if earlier)
@@ -78,6 +84,26 @@ class Sample:
     @property
     def queue(self) -> float:
         return self.dequeue + self.launch
+
+
+@contextmanager
+def dagster_dev(env: dict[str, str], log: Path, port: int) -> Iterator[subprocess.Popen]:
+    """``dg dev`` as ``make run`` starts it, in its own process group; the group ended after."""
+    command = [str(BIN / "dg"), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"]
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            yield process
+        finally:
+            end_group(process)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @contextmanager
@@ -173,10 +199,11 @@ def wait_idle(instance: dg.DagsterInstance, process: subprocess.Popen, limit: fl
         time.sleep(0.5)
 
 
-def main(quick: bool = False) -> bool:
+def main(quick: bool = False, sensor_only: bool = False) -> bool:
     count = QUICK_SAMPLES if quick else SAMPLES
+    asker = "the sensor alone (launch on upload off)" if sensor_only else "the upload asks"
     header(
-        f"latency: 1 submission into an idle deployment (real dagster-daemon, sensor interval "
+        f"latency: 1 submission into an idle deployment (dg dev, {asker}, sensor interval "
         f"{INTERVAL_SECONDS} s, {ROWS:,} tournament rows), median of {count}"
     )
     check = Checks()
@@ -184,15 +211,23 @@ def main(quick: bool = False) -> bool:
         dagster_home = tmp / "dagster_home"
         dagster_home.mkdir()
         shutil.copy(REPO / "deploy/local/dagster.yaml", dagster_home / "dagster.yaml")
-        env = local_environ(tmp / "home", DAGSTER_HOME=str(dagster_home))
-        env.pop("NUMERAI_SENSOR_INTERVAL_SECONDS", None)  # the product's default
+        port = free_port()
+        env = local_environ(
+            tmp / "home",
+            DAGSTER_HOME=str(dagster_home),
+            DAGSTER_WEBSERVER_URL=f"http://127.0.0.1:{port}",
+        )
+        for name in ("NUMERAI_SENSOR_INTERVAL_SECONDS", "NUMERAI_LAUNCH_ON_UPLOAD"):
+            env.pop(name, None)  # the product's defaults
+        if sensor_only:
+            env["NUMERAI_LAUNCH_ON_UPLOAD"] = "off"
         line("store", "", store_label(env))
-        log = tmp / "daemon.log"
+        log = tmp / "dagster-dev.log"
         try:
-            samples = measure(env, dagster_home, log, count, check)
+            samples = measure(env, dagster_home, log, port, count, check)
         except Exception:
             tail = log.read_text(errors="replace").splitlines()[-40:] if log.exists() else []
-            print("\n".join(["  daemon log, last lines:", *tail]), flush=True)
+            print("\n".join(["  dg dev log, last lines:", *tail]), flush=True)
             raise
     if not samples:
         return check.ok
@@ -214,9 +249,11 @@ def main(quick: bool = False) -> bool:
         "run record, event log, sensor ticks):"
     )
     line("  upload: file + document (upload_submission)", seconds(middle.upload))
-    line("  sensor wait: created → run created", seconds(middle.sensor))
-    line("    until the next tick starts", seconds(middle.next_tick))
-    line("    the tick: evaluate, then create the run", seconds(middle.tick))
+    asked = sum(s.by == "upload" for s in samples)
+    line("runs asked for by the upload / by the sensor", f"{asked:8d}", f"/ {len(samples) - asked}")
+    line(f"  asking ({middle.by}): created → run created", seconds(middle.sensor))
+    line("    until the next tick starts (0: the upload asked)", seconds(middle.next_tick))
+    line("    the tick or the upload's request: plan, claim, create", seconds(middle.tick))
     line("  queue: run created → run started", seconds(middle.queue))
     line("    dequeued (coordinator polls every 1 s)", seconds(middle.dequeue))
     line("    launch: the run's process boots (RUN_STARTING →)", seconds(middle.launch))
@@ -237,7 +274,7 @@ def main(quick: bool = False) -> bool:
 
 
 def measure(
-    env: dict[str, str], dagster_home: Path, log: Path, count: int, check: Checks
+    env: dict[str, str], dagster_home: Path, log: Path, port: int, count: int, check: Checks
 ) -> list[Sample]:
     deploy = deployment(env)
     start = time.monotonic()
@@ -251,7 +288,10 @@ def measure(
     tournament = seeded_tournament(deploy)
     ids = tournament["id"].to_numpy()
     samples: list[Sample] = []
-    with daemon(env, log) as process, dg.DagsterInstance.from_config(str(dagster_home)) as inst:
+    with (
+        dagster_dev(env, log, port) as process,
+        dg.DagsterInstance.from_config(str(dagster_home)) as inst,
+    ):
         deadline = time.monotonic() + WARMUP_LIMIT
         while not (docs := deploy.store.round_submissions(ROUND)) or not all(map(scored, docs)):
             if time.monotonic() > deadline or process.poll() is not None:
@@ -273,6 +313,7 @@ def measure(
                 upload_submission(deploy, round=ROUND, user=f"late{k:02d}", data=data)
             )
             uploaded = time.time() - began
+            launch = launch_on_upload(Settings.from_env(env), deploy.store, submission_id)
             while True:
                 doc = deploy.store.get(submission_id)
                 if scored(doc):
@@ -295,11 +336,13 @@ def measure(
             run_created = record.create_timestamp.timestamp()
             run_started, run_ended = record.start_time, record.end_time
             tick = next((t for t in sensor_ticks(inst) if run_id in t.run_ids), None)
-            tick_started = tick.timestamp if tick else float("nan")
+            by = "upload" if launch.run_id == run_id else "sensor"
+            tick_started = created if by == "upload" else tick.timestamp if tick else float("nan")
             starting = starting_time(inst, run_id) or float("nan")
             sample = Sample(
                 latency=seen - began,
                 upload=uploaded,
+                by=by,
                 next_tick=tick_started - created,
                 tick=run_created - tick_started,
                 dequeue=starting - run_created,
@@ -312,8 +355,8 @@ def measure(
             line(
                 f"sample {k + 1}: latency",
                 seconds(sample.latency),
-                f"sensor {sample.sensor:.2f} + queue {sample.queue:.2f} + run {sample.run:.2f}"
-                f" + rest {sample.rest:.2f} s",
+                f"asking ({by}) {sample.sensor:.2f} + queue {sample.queue:.2f}"
+                f" + run {sample.run:.2f} + rest {sample.rest:.2f} s",
             )
         check(len(samples) == count, f"{len(samples)}/{count} submissions scored by their runs")
         gaps = tick_gaps(log)
@@ -351,4 +394,8 @@ def seeded_tournament(deploy: Deployment) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    run_one(main, __doc__.splitlines()[0])
+    if "--sensor" in sys.argv:
+        sys.argv.remove("--sensor")
+        run_one(lambda quick=False: main(quick, sensor_only=True), __doc__.splitlines()[0])
+    else:
+        run_one(main, __doc__.splitlines()[0])

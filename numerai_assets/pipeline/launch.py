@@ -166,10 +166,13 @@ def launch_on_upload(
     store: SubmissionStore,
     submission_id: object,
     *,
+    webserver: Webserver | None = None,
     now: datetime | None = None,
 ) -> Launch:
     """Ask for the scoring run of the upload ``submission_id`` now (see the module docstring).
 
+    ``webserver``: where to ask (default: ``DAGSTER_WEBSERVER_URL``'s); anything with
+    :class:`Webserver`'s ``round_has_data`` and ``launch`` (the tests' in-process daemon).
     Never raises for Dagster's sake: an unreachable or refusing webserver is a ``why_not``
     (the sensor plans the upload instead). Errors of the store are raised (the upload itself
     was stored before; the sensor finds it).
@@ -181,7 +184,7 @@ def launch_on_upload(
     round = doc["competition_id"]
     if store.round_has_waiting_work(round, besides=doc["_id"]):
         return Launch(None, f"round {round} has work waiting; the sensor batches it")
-    webserver = Webserver(settings.webserver_url)
+    webserver = webserver or Webserver(settings.webserver_url)
     try:
         has_data = webserver.round_has_data(round)
     except (WebserverUnreachable, WebserverError) as error:

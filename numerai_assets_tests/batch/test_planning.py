@@ -14,6 +14,7 @@ from numerai_assets.batch.planning import (
     RunOutcome,
     TickState,
     plan_tick,
+    plan_upload,
     retry_delay,
     run_outcome,
 )
@@ -248,3 +249,28 @@ def test_claims_of_one_dead_run_in_two_rounds_get_one_run_each():
 )
 def test_what_ended_a_run(status, facts, outcome):
     assert run_outcome(status, **{"started": False, **facts}) is outcome
+
+
+# An upload asking for its own run (pipeline/launch.py): only when nothing could share its run.
+
+
+def test_an_upload_alone_in_a_round_with_data_gets_the_run_the_sensor_would_plan_for_it():
+    upload = doc("ann", 5)
+    run = plan_upload(upload, round_has_data=True, other_work_waiting=False, now=NOW)
+    (sensor,) = tick([upload], batch_size=2000).runs
+    assert run == sensor  # kind, round, batch, key, data, attempt: one planning rule
+    assert (run.kind, run.submission_ids, run.with_data) == ("new", [str(upload["_id"])], False)
+
+
+@pytest.mark.parametrize(
+    ("has_data", "waiting"),
+    [(False, False), (True, True), (False, True)],
+    ids=["round without data: the sensor materializes it", "work waiting: batched", "both"],
+)
+def test_an_upload_is_left_to_the_sensor_when_its_run_could_be_shared_or_needs_data(
+    has_data, waiting
+):
+    assert (
+        plan_upload(doc("ann", 5), round_has_data=has_data, other_work_waiting=waiting, now=NOW)
+        is None
+    )

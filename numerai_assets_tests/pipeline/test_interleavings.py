@@ -1,11 +1,12 @@
 """Whatever the interleaving, a quiet round's decisions equal one clean scoring of it.
 
-Seeded schedules of uploads (some stamped by clocks running behind), sensor ticks (some
-repeated), intake requests (some sharing a timestamp, some from a lagging intake), runs that die
-before writing anything, files replaced and rescored, and in-process rescores, drive the real
-sensor and job in-process on small rounds. Then the round is brought to quiet (ticks and runs
-until nothing is left to do) and its stored decisions are compared with those of a clean rescore
-of the whole round, with the prediction cache off. ``NUMERAI_INTERLEAVINGS`` sets how many
+Seeded schedules of uploads (some stamped by clocks running behind, some asking for their run
+at once as ``submit`` does), sensor ticks (some repeated), intake requests (some sharing a
+timestamp, some from a lagging intake), runs that die before writing anything, files replaced
+and rescored, and in-process rescores, drive the real sensor and job in-process on small rounds.
+Then the round is brought to quiet (ticks and runs until nothing is left to do) and its stored
+decisions are compared with those of a clean rescore of the whole round, with the prediction
+cache off. ``NUMERAI_INTERLEAVINGS`` sets how many
 schedules run (CI: 200; more for a longer search).
 """
 
@@ -24,8 +25,10 @@ from bson import ObjectId
 
 from numerai_assets.datasets.synthetic import model_probabilities, submission_csv
 from numerai_assets.definitions import build_definitions
-from numerai_assets.pipeline.jobs import batch_run_config
+from numerai_assets.pipeline.jobs import batch_run_config, run_shape
+from numerai_assets.pipeline.launch import launch_on_upload
 from numerai_assets.pipeline.partitions import rounds
+from numerai_assets.settings import Settings
 from numerai_assets_tests.daemon import add_partitions, evaluate_sensor
 
 from .conftest import seed_round
@@ -36,7 +39,8 @@ SCHEDULES = int(os.environ.get("NUMERAI_INTERLEAVINGS", "50"))
 USERS = ("ann", "ben", "cat", "dan")
 SCORES = dg.AssetKey("submission_scores")
 OPERATIONS = (
-    *("upload",) * 3,
+    *("upload",) * 2,
+    "upload_and_ask",
     *("tick",) * 3,
     *("run",) * 3,
     *("request", "replace", "rescore"),
@@ -71,6 +75,37 @@ class Schedule:
         )
         self.submitted.append(str(oid))
         self.log.append(f"upload {user} skew {skew}")
+
+    def upload_and_ask(self) -> None:
+        """What ``numerai-assets submit`` does: the upload, then its run asked for at once
+        (:func:`launch_on_upload`), through this schedule's in-process daemon."""
+        self.upload()
+        settings = Settings.from_env()
+        launch = launch_on_upload(
+            settings, self.seeded.deployment.store, self.submitted[-1], webserver=self
+        )
+        self.log.append(f"asked: {launch.run_id or launch.why_not}")
+
+    # What the webserver does for launch_on_upload (pipeline/launch.py's Webserver)
+
+    def round_has_data(self, round: int) -> bool:
+        status = self.instance.get_status_by_partition(
+            dg.AssetKey("kmeans_clusters"), partition_keys=[str(round)], partitions_def=rounds
+        )
+        return (status or {}).get(str(round)) == dg.AssetPartitionStatus.MATERIALIZED
+
+    def launch(self, run, settings) -> str:
+        """Queue ``run`` as the webserver's launchRun would (its shape, its run key)."""
+        shape = run_shape(run, settings)
+        self.queue.append(
+            dg.RunRequest(
+                run_key=run.run_key,
+                run_config=shape.run_config,
+                asset_selection=shape.asset_selection,
+                tags=shape.tags,
+            )
+        )
+        return f"asked-{run.run_key}"
 
     def request(self) -> None:
         if not self.submitted:
@@ -114,10 +149,7 @@ class Schedule:
         round_key = str(self.seeded.round)
         if round_key not in self.instance.get_dynamic_partitions("rounds"):
             self.instance.add_dynamic_partitions("rounds", [round_key])
-        status = self.instance.get_status_by_partition(
-            dg.AssetKey("kmeans_clusters"), partition_keys=[round_key], partitions_def=rounds
-        )
-        materialized = (status or {}).get(round_key) == dg.AssetPartitionStatus.MATERIALIZED
+        materialized = self.round_has_data(self.seeded.round)
         self._execute(batch_run_config([]), [SCORES] if materialized else None, None)
         self.log.append("rescore")
 
@@ -183,6 +215,7 @@ def test_every_interleaving_ends_as_one_clean_scoring(
 ):
     started = time.monotonic()
     failures = []
+    asks: list[str] = []
     for k in range(SCHEDULES):
         seeded = seed_round(deployment, 100 + k, rows=300, seed=k)
         schedule = Schedule(seeded, instance, seed=k)
@@ -195,9 +228,13 @@ def test_every_interleaving_ends_as_one_clean_scoring(
             schedule.rescore()
         if schedule.decisions() != quiet:
             failures.append((k, schedule.log))
+        asks += [entry for entry in schedule.log if entry.startswith("asked: ")]
     elapsed = time.monotonic() - started
     print(f"{SCHEDULES} schedules in {elapsed:.0f} s")
     assert not failures, failures[:3]
+    # Both ways an upload's run comes about were exercised: asked at once, left to the sensor.
+    launched = [a for a in asks if a.startswith("asked: asked-")]
+    assert launched and len(launched) < len(asks), asks
 
 
 def test_a_late_upload_is_compared_into_place(deployment, instance, quick_recovery):

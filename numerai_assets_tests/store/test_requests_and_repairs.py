@@ -121,3 +121,66 @@ def test_reconcile_completes_an_interrupted_write(store, database):
     snapshot = list(database["competitions"].find())
     store.reconcile_leaderboard(ROUND)  # nothing left to do: nothing written
     assert list(database["competitions"].find()) == snapshot
+
+
+def test_a_claim_takes_only_what_is_still_as_read(store):
+    """Two planners (the sensor, an upload asking for its run) may read the same work: each
+    document is claimed by one of them, whoever writes first."""
+    ids = [add(store, f"u{k}", k) for k in range(4)]
+    sensor_read = [store.get(sid) for sid in ids]
+    upload = store.claim([store.get(ids[2])], Claim("upload", None, at(10)))
+    assert [d["_id"] for d in upload] == [ids[2]]
+    taken = store.claim(sensor_read, Claim("tick", None, at(11)))
+    assert [d["_id"] for d in taken] == [ids[0], ids[1], ids[3]]
+    assert store.get(ids[2])["queued"]["run_key"] == "upload"  # not overwritten
+    assert store.claim([sensor_read[2]], Claim("late", None, at(12))) == []
+
+
+def test_a_retry_claims_only_while_the_claim_it_read_is_there(store):
+    a, b = add(store, "a", 1), add(store, "b", 2)
+    store.claim([store.get(a), store.get(b)], Claim("dead", None, at(5)))
+    read = [store.get(a), store.get(b)]  # recovery read both with the dead run's claim
+    store.claim([store.get(b)], Claim("other", None, at(6)))  # b planned again meanwhile
+    taken = store.claim(read, Claim("retry", None, at(7), retries=1))
+    assert [d["_id"] for d in taken] == [a]
+    assert store.get(a)["queued"]["retries"] == 1
+    assert store.get(b)["queued"]["run_key"] == "other"
+
+
+def test_a_claim_is_released_only_while_no_run_has_taken_it_up(store):
+    a, b = add(store, "a", 1), add(store, "b", 2)
+    claim = Claim("upload", None, at(5))
+    store.claim([store.get(a), store.get(b)], claim)
+    assert store.release(store.get(a), claim)
+    assert [d["_id"] for d in store.unclaimed()] == [a]  # unclaimed work again
+    taken_up = Claim("upload", "run-1", at(5))  # the run's first step records its id
+    store.mark_pending(b, consistency=0.5, validation_logloss=0.69, claim=taken_up)
+    assert not store.release(store.get(b), claim)
+    assert store.get(b)["queued"]["run_id"] == "run-1"
+    c = add(store, "c", 3)
+    store.claim([store.get(c)], Claim("tick", None, at(7)))
+    assert not store.release(store.get(c), claim)  # another planner's claim stays
+
+
+def test_work_waiting_in_a_round_besides_an_upload(store):
+    """What makes an upload leave its run to the sensor: other unclaimed work of its round, or
+    a claim no run has taken up yet (a queued run); not a decided or running submission."""
+    mine = add(store, "mine", 10)
+    assert not store.round_has_waiting_work(ROUND, besides=mine)
+    other_round = add(store, "elsewhere", 1, round=ROUND + 1)
+    assert not store.round_has_waiting_work(ROUND, besides=mine)
+    assert store.round_has_waiting_work(ROUND + 1, besides=mine)
+    store.claim([store.get(other_round)], Claim("tick", None, at(2)))
+    score(store, other_round)
+    early = add(store, "early", 1)
+    assert store.round_has_waiting_work(ROUND, besides=mine)  # unclaimed
+    store.claim([store.get(early)], Claim("tick", None, at(11)))
+    assert store.round_has_waiting_work(ROUND, besides=mine)  # claimed, its run queued
+    store.mark_pending(
+        early, consistency=0.5, validation_logloss=0.69, claim=Claim("tick", "run-1", at(11))
+    )
+    assert not store.round_has_waiting_work(ROUND, besides=mine)  # taken up: running
+    score(store, early)
+    store.request_scoring(early, at=at(20))
+    assert store.round_has_waiting_work(ROUND, besides=mine)  # an intake request
+    assert store.round_has_waiting_work(ROUND, besides=early)  # "mine", unclaimed
