@@ -11,9 +11,11 @@ also says when to leave it to the sensor: a burst is batched by the sensor, a ro
 data is materialized by it), claims it in the store (a compare-and-set: if the sensor claimed
 it first, the upload asks for nothing), and launches the run with the planned run key as its
 ``dagster/run_key`` tag, so recovery finds it exactly as it finds the sensor's runs
-(:func:`numerai_assets.pipeline.runs.claimed_runs`). When the webserver cannot be reached the
-claim is released and the sensor's next tick plans the upload; when the answer is lost after the
-request was sent, the claim stays and recovery re-plans it if no run carries its key.
+(:func:`numerai_assets.pipeline.runs.claimed_runs`). When the webserver cannot be reached, or
+Dagster refuses the launch before making a run (:data:`REFUSED`), the claim is released and the
+sensor's next tick plans the upload; when the answer is lost after the request was sent, the
+claim stays and recovery re-plans it if no run carries its key. An upload the sensor planned
+before the upload read it (``submit`` imports Dagster first) is left to it.
 
 Nothing here decides a score, and nothing here can lose a submission: at worst it waits for the
 sensor. Off with ``NUMERAI_LAUNCH_ON_UPLOAD=off``.
@@ -21,8 +23,10 @@ sensor. Off with ``NUMERAI_LAUNCH_ON_UPLOAD=off``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -31,6 +35,8 @@ from numerai_assets.pipeline.jobs import ROUND_DATA_KEYS, run_shape
 from numerai_assets.pipeline.runs import RUN_KEY_TAG
 from numerai_assets.settings import Settings
 from numerai_assets.store import SubmissionStore
+from numerai_assets.store.documents import claim_of, status_of
+from numerai_assets.store.validation import malformed_reason
 
 LOCATION = "numerai_assets"  # workspace.yaml's code location
 REPOSITORY = "__repository__"  # the repository Dagster makes of a module's Definitions
@@ -62,10 +68,27 @@ mutation Launch($params: ExecutionParams!) {
     ... on NoModeProvidedError { message }
   }
 }"""
+# launchRun's answers that say no run was made: refused before the run is created (the job,
+# its config, the selection or the caller's rights). A PythonError or RunConflict may come
+# after, so those stay ambiguous.
+REFUSED = frozenset(
+    {
+        "RunConfigValidationInvalid",
+        "InvalidSubsetError",
+        "PipelineNotFoundError",
+        "UnauthorizedError",
+        "InvalidStepError",
+        "InvalidOutputError",
+        "PresetNotFoundError",
+        "ConflictingExecutionParamsError",
+        "NoModeProvidedError",
+    }
+)
 
 
 class WebserverUnreachable(Exception):
-    """The request was not delivered: nothing was asked of Dagster."""
+    """The request was not delivered, or Dagster refused it before making a run: nothing was
+    asked of Dagster."""
 
 
 class WebserverError(Exception):
@@ -87,6 +110,7 @@ class Webserver:
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
         self.endpoint = self.url + "/graphql"
+        self.shown = _without_credentials(self.url)  # for messages
 
     def graphql(self, query: str, variables: dict) -> dict:
         """The ``data`` of the answer.
@@ -105,23 +129,36 @@ class Webserver:
                 json={"query": query, "variables": variables},
                 timeout=(CONNECT_SECONDS, ANSWER_SECONDS),
             )
-        except (requests.ConnectTimeout, requests.exceptions.InvalidURL) as error:
-            raise WebserverUnreachable(f"{self.url}: {type(error).__name__}") from None
+        except (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+        ):
+            raise WebserverUnreachable(
+                f"DAGSTER_WEBSERVER_URL {self.shown!r} is not the http(s) URL of a webserver"
+            ) from None
+        except requests.ConnectTimeout as error:
+            raise WebserverUnreachable(f"{self.shown}: {type(error).__name__}") from None
         except requests.ConnectionError as error:
             if _never_sent(error):
-                raise WebserverUnreachable(f"cannot connect to {self.url}") from None
-            raise WebserverError(f"{self.url}: {type(error).__name__}") from None
+                raise WebserverUnreachable(f"cannot connect to {self.shown}") from None
+            raise WebserverError(f"{self.shown}: {type(error).__name__}") from None
         except requests.RequestException as error:
-            raise WebserverError(f"{self.url}: {type(error).__name__}") from None
+            raise WebserverError(f"{self.shown}: {type(error).__name__}") from None
+        endpoint = self.shown + "/graphql"
         if response.status_code != 200:
-            raise WebserverError(f"{self.endpoint} answered HTTP {response.status_code}")
+            raise WebserverError(f"{endpoint} answered HTTP {response.status_code}")
         try:
             answer = response.json()
         except ValueError:
-            raise WebserverError(f"{self.endpoint} answered with no JSON") from None
-        if not isinstance(answer, dict) or answer.get("errors") or "data" not in answer:
+            raise WebserverError(f"{endpoint} answered with no JSON") from None
+        if (
+            not isinstance(answer, dict)
+            or answer.get("errors")
+            or not isinstance(answer.get("data"), dict)
+        ):
             errors = answer.get("errors") if isinstance(answer, dict) else answer
-            raise WebserverError(f"{self.endpoint}: {str(errors)[:300]}")
+            raise WebserverError(f"{endpoint}: {str(errors or answer)[:300]}")
         return answer["data"]
 
     def round_has_data(self, round: int) -> bool:
@@ -129,8 +166,11 @@ class Webserver:
         data = self.graphql(
             ROUND_DATA, {"path": list(ROUND_DATA_KEYS[-1].path), "partition": str(round)}
         )
-        node = data.get("assetNodeOrError") or {}
-        return bool(node.get("assetMaterializations"))
+        node = data.get("assetNodeOrError")
+        if not isinstance(node, Mapping):
+            raise WebserverError(f"{self.shown}: no asset node in {str(data)[:300]}")
+        materializations = node.get("assetMaterializations")
+        return isinstance(materializations, list) and bool(materializations)
 
     def launch(self, run: PlannedRun, settings: Settings) -> str:
         """Launch ``run`` as the sensor would request it; the run's id."""
@@ -146,11 +186,31 @@ class Webserver:
             "runConfigData": shape.run_config.to_config_dict(),
             "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
         }
-        answer = self.graphql(LAUNCH, {"params": params}).get("launchRun") or {}
-        if answer.get("__typename") != "LaunchRunSuccess":
+        answer = self.graphql(LAUNCH, {"params": params}).get("launchRun")
+        answer = answer if isinstance(answer, Mapping) else {"__typename": repr(answer)[:100]}
+        kind = answer.get("__typename")
+        if kind != "LaunchRunSuccess":
             detail = {k: v for k, v in answer.items() if k != "__typename"}
-            raise WebserverError(f"launchRun: {answer.get('__typename')} {str(detail)[:300]}")
-        return answer["run"]["runId"]
+            message = f"launchRun: {kind} {str(detail)[:300]}"
+            raise (WebserverUnreachable if kind in REFUSED else WebserverError)(message)
+        run_id = status_of(answer, "run").get("runId")
+        if not isinstance(run_id, str) or not run_id:
+            raise WebserverError(f"launchRun: LaunchRunSuccess without a run id: {answer}"[:400])
+        return run_id
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` without a user name or password (a proxy's), for messages."""
+    try:
+        parts = urlsplit(url)
+        if parts.username is None and parts.password is None:
+            return url
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        netloc = host if parts.port is None else f"{host}:{parts.port}"
+        return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:  # not parseable: show its scheme only
+        return url.split("://", 1)[0] + "://..." if "@" in url else url
 
 
 def _never_sent(error: requests.ConnectionError) -> bool:
@@ -181,6 +241,8 @@ def launch_on_upload(
         return Launch(None, "NUMERAI_LAUNCH_ON_UPLOAD is off")
     now = now or datetime.now(timezone.utc)
     doc = store.get(submission_id)
+    if not _new_upload(doc):  # the sensor planned it first (and its run may have decided it)
+        return Launch(None, "already planned (the sensor claimed it first)")
     round = doc["competition_id"]
     if store.round_has_waiting_work(round, besides=doc["_id"]):
         return Launch(None, f"round {round} has work waiting; the sensor batches it")
@@ -198,8 +260,22 @@ def launch_on_upload(
     try:
         return Launch(webserver.launch(run, settings))
     except WebserverUnreachable as error:
-        store.release(doc, claim)  # nothing was asked: the sensor's next tick plans it
+        # Nothing was asked, or Dagster refused it before making a run: the sensor's next tick
+        # plans it.
+        store.release(doc, claim)
         return Launch(None, str(error))
     except WebserverError as error:
         # Perhaps launched: recovery finds the run by its key, or re-plans the claim.
         return Launch(None, f"{error}; the sensor checks for its run")
+
+
+def _new_upload(doc: Mapping) -> bool:
+    """Whether ``doc`` is still what an upload asks a run for: well-formed, pending, not
+    invalid, unclaimed, no request on it (anything else is the sensor's to plan)."""
+    return (
+        malformed_reason(doc) is None
+        and "invalid" not in doc
+        and status_of(doc, "original").get("pending") is True
+        and claim_of(doc) is None
+        and doc.get("rescore_requested") is None
+    )

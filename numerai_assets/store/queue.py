@@ -86,6 +86,10 @@ class QueueMixin(StoreBase):
             if requested is not None:
                 condition["rescore_requested"] = self._when(requested)
                 update["$unset"] = {"rescore_requested": ""}
+            elif claimed_at is None:
+                # Read as a new upload: still one. A run that took it up since (another
+                # planner's) and decided it cleared its claim, and it is no work any more.
+                condition.update({**NOT_INVALID, "original.pending": True})
             with write_lock(self._database):
                 result = self._submissions.update_many(condition, to_storage(update))
             if result.matched_count == len(set(ids)):

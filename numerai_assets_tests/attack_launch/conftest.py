@@ -1,0 +1,1 @@
+from numerai_assets_tests.store.conftest import database, store  # noqa: F401
