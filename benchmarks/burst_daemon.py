@@ -1,16 +1,18 @@
 """Burst through the daemon: 1,000 submissions of one round arrive at once into a running
 deployment; time until every decision is stored.
 
-The real ``dagster-daemon run -w workspace.yaml`` (the ``new_submissions`` sensor, the queued
-run coordinator with the one-run-per-round limit, the default run launcher, the code server)
-on an instance made from ``deploy/local/dagster.yaml``, with the product's default settings, as
-``make run`` starts it. The round (45,000 tournament rows) is seeded and scored first (warm-up:
-its data and clusters materialized); then the burst's files are put in the uploads bucket and
-their documents inserted, all created within a few milliseconds, and the clock runs from the
-first insert until no submission is pending. Split, from the run records: the sensor (first
-insert → first run created), each run's queue wait (created → started: dequeue and the run
-process booting) and its run time, and the rest (the gaps between runs: waiting for the next
-tick, the round's limit).
+What ``make run`` starts: ``dg dev -w workspace.yaml`` (the webserver; the daemon with the
+``new_submissions`` sensor, the queued run coordinator with the one-run-per-round limit, the
+default run launcher, the code servers) on an instance made from ``deploy/local/dagster.yaml``,
+with the product's default settings. The round (45,000 tournament rows) is seeded and scored
+first (warm-up: its data and clusters materialized); then the burst's files are put in the
+uploads bucket and their documents inserted, all created within a few milliseconds, each
+followed by the upload's request for its run as ``numerai-assets submit`` makes it
+(``launch_on_upload``: the first asks, the others find work waiting and leave it to the sensor),
+and the clock runs from the first insert until no submission is pending. Split, from the run
+records: the sensor (first insert → first run created), each run's queue wait (created →
+started: dequeue and the run process booting) and its run time, and the rest (the gaps between
+runs: waiting for the next tick, the round's limit).
 
 Reference, in the same process: ``benchmarks.burst``'s in-process figure (no daemon, no queue,
 no run processes) is what the same work costs without them.
@@ -30,8 +32,9 @@ import dagster as dg
 from benchmarks._deploy import REPO, deployment, link_tree, local_environ, scratch, store_label
 from benchmarks._timing import Checks, header, line, run_one, seconds
 from benchmarks.burst import QUICK_SIZES, ROUND, SIZES, stage
-from benchmarks.latency import daemon, scored, wait_idle
+from benchmarks.latency import dagster_dev, free_port, scored, wait_idle
 from numerai_assets.files import dataset_key
+from numerai_assets.pipeline.launch import launch_on_upload
 
 GOAL_SECONDS = 60
 WARMUP_LIMIT = 300
@@ -43,7 +46,7 @@ def main(quick: bool = False) -> bool:
     count, rows = sizes["submissions"], sizes["tournament_rows"]
     header(
         f"burst through the daemon: {count:,} submissions × {rows:,} rows into a running "
-        "deployment (dagster-daemon, product defaults)"
+        "deployment (dg dev, product defaults)"
     )
     check = Checks()
     with scratch("burst-daemon") as tmp:
@@ -53,14 +56,22 @@ def main(quick: bool = False) -> bool:
         dagster_home = tmp / "dagster_home"
         dagster_home.mkdir()
         shutil.copy(REPO / "deploy/local/dagster.yaml", dagster_home / "dagster.yaml")
-        env = local_environ(tmp / "home", DAGSTER_HOME=str(dagster_home))
+        port = free_port()
+        env = local_environ(
+            tmp / "home",
+            DAGSTER_HOME=str(dagster_home),
+            DAGSTER_WEBSERVER_URL=f"http://127.0.0.1:{port}",
+        )
         line("store", "", store_label(env))
         deploy = deployment(env)
         settings = deploy.settings
         deploy.buckets.upload_file(zip_path, settings.dataset_bucket, dataset_key(settings, ROUND))
         link_tree(uploads, settings.local_buckets_dir / settings.upload_bucket)
-        log = tmp / "daemon.log"
-        with daemon(env, log) as process, dg.DagsterInstance.from_config(str(dagster_home)) as inst:
+        log = tmp / "dagster-dev.log"
+        with (
+            dagster_dev(env, log, port) as process,
+            dg.DagsterInstance.from_config(str(dagster_home)) as inst,
+        ):
             started = time.monotonic()
             warm = warm_up(deploy, warm_spec, process)
             check(warm, f"warm-up: one submission scored within {WARMUP_LIMIT} s")
@@ -76,13 +87,15 @@ def main(quick: bool = False) -> bool:
             before = {r.dagster_run.run_id for r in inst.get_run_records()}
             began = time.time()
             now = datetime.now(timezone.utc)
+            asked = 0
             for spec in specs:
-                deploy.store.insert_submission(
+                submission_id = deploy.store.insert_submission(
                     username=spec.user,
                     round=ROUND,
                     filename=spec.key,
                     created=now + timedelta(microseconds=spec.index),
                 )
+                asked += bool(launch_on_upload(settings, deploy.store, submission_id).run_id)
             inserted = time.time() - began
             done = None
             while time.time() - began < BURST_LIMIT and process.poll() is None:
@@ -103,7 +116,8 @@ def main(quick: bool = False) -> bool:
             )
     total = done - began
     line("burst: first insert → every decision stored", seconds(total), f"goal <= {GOAL_SECONDS} s")
-    line(f"  inserting the {count:,} documents", seconds(inserted))
+    line(f"  inserting the {count:,} documents, each asking", seconds(inserted))
+    line("  runs asked for by the uploads", f"{asked:8d}", "the sensor batched the others")
     if runs:
         first_created = runs[0].create_timestamp.timestamp()
         line("  sensor: first insert → first run created", seconds(first_created - began))

@@ -95,6 +95,9 @@ INFRASTRUCTURE_ERRORS = frozenset(
     }
 )
 MAX_RETRY_DELAY = timedelta(hours=1)
+# At most one upload of a round asks for its own run this often (plan_upload): a burst's others
+# are the sensor's to batch, and each asking upload reads the round's work once.
+UPLOAD_TURN = timedelta(seconds=2)
 
 
 class RunOutcome(enum.Enum):
@@ -331,7 +334,10 @@ def plan_upload(
     anything: none when other work of the round waits (``other_work_waiting``: an upload no run
     has claimed, or a run queued and not begun; the sensor takes them together, so a burst is
     one batch, not a run per upload), nor when the round has no data yet (``round_has_data``:
-    the sensor's first run of a round materializes it). The run is the one :func:`plan_tick`
+    the sensor's first run of a round materializes it). Before asking whether other work
+    waits, an upload takes the round's turn (one upload a round every :data:`UPLOAD_TURN`;
+    :meth:`~numerai_assets.store.SubmissionStore.take_upload_turn`): in a burst, the others
+    do not read the round at all. The run is the one :func:`plan_tick`
     would plan for ``doc`` alone: the same kind, key and claim.
     """
     if not round_has_data or other_work_waiting:

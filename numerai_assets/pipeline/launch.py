@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from numerai_assets.batch.planning import PlannedRun, plan_upload
+from numerai_assets.batch.planning import UPLOAD_TURN, PlannedRun, plan_upload
 from numerai_assets.pipeline.jobs import ROUND_DATA_KEYS, run_shape
 from numerai_assets.pipeline.runs import RUN_KEY_TAG
 from numerai_assets.settings import Settings
@@ -244,6 +244,8 @@ def launch_on_upload(
     if not _new_upload(doc):  # the sensor planned it first (and its run may have decided it)
         return Launch(None, "already planned (the sensor claimed it first)")
     round = doc["competition_id"]
+    if not store.take_upload_turn(round, now=now, every=UPLOAD_TURN):
+        return Launch(None, f"another upload of round {round} asked just now")
     if store.round_has_waiting_work(round, besides=doc["_id"]):
         return Launch(None, f"round {round} has work waiting; the sensor batches it")
     webserver = webserver or Webserver(settings.webserver_url)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mongomock
 import pytest
 
 from numerai_assets.pipeline.launch import launch_on_upload
@@ -88,22 +87,39 @@ def test_a_tick_that_read_an_upload_before_the_uploads_run_decided_it_claims_not
     assert store.get(mine).get("queued") is None
 
 
-@pytest.mark.parametrize(
-    "queued",
-    ["legacy", None, {"run_key": "elsewhere"}, {"at": "2024-01-05T12:00:00Z"}, 7],
-    ids=["string", "null", "dict-without-at", "at-as-text", "number"],
-)
-def test_foreign_queued_shapes_are_claimed_once(store, queued):
-    """Not a bug (checked): a ``queued`` of another system's making reads as no claim and is
-    claimed by the first planner only."""
-    if isinstance(store._submissions, mongomock.Collection) and not isinstance(queued, dict):
-        pytest.skip("mongomock: queued.at $not $type matches no non-document queued (MongoDB does)")
+FOREIGN_QUEUED = {
+    "string": "legacy",
+    "null": None,
+    "dict-without-at": {"run_key": "elsewhere"},
+    "at-as-text": {"at": "2024-01-05T12:00:00Z"},
+    "number": 7,
+}
+# mongomock's ``queued.at $not $type`` matches no ``queued`` that is not a document (MongoDB's
+# and montydb's do): those shapes are checked on the real engines only.
+REAL_ENGINES = ["embedded", pytest.param("mongodb", marks=pytest.mark.mongodb)]
+
+
+def _claimed_once(store, queued) -> None:
     mine = add(store, "mine", 10)
     store._submissions.update_one({"_id": mine}, {"$set": {"queued": queued}})
     read = [store.get(mine)]
     assert [d["_id"] for d in store.claim(read, Claim("one", None, at(11)))] == [mine]
     assert store.claim(read, Claim("two", None, at(12))) == []
     assert store.get(mine)["queued"]["run_key"] == "one"
+
+
+@pytest.mark.parametrize("queued", ["dict-without-at", "at-as-text"])
+def test_foreign_queued_documents_are_claimed_once(store, queued):
+    """Not a bug (checked): a ``queued`` document of another system's making reads as no claim
+    and is claimed by the first planner only."""
+    _claimed_once(store, FOREIGN_QUEUED[queued])
+
+
+@pytest.mark.parametrize("database", REAL_ENGINES, indirect=True)
+@pytest.mark.parametrize("queued", ["string", "null", "number"])
+def test_foreign_queued_values_are_claimed_once(store, queued):
+    """The same for a ``queued`` that is no document at all."""
+    _claimed_once(store, FOREIGN_QUEUED[queued])
 
 
 @pytest.mark.parametrize("requested", ["yes", True, 5, {"at": 1}])

@@ -1,5 +1,7 @@
 """Scoring requests (the intake's), malformed documents, leaderboard repair: every backend."""
 
+from datetime import timedelta
+
 import pytest
 from bson import ObjectId
 
@@ -184,3 +186,19 @@ def test_work_waiting_in_a_round_besides_an_upload(store):
     store.request_scoring(early, at=at(20))
     assert store.round_has_waiting_work(ROUND, besides=mine)  # an intake request
     assert store.round_has_waiting_work(ROUND, besides=early)  # "mine", unclaimed
+
+
+def test_one_upload_a_round_takes_the_turn_to_ask_for_its_run(store):
+    every = timedelta(seconds=2)
+    assert store.take_upload_turn(ROUND, now=at(10), every=every)
+    assert not store.take_upload_turn(ROUND, now=at(11), every=every)  # a burst's others
+    assert store.take_upload_turn(ROUND + 1, now=at(11), every=every)  # each round its own
+    assert store.take_upload_turn(ROUND, now=at(12.5), every=every)
+    # A clock running an hour ahead took it: stale for every other clock, not an hour's block.
+    assert store.take_upload_turn(ROUND, now=at(3600), every=every)
+    assert store.take_upload_turn(ROUND, now=at(13), every=every)
+    assert not store.take_upload_turn(ROUND, now=at(13.5), every=every)
+    # Another system's value of another type: no block either.
+    store._competitions.update_one({"_id": ROUND}, {"$set": {"upload_asked": "soon"}})
+    assert store.take_upload_turn(ROUND, now=at(14), every=every)
+    assert store.lease_of(ROUND) is None  # the competition document's lease untouched
