@@ -12,7 +12,9 @@ polls the store every 0.1 s until the submission is no longer pending, and split
 the run's record: asking (created → run created, by the upload or by the sensor's tick), queue
 (run created → run started: dequeue and launching the run's process), run (started → ended)
 and the rest (run ended → scores seen). ``--sensor`` measures with the upload's request off
-(``NUMERAI_LAUNCH_ON_UPLOAD=off``): the sensor's tick alone, the reference.
+(``NUMERAI_LAUNCH_ON_UPLOAD=off``): the sensor's tick alone, the reference. ``--cli`` runs
+``numerai-assets submit FILE`` itself for each sample and times from the command's start (its
+interpreter, imports, upload and request included).
 
 Reference, not a goal: the sensor daemon's 5-s loop, the period at which an idle deployment
 that polls looks (a submission waits up to one loop, 2.5 s on average, for the next tick).
@@ -199,9 +201,10 @@ def wait_idle(instance: dg.DagsterInstance, process: subprocess.Popen, limit: fl
         time.sleep(0.5)
 
 
-def main(quick: bool = False, sensor_only: bool = False) -> bool:
+def main(quick: bool = False, sensor_only: bool = False, cli: bool = False) -> bool:
     count = QUICK_SAMPLES if quick else SAMPLES
     asker = "the sensor alone (launch on upload off)" if sensor_only else "the upload asks"
+    asker += ", `numerai-assets submit` timed from its start" if cli else ""
     header(
         f"latency: 1 submission into an idle deployment (dg dev, {asker}, sensor interval "
         f"{INTERVAL_SECONDS} s, {ROWS:,} tournament rows), median of {count}"
@@ -224,7 +227,7 @@ def main(quick: bool = False, sensor_only: bool = False) -> bool:
         line("store", "", store_label(env))
         log = tmp / "dagster-dev.log"
         try:
-            samples = measure(env, dagster_home, log, port, count, check)
+            samples = measure(env, dagster_home, log, port, count, check, cli=cli)
         except Exception:
             tail = log.read_text(errors="replace").splitlines()[-40:] if log.exists() else []
             print("\n".join(["  dg dev log, last lines:", *tail]), flush=True)
@@ -248,7 +251,8 @@ def main(quick: bool = False, sensor_only: bool = False) -> bool:
         f"  where the time goes, for the sample nearest the median ({middle.latency:.2f} s; "
         "run record, event log, sensor ticks):"
     )
-    line("  upload: file + document (upload_submission)", seconds(middle.upload))
+    what = "the whole `submit` command" if cli else "file + document (upload_submission)"
+    line(f"  upload: {what}", seconds(middle.upload))
     asked = sum(s.by == "upload" for s in samples)
     line("runs asked for by the upload / by the sensor", f"{asked:8d}", f"/ {len(samples) - asked}")
     line(f"  asking ({middle.by}): created → run created", seconds(middle.sensor))
@@ -274,7 +278,14 @@ def main(quick: bool = False, sensor_only: bool = False) -> bool:
 
 
 def measure(
-    env: dict[str, str], dagster_home: Path, log: Path, port: int, count: int, check: Checks
+    env: dict[str, str],
+    dagster_home: Path,
+    log: Path,
+    port: int,
+    count: int,
+    check: Checks,
+    *,
+    cli: bool = False,
 ) -> list[Sample]:
     deploy = deployment(env)
     start = time.monotonic()
@@ -308,12 +319,20 @@ def measure(
             time.sleep(PAUSES[k % len(PAUSES)])
             p = model_probabilities(tournament, seed=500 + k, skill=0.3 + 0.2 * k)
             data = submission_csv(ids, p)
-            began = time.time()
-            submission_id = str(
-                upload_submission(deploy, round=ROUND, user=f"late{k:02d}", data=data)
-            )
-            uploaded = time.time() - began
-            launch = launch_on_upload(Settings.from_env(env), deploy.store, submission_id)
+            if cli:
+                path = dagster_home.parent / f"late{k:02d}.csv"
+                path.write_bytes(data)
+                began = time.time()
+                submission_id, asked_run = submit_command(env, f"late{k:02d}", path)
+                uploaded = time.time() - began
+            else:
+                began = time.time()
+                submission_id = str(
+                    upload_submission(deploy, round=ROUND, user=f"late{k:02d}", data=data)
+                )
+                uploaded = time.time() - began
+                settings = Settings.from_env(env)
+                asked_run = launch_on_upload(settings, deploy.store, submission_id).run_id
             while True:
                 doc = deploy.store.get(submission_id)
                 if scored(doc):
@@ -336,7 +355,7 @@ def measure(
             run_created = record.create_timestamp.timestamp()
             run_started, run_ended = record.start_time, record.end_time
             tick = next((t for t in sensor_ticks(inst) if run_id in t.run_ids), None)
-            by = "upload" if launch.run_id == run_id else "sensor"
+            by = "upload" if asked_run == run_id else "sensor"
             tick_started = created if by == "upload" else tick.timestamp if tick else float("nan")
             starting = starting_time(inst, run_id) or float("nan")
             sample = Sample(
@@ -370,6 +389,28 @@ def measure(
     return samples
 
 
+SUBMITTED = re.compile(
+    r"submitted ([0-9a-f]{24}) .*?(?:its scoring run ([0-9a-f-]{36}) is queued)?$"
+)
+
+
+def submit_command(env: dict[str, str], user: str, path: Path) -> tuple[str, str | None]:
+    """``numerai-assets submit`` as a participant's upload service runs it: the submission's id
+    and the run it asked for (None: left to the sensor)."""
+    done = subprocess.run(
+        [str(BIN / "numerai-assets"), "submit", "--round", str(ROUND), "--user", user, str(path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = SUBMITTED.search(done.stdout.strip())
+    if found is None:
+        raise RuntimeError(f"submit printed {done.stdout!r}")
+    return found.group(1), found.group(2)
+
+
 COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 TICK_LINE = re.compile(
     r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) .*Checking for new runs for sensor: new_submissions"
@@ -394,8 +435,9 @@ def seeded_tournament(deploy: Deployment) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    if "--sensor" in sys.argv:
-        sys.argv.remove("--sensor")
-        run_one(lambda quick=False: main(quick, sensor_only=True), __doc__.splitlines()[0])
-    else:
-        run_one(main, __doc__.splitlines()[0])
+    modes = {flag: flag in sys.argv for flag in ("--sensor", "--cli")}
+    sys.argv = [arg for arg in sys.argv if arg not in modes]
+    run_one(
+        lambda quick=False: main(quick, sensor_only=modes["--sensor"], cli=modes["--cli"]),
+        __doc__.splitlines()[0],
+    )

@@ -150,3 +150,12 @@ def test_no_package_module_is_over_450_lines() -> None:
         if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
     }
     assert long == {}
+
+
+def test_an_upload_asks_for_its_run_without_loading_dagster_or_a_heavy_library() -> None:
+    """``numerai-assets submit`` stores the file and asks the webserver for the upload's run
+    (issue 17: the decision within 4 s of the command): its path loads neither Dagster (0.5 s)
+    nor any library the scoring computes with (the command line's modules import those where
+    they are used)."""
+    assert loaded_by("numerai_assets.cli.main", ("dagster", *HEAVY)) == set()
+    assert loaded_by("numerai_assets.pipeline.launch", ("dagster", *HEAVY)) == set()

@@ -51,6 +51,7 @@ EVERY_VARIABLE = {
     "API_KEY": "intake-key-value",
     "NUMERAI_SCORING_POLICY": '{"name": "strict"}',
     "NUMERAI_ROUND_PICTURE": "off",
+    "NUMERAI_LAUNCH_ON_UPLOAD": "off",
 }
 
 
@@ -80,6 +81,7 @@ def test_defaults_with_nothing_set(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert settings.round_lease_seconds == 60
     assert (settings.api_key, settings.dagster_home) == (None, None)
     assert settings.webserver_url == "http://127.0.0.1:3000"
+    assert settings.launch_on_upload is True
     assert (settings.pair_shards, settings.min_pairs_per_shard) == (4, 200_000)
     assert (settings.executor, settings.celery_queue) == ("multiprocess", "numerai-scoring")
     assert settings.variables_set == frozenset()
@@ -122,6 +124,7 @@ def test_every_variable_is_read() -> None:
     assert settings.round_lease_seconds == 23
     assert settings.api_key == "intake-key-value"
     assert settings.policy().name == "strict" and settings.round_picture is False
+    assert settings.launch_on_upload is False
     assert Settings.from_env({"AWS_DEFAULT_REGION": "us-east-2"}).s3_region == "us-east-2"
 
 

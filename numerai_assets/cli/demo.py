@@ -10,12 +10,6 @@ import numpy as np
 
 from numerai_assets.cli.context import Deployment
 from numerai_assets.cli.submissions import upload_submission
-from numerai_assets.datasets.synthetic import (
-    make_round,
-    model_probabilities,
-    submission_csv,
-    write_round_zip,
-)
 from numerai_assets.files import dataset_key
 
 
@@ -34,6 +28,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def demo_submissions(ids: np.ndarray, tournament, count: int, seed: int) -> list[tuple[str, bytes]]:
     """(user, file) pairs, oldest first: originals, copies, constants, a file missing an id."""
+    # Loaded here, not with the CLI: every command (`submit` among them) would pay for them.
+    from numerai_assets.datasets.synthetic import model_probabilities, submission_csv
+
     rng = np.random.default_rng(seed)
     # Different skills give differently spread predictions: originals are not "similar".
     alice = model_probabilities(tournament, seed=seed + 1, skill=0.5)
@@ -55,6 +52,8 @@ def demo_submissions(ids: np.ndarray, tournament, count: int, seed: int) -> list
 
 
 def run_seed(args: argparse.Namespace) -> int:
+    from numerai_assets.datasets.synthetic import make_round, write_round_zip
+
     deployment = Deployment.from_env()
     if args.if_empty and deployment.store.rounds():
         print("the store already has submissions; not seeding (numerai-assets status lists them)")

@@ -15,13 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from numerai_assets.datasets import load_round_dataset
-from numerai_assets.scoring.alternatives import RULES, compare_rules, outcome
 from numerai_assets.scoring.concordance import cluster_round, concordance
 from numerai_assets.scoring.consistency import consistency
 from numerai_assets.scoring.policy import ScoringPolicy, refusal
 from numerai_assets.scoring.sequence import judge_in_order
-from numerai_assets.scoring.submission import read_submission
 from numerai_assets.scoring.submission_format import SubmissionError
 from numerai_assets.settings import Settings
 
@@ -49,6 +46,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _read(path: Path, ids: np.ndarray) -> np.ndarray:
+    from numerai_assets.scoring.submission import read_submission  # pandas, pyarrow: not for all
+
     try:
         return read_submission(path, ids)
     except SubmissionError as error:
@@ -72,6 +71,9 @@ def score_files(
     policy = Settings.from_env().policy() if policy is None else policy
     if seed is not None:
         policy = dataclasses.replace(policy, random_state=seed)
+    # Loaded here, not with the CLI: every command (`submit` among them) would pay for them.
+    from numerai_assets.datasets import load_round_dataset
+
     data = load_round_dataset(dataset)
     ids = data.tournament_ids
     probabilities = _read(submission, ids)
@@ -122,6 +124,8 @@ def score_files(
         "validation_logloss": consistency_result.validation_logloss,
     }
     if alternatives:
+        from numerai_assets.scoring.alternatives import RULES, compare_rules, outcome
+
         judged = compare_rules([*earlier, probabilities], policy)
         result["alternatives"] = {rule: outcome(judged[rule][-1]) for rule in RULES}
     return result

@@ -29,21 +29,21 @@ store (under ``NUMERAI_ASSETS_HOME``: a filesystem every step of a run mounts).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 
-from numerai_assets.batch import check_batch_ids
-from numerai_assets.batch.planning import PlannedRun
+from numerai_assets.batch.run_shape import (
+    IN_PROCESS_JOB,
+    SHARDED_JOB,
+    batch_config,
+)
 from numerai_assets.pipeline.round_assets import competition_data, kmeans_clusters
-from numerai_assets.pipeline.scoring import BatchConfig, submission_scores
+from numerai_assets.pipeline.scoring import submission_scores
 from numerai_assets.settings import Settings
 
 ROUND_ASSETS = (competition_data, kmeans_clusters)
 ROUND_DATA_KEYS = [a.key for a in ROUND_ASSETS]
-IN_PROCESS_JOB = "score_round"
-SHARDED_JOB = "score_round_sharded"
 JOBS = (IN_PROCESS_JOB, SHARDED_JOB)
 # The code location (workspace.yaml): what a run's steps load wherever they run.
 DEFINITIONS_MODULE = "numerai_assets.definitions"
@@ -133,59 +133,8 @@ def scoring_jobs(settings: Settings) -> list[dg.UnresolvedAssetJobDefinition]:
     ]
 
 
-def job_for(batch_size: int, settings: Settings) -> str:
-    """The job that scores a batch of ``batch_size`` submissions (0: the whole round)."""
-    if 0 < batch_size <= settings.in_process_max_submissions:
-        return IN_PROCESS_JOB
-    return SHARDED_JOB
-
-
 def batch_run_config(submission_ids: list[str]) -> dg.RunConfig:
-    """Run config that hands ``submission_ids`` to the scoring graph's first op (none: the
-    whole round, a rescore): the only run config a scoring run takes, the resources having no
-    fields. Raises :class:`ValueError` for ids the op would refuse
-    (:func:`~numerai_assets.batch.check_batch_ids`)."""
-    checked = check_batch_ids(submission_ids)
-    return dg.RunConfig(
-        ops={
-            "submission_scores": {
-                "ops": {"prepare_submissions": BatchConfig(submission_ids=checked)}
-            }
-        }
-    )
-
-
-# Runs that catch up go ahead of the round's queued new runs (the queue takes higher priorities
-# first, in order within one): a run materializing the round's data, which the queued runs load
-# (when the run planned to materialize it died, its retry carries the data; behind them, each
-# queued run would fail in turn on data that is not there), and a retry, whose submissions come
-# before the queued ones (run after them, it would make the round score them again).
-CATCHING_UP = {"dagster/priority": "1"}
-
-
-@dataclass(frozen=True)
-class RunShape:
-    """What a planned run is asked for as: the same whoever asks (the sensor's
-    ``RunRequest``, an upload's GraphQL launch). ``tags`` leave out the partition and run key,
-    which each asker passes its own way."""
-
-    job_name: str
-    run_config: dg.RunConfig
-    tags: dict[str, str]
-    asset_selection: list[dg.AssetKey]
-
-
-def run_shape(run: PlannedRun, settings: Settings) -> RunShape:
-    """The job, config, tags and assets of ``run``: its batch's scores, after the round's data
-    and clusters when the plan says the round has none."""
-    return RunShape(
-        job_name=job_for(len(run.submission_ids), settings),
-        run_config=batch_run_config(run.submission_ids),
-        tags={
-            "round": str(run.round),
-            "submissions": str(len(run.submission_ids)),
-            "reason": run.kind,
-            **(CATCHING_UP if run.with_data or run.kind == "retry" else {}),
-        },
-        asset_selection=[*(ROUND_DATA_KEYS if run.with_data else []), submission_scores.key],
-    )
+    """:func:`~numerai_assets.batch.run_shape.batch_config` as Dagster's ``RunConfig``: the only
+    run config a scoring run takes, the resources having no fields. Raises
+    :class:`ValueError` for ids the op would refuse."""
+    return dg.RunConfig(**batch_config(submission_ids))

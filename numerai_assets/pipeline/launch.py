@@ -31,8 +31,12 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from numerai_assets.batch.planning import UPLOAD_TURN, PlannedRun, plan_upload
-from numerai_assets.pipeline.jobs import ROUND_DATA_KEYS, run_shape
-from numerai_assets.pipeline.runs import RUN_KEY_TAG
+from numerai_assets.batch.run_shape import (
+    PARTITION_TAG,
+    ROUND_DATA_ASSETS,
+    RUN_KEY_TAG,
+    run_shape,
+)
 from numerai_assets.settings import Settings
 from numerai_assets.store import SubmissionStore
 from numerai_assets.store.documents import claim_of, status_of
@@ -163,9 +167,7 @@ class Webserver:
 
     def round_has_data(self, round: int) -> bool:
         """Whether the round's clusters (the last of its data assets) were ever materialized."""
-        data = self.graphql(
-            ROUND_DATA, {"path": list(ROUND_DATA_KEYS[-1].path), "partition": str(round)}
-        )
+        data = self.graphql(ROUND_DATA, {"path": [ROUND_DATA_ASSETS[-1]], "partition": str(round)})
         node = data.get("assetNodeOrError")
         if not isinstance(node, Mapping):
             raise WebserverError(f"{self.shown}: no asset node in {str(data)[:300]}")
@@ -175,15 +177,15 @@ class Webserver:
     def launch(self, run: PlannedRun, settings: Settings) -> str:
         """Launch ``run`` as the sensor would request it; the run's id."""
         shape = run_shape(run, settings)
-        tags = {**shape.tags, "dagster/partition": str(run.round), RUN_KEY_TAG: run.run_key}
+        tags = {**shape.tags, PARTITION_TAG: str(run.round), RUN_KEY_TAG: run.run_key}
         params = {
             "selector": {
                 "repositoryLocationName": LOCATION,
                 "repositoryName": REPOSITORY,
                 "jobName": shape.job_name,
-                "assetSelection": [{"path": list(key.path)} for key in shape.asset_selection],
+                "assetSelection": [{"path": [name]} for name in shape.asset_names],
             },
-            "runConfigData": shape.run_config.to_config_dict(),
+            "runConfigData": shape.run_config,
             "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
         }
         answer = self.graphql(LAUNCH, {"params": params}).get("launchRun")

@@ -13,9 +13,9 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from numerai_assets.batch.planning import ALIVE_STATUSES, RunFacts, RunOutcome, run_outcome
+from numerai_assets.batch.run_shape import RUN_KEY_TAG
 from numerai_assets.store.documents import Claim
 
-RUN_KEY_TAG = "dagster/run_key"
 FAILURE_REASON_TAG = "dagster/failure_reason"
 # The statuses of a run that has not ended, as Dagster's enum (one home: the planning's names).
 ALIVE = [status for status in dg.DagsterRunStatus if status.value in ALIVE_STATUSES]

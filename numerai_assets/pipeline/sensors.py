@@ -19,8 +19,9 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 
 from numerai_assets.batch.planning import PlannedRun, TickState, plan_tick
+from numerai_assets.batch.run_shape import run_shape
 from numerai_assets.files import dataset_key
-from numerai_assets.pipeline.jobs import JOBS, ROUND_DATA_KEYS, run_shape
+from numerai_assets.pipeline.jobs import JOBS, ROUND_DATA_KEYS
 from numerai_assets.pipeline.partitions import rounds
 from numerai_assets.pipeline.resources import FilesResource, StoreResource
 from numerai_assets.pipeline.round_lease import orphaned
@@ -92,9 +93,9 @@ def _run_request(run: PlannedRun, settings: Settings) -> dg.RunRequest:
         job_name=shape.job_name,
         run_key=run.run_key,
         partition_key=str(run.round),
-        run_config=shape.run_config,
+        run_config=dg.RunConfig(**shape.run_config),
         tags=shape.tags,
-        asset_selection=shape.asset_selection,
+        asset_selection=[dg.AssetKey(name) for name in shape.asset_names],
     )
 
 

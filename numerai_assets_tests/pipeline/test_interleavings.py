@@ -23,9 +23,10 @@ import numpy as np
 import pytest
 from bson import ObjectId
 
+from numerai_assets.batch.run_shape import run_shape
 from numerai_assets.datasets.synthetic import model_probabilities, submission_csv
 from numerai_assets.definitions import build_definitions
-from numerai_assets.pipeline.jobs import batch_run_config, run_shape
+from numerai_assets.pipeline.jobs import batch_run_config
 from numerai_assets.pipeline.launch import launch_on_upload
 from numerai_assets.pipeline.partitions import rounds
 from numerai_assets.settings import Settings
@@ -101,7 +102,7 @@ class Schedule:
             dg.RunRequest(
                 run_key=run.run_key,
                 run_config=shape.run_config,
-                asset_selection=shape.asset_selection,
+                asset_selection=[dg.AssetKey(name) for name in shape.asset_names],
                 tags=shape.tags,
             )
         )

@@ -22,6 +22,7 @@ import pytest
 
 from numerai_assets.datasets.synthetic import model_probabilities, submission_csv
 from numerai_assets.pipeline.launch import launch_on_upload
+from numerai_assets.pipeline.runs import ALIVE
 from numerai_assets.settings import Settings
 from numerai_assets_tests.conftest import REPO
 from numerai_assets_tests.faults.services import free_port
@@ -50,15 +51,10 @@ class DagsterDev:
             return [r for r in instance.get_run_records() if submission_id in batch_of(r)]
 
     def idle(self) -> None:
-        busy = [
-            dg.DagsterRunStatus.QUEUED,
-            dg.DagsterRunStatus.NOT_STARTED,
-            dg.DagsterRunStatus.STARTING,
-            dg.DagsterRunStatus.STARTED,
-        ]
+        """Until no run has yet to end (queued, starting, started, canceling)."""
         deadline = time.monotonic() + DECIDED_SECONDS
         with dg.DagsterInstance.from_config(str(self.home)) as instance:
-            while instance.get_run_records(dg.RunsFilter(statuses=busy)):
+            while instance.get_run_records(dg.RunsFilter(statuses=ALIVE)):
                 assert time.monotonic() < deadline, self.tail()
                 time.sleep(0.5)
 
@@ -183,3 +179,27 @@ def test_without_the_webserver_or_with_the_switch_off_the_sensor_scores_the_uplo
         assert not docs[submission].get("invalid")
         (record,) = dagster_dev.runs_of(submission)
         assert record.dagster_run.tags["dagster/run_key"].startswith("new-round-")
+
+
+def test_the_plain_run_shape_names_what_the_definitions_define(local_env):
+    """``batch/run_shape.py`` names the jobs, assets and run config without importing Dagster;
+    the definitions are what it names, and its run config is valid for both jobs."""
+    from numerai_assets.batch.run_shape import (
+        IN_PROCESS_JOB,
+        ROUND_DATA_ASSETS,
+        SCORES_ASSET,
+        SHARDED_JOB,
+        batch_config,
+    )
+    from numerai_assets.definitions import build_definitions
+    from numerai_assets.pipeline.jobs import ROUND_DATA_KEYS
+    from numerai_assets.pipeline.scoring import submission_scores
+
+    defs = build_definitions()
+    assert [dg.AssetKey(name) for name in ROUND_DATA_ASSETS] == ROUND_DATA_KEYS
+    assert submission_scores.key == dg.AssetKey(SCORES_ASSET)
+    for name in (IN_PROCESS_JOB, SHARDED_JOB):
+        job = defs.resolve_job_def(name)
+        dg.validate_run_config(job, batch_config(["6b0d021063a242cf3a04c286"]))
+        keys = set(job.asset_layer.executable_asset_keys)
+        assert {*ROUND_DATA_KEYS, submission_scores.key} <= keys
