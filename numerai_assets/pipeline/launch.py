@@ -145,7 +145,9 @@ class Webserver:
             raise WebserverUnreachable(f"{self.shown}: {type(error).__name__}") from None
         except requests.ConnectionError as error:
             if _never_sent(error):
-                raise WebserverUnreachable(f"cannot connect to {self.shown}") from None
+                raise WebserverUnreachable(
+                    f"cannot connect to {self.shown} (DAGSTER_WEBSERVER_URL)"
+                ) from None
             raise WebserverError(f"{self.shown}: {type(error).__name__}") from None
         except requests.RequestException as error:
             raise WebserverError(f"{self.shown}: {type(error).__name__}") from None

@@ -140,7 +140,10 @@ def new_submissions_tick(
     for doc, reason in plan.invalid:
         submissions.mark_invalid(doc["_id"], reason=reason, at=now, run_id=None)
         submissions.answer_request(doc)  # a request it carried is answered: refused
-    by_id: Mapping = {str(d["_id"]): d for d in [*work, *claimed]}
+    # A document in both reads is compared as the planner took it: as work (read first). Read
+    # again as claimed, it was claimed since (an upload asking for its run between the reads),
+    # and comparing with that claim would take it over: two runs for one submission.
+    by_id: Mapping = {str(d["_id"]): d for d in [*claimed, *work]}
     runs: list[PlannedRun] = []
     data_due: set[int] = set()  # the round's data, planned with a run that took nothing
     for run in plan.runs:
