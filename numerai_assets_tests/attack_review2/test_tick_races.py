@@ -3,14 +3,12 @@ its run while the tick is under way (the tick reads the store in several steps).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
 import dagster as dg
 
 from numerai_assets.pipeline.launch import launch_on_upload
 from numerai_assets.settings import Settings
 from numerai_assets.store import SubmissionStore
-from numerai_assets_tests.daemon import add_partitions, evaluate_sensor
+from numerai_assets_tests.daemon import evaluate_sensor
 
 
 class FakeWebserver:
@@ -70,29 +68,3 @@ def test_an_upload_claimed_between_the_ticks_two_reads_is_not_claimed_again_by_t
     upload_key = webserver.launched[0].run_key
     assert mine not in _requested_ids(result), "the tick requested a second run for it"
     assert store.get(mine)["queued"]["run_key"] == upload_key
-
-
-def test_an_upload_stamped_by_a_clock_behind_is_not_retried_while_its_launch_is_in_flight(
-    seeded, instance
-):
-    """The upload's claim carries the *uploading machine's* time. With that clock a minute or
-    more behind (NUMERAI_PENDING_RETRY_SECONDS, 60), a tick that runs while launchRun is in
-    flight (the run not made yet) finds a claim "60 s old" with no run: MISSING, planned again
-    at once, the claim taken over (its ``at`` is as read). launchRun then makes the upload's
-    run too: two runs score one submission."""
-    store = seeded.deployment.store
-    instance.add_dynamic_partitions("rounds", ["7"])
-    mine = seeded.submit("mine", b"id,probability\n")
-    ticks = []
-
-    def tick():
-        result = evaluate_sensor(instance)
-        add_partitions(instance, result)
-        ticks.append(result)
-
-    webserver = FakeWebserver(during_launch=tick)
-    behind = datetime.now(timezone.utc) - timedelta(seconds=90)
-    launch = launch_on_upload(Settings.from_env(), store, mine, webserver=webserver, now=behind)
-    assert launch.run_id == "run-1"
-    assert mine not in _requested_ids(ticks[0]), "the tick requested a second run for it"
-    assert store.get(mine)["queued"]["run_key"] == webserver.launched[0].run_key
