@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -112,6 +113,7 @@ class Webserver:
     """The Dagster webserver's GraphQL endpoint at ``url`` (``DAGSTER_WEBSERVER_URL``)."""
 
     def __init__(self, url: str) -> None:
+        self.clock: datetime | None = None  # the webserver's time (HTTP Date) at its last answer
         self.url = url.rstrip("/")
         self.endpoint = self.url + "/graphql"
         self.shown = _without_credentials(self.url)  # for messages
@@ -151,6 +153,7 @@ class Webserver:
             raise WebserverError(f"{self.shown}: {type(error).__name__}") from None
         except requests.RequestException as error:
             raise WebserverError(f"{self.shown}: {type(error).__name__}") from None
+        self.clock = _http_date(response.headers.get("Date"))
         endpoint = self.shown + "/graphql"
         if response.status_code != 200:
             raise WebserverError(f"{endpoint} answered HTTP {response.status_code}")
@@ -201,6 +204,17 @@ class Webserver:
         if not isinstance(run_id, str) or not run_id:
             raise WebserverError(f"launchRun: LaunchRunSuccess without a run id: {answer}"[:400])
         return run_id
+
+
+def _http_date(text: str | None) -> datetime | None:
+    """An HTTP ``Date`` header (RFC 9110, whole seconds) as an aware UTC time, or None."""
+    try:
+        when = parsedate_to_datetime(text) if text else None
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    return when.astimezone(timezone.utc)
 
 
 def _without_credentials(url: str) -> str:
@@ -257,10 +271,14 @@ def launch_on_upload(
         has_data = webserver.round_has_data(round)
     except (WebserverUnreachable, WebserverError) as error:
         return Launch(None, str(error))
-    run = plan_upload(doc, round_has_data=has_data, other_work_waiting=False, now=now)
+    # The claim is stamped on the Dagster side's clock (the webserver's Date, beside the
+    # sensor), not the uploading machine's: with that clock a minute behind, a tick during the
+    # launch request would find the claim "old" with no run yet and plan a second run.
+    claimed_at = getattr(webserver, "clock", None) or now
+    run = plan_upload(doc, round_has_data=has_data, other_work_waiting=False, now=claimed_at)
     if run is None:
         return Launch(None, f"round {round} has no data yet; the sensor's run materializes it")
-    claim = run.claim(now)
+    claim = run.claim(claimed_at)
     if not store.claim([doc], claim):
         return Launch(None, "already planned (the sensor claimed it first)")
     try:

@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from numerai_assets.batch.planning import TickState, plan_tick
 from numerai_assets.pipeline.launch import Webserver, launch_on_upload
 from numerai_assets.settings import Settings
-from numerai_assets_tests.store.helpers import add, at
+from numerai_assets.store.documents import utc
+from numerai_assets_tests.store.helpers import ROUND, add, at
 
 HAS_DATA = {
     "data": {
@@ -196,3 +199,34 @@ def test_credentials_in_the_webserver_url_are_not_printed(store, settings):
     launch = launch_on_upload(settings, store, mine, now=at(11))
     assert launch.run_id is None
     assert "s3cret" not in launch.why_not, launch.why_not
+
+
+LAUNCHED = {"data": {"launchRun": {"__typename": "LaunchRunSuccess", "run": {"runId": "r-1"}}}}
+
+
+def test_the_claim_is_stamped_by_the_webservers_clock_not_the_uploading_machines(store, settings):
+    """With the uploading machine's clock 90 s behind, a claim stamped by it would look older
+    than ``NUMERAI_PENDING_RETRY_SECONDS`` to a tick during the launch request (its run not made
+    yet): planned again, a second run. Stamped by the webserver's ``Date`` (beside the sensor),
+    it is as young as it is, and the tick waits for it."""
+    server = Scripted([(200, HAS_DATA), (200, LAUNCHED)])
+    try:
+        mine = add(store, "mine", 10)
+        behind = datetime.now(timezone.utc) - timedelta(seconds=90)
+        webserver = Webserver(server.url)
+        launch = launch_on_upload(settings, store, mine, webserver=webserver, now=behind)
+    finally:
+        server.close()
+    assert launch.run_id == "r-1"
+    stamped = utc(store.get(mine)["queued"]["at"])
+    assert abs(stamped - datetime.now(timezone.utc)) < timedelta(seconds=5)
+    tick = TickState(
+        work=[],
+        claimed=[store.get(mine)],
+        runs={},  # the run not made yet: launchRun in flight
+        known_rounds={ROUND},
+        rounds_with_data={ROUND},
+        missing_datasets={},
+        now=datetime.now(timezone.utc),
+    )
+    assert plan_tick(tick, batch_size=10, max_attempts=3, retry_seconds=60).runs == []
