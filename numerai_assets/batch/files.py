@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,8 +125,18 @@ class SubmissionFiles:
     def max_bytes(self) -> int:
         return self.reader.max_bytes
 
-    def load(self, submission: Mapping) -> SubmissionFile:
-        """The submission's predictions in the round's tournament-id order, and its digest."""
+    def load(
+        self,
+        submission: Mapping,
+        known: Callable[[str], np.ndarray | None] | None = None,
+    ) -> SubmissionFile:
+        """The submission's predictions in the round's tournament-id order, and its digest.
+
+        ``known``: the predictions already read from the file with these bytes, by
+        :func:`cache_key` (the round's cache), or None. When it has them the file is read and
+        hashed but not parsed: the same bytes parse to the same predictions (a round's later
+        files, decided again after a late upload, are mostly unchanged; parsing is most of a
+        file's cost)."""
         filename = submission.get("filename")
         if not isinstance(filename, str) or not filename:
             raise SubmissionError("the submission has no file name")
@@ -150,4 +160,9 @@ class SubmissionFiles:
             raise SubmissionError(
                 f"the submission file {quoted(filename)} cannot be read ({error})"
             ) from None
-        return SubmissionFile(self.reader.read(raw), hashlib.sha256(raw).hexdigest())
+        digest = hashlib.sha256(raw).hexdigest()
+        if known is not None:
+            predictions = known(cache_key(submission.get("_id"), digest))
+            if predictions is not None:
+                return SubmissionFile(predictions, digest)
+        return SubmissionFile(self.reader.read(raw), digest)

@@ -99,15 +99,17 @@ def read_entry(
     doc: dict,
     policy: ScoringPolicy,
     log: Callable[[str], None] = lambda message: None,
+    known: Callable[[str], np.ndarray | None] | None = None,
 ) -> BatchEntry:
     """Read one submission's file; whatever goes wrong stays with this submission.
+    ``known``: predictions already parsed, by cache key (:meth:`SubmissionFiles.load`).
 
     A readable file the scoring policy refuses (a constant one) is invalid like a bad file.
 
     A transient storage failure is raised (the step is retried, the batch stays pending).
     """
     try:
-        read = files.load(doc)
+        read = files.load(doc, known)
         predictions = admit(read.predictions, policy)
         return BatchEntry(doc, predictions, digest=read.digest)
     except SubmissionError as error:
@@ -132,14 +134,15 @@ def read_entries(
     docs: Sequence[dict],
     policy: ScoringPolicy,
     log: Callable[[str], None] = lambda message: None,
+    known: Callable[[str], np.ndarray | None] | None = None,
 ) -> list[BatchEntry]:
     """:func:`read_entry` of each of ``docs``, in order, on :data:`READERS` threads: pyarrow
     parses, numpy checks and S3 downloads release the GIL, so a rescore reads its files on
     every core. A transient storage failure is raised, as by :func:`read_entry`."""
     if len(docs) < 2:
-        return [read_entry(files, doc, policy, log) for doc in docs]
+        return [read_entry(files, doc, policy, log, known) for doc in docs]
     with ThreadPoolExecutor(max_workers=min(READERS, len(docs))) as pool:
-        return list(pool.map(lambda doc: read_entry(files, doc, policy, log), docs))
+        return list(pool.map(lambda doc: read_entry(files, doc, policy, log, known), docs))
 
 
 def prepare_batch(
@@ -172,7 +175,9 @@ def prepare_batch(
     entries, updates = [], []
     now = datetime.now(timezone.utc)
     for start in range(0, len(chosen), CACHE_CHUNK):
-        read = read_entries(files, chosen[start : start + CACHE_CHUNK], policy, log)
+        # A file whose bytes the cache holds predictions for is hashed, not parsed again.
+        chunk = chosen[start : start + CACHE_CHUNK]
+        read = read_entries(files, chunk, policy, log, known=cache.predictions_of)
         for entry in read:
             if entry.predictions is None:
                 continue

@@ -115,6 +115,19 @@ class RoundPredictionCache:
     def rows_of(self, submission_ids: Iterable[object]) -> np.ndarray:
         return np.array([self._row_of[str(s)] for s in submission_ids], dtype=np.int64)
 
+    def predictions_of(self, submission_id: object) -> np.ndarray | None:
+        """A cached submission's predictions (a copy, shape ``(columns,)``), or None when not
+        cached (or its row is not all there). One read of the row: safe from reader threads."""
+        row = self._row_of.get(str(submission_id))
+        if row is None:
+            return None
+        size = self.columns * ITEM
+        with open(self.directory / PREDICTIONS, "rb") as f:
+            data = os.pread(f.fileno(), size, row * size)
+        if len(data) != size:
+            return None
+        return np.frombuffer(data, dtype=np.float64).copy()
+
     def from_mirror(self, submission_id: object) -> np.ndarray | None:
         """A submission's predictions from the mirror (None without one, or when absent)."""
         if self.mirror is None:
