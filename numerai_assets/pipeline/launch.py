@@ -277,7 +277,7 @@ def launch_on_upload(
     claimed_at = getattr(webserver, "clock", None) or now
     run = plan_upload(doc, round_has_data=has_data, other_work_waiting=False, now=claimed_at)
     if run is None:
-        return Launch(None, f"round {round} has no data yet; the sensor's run materializes it")
+        return Launch(None, f"round {round} has no data yet; left to the sensor")
     claim = run.claim(claimed_at)
     if not store.claim([doc], claim):
         return Launch(None, "already planned (the sensor claimed it first)")
