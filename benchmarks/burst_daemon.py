@@ -95,7 +95,8 @@ def main(quick: bool = False) -> bool:
                     filename=spec.key,
                     created=now + timedelta(microseconds=spec.index),
                 )
-                asked += bool(launch_on_upload(settings, deploy.store, submission_id).run_id)
+                launch = launch_on_upload(settings, deploy.store, submission_id, round=ROUND)
+                asked += bool(launch.run_id)
             inserted = time.time() - began
             done = None
             while time.time() - began < BURST_LIMIT and process.poll() is None:

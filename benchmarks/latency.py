@@ -332,7 +332,8 @@ def measure(
                 )
                 uploaded = time.time() - began
                 settings = Settings.from_env(env)
-                asked_run = launch_on_upload(settings, deploy.store, submission_id).run_id
+                launch = launch_on_upload(settings, deploy.store, submission_id, round=ROUND)
+                asked_run = launch.run_id
             while True:
                 doc = deploy.store.get(submission_id)
                 if scored(doc):

@@ -72,7 +72,9 @@ def run_submit(args: argparse.Namespace) -> int:
     )
     from numerai_assets.pipeline.launch import launch_on_upload  # loads Dagster: only here
 
-    launch = launch_on_upload(deployment.settings, deployment.store, submission_id)
+    launch = launch_on_upload(
+        deployment.settings, deployment.store, submission_id, round=args.round
+    )
     then = (
         f"its scoring run {launch.run_id} is queued"
         if launch.run_id

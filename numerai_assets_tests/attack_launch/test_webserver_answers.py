@@ -230,3 +230,23 @@ def test_the_claim_is_stamped_by_the_webservers_clock_not_the_uploading_machines
         now=datetime.now(timezone.utc),
     )
     assert plan_tick(tick, batch_size=10, max_attempts=3, retry_seconds=60).runs == []
+
+
+def test_an_upload_that_names_its_round_takes_the_turn_before_reading_its_document(store, settings):
+    """``submit`` names the round: a burst's second upload stops at the turn; a round that is
+    not the document's asks for nothing (and leaves the document unclaimed)."""
+    server = Scripted([(200, HAS_DATA), (200, LAUNCHED)])
+    try:
+        webserver = Webserver(server.url)
+        first = add(store, "ann", 10)
+        asked = launch_on_upload(settings, store, first, round=ROUND, webserver=webserver)
+        second = add(store, "ben", 11)
+        later = launch_on_upload(settings, store, second, round=ROUND, webserver=webserver)
+        other = add(store, "cat", 12, round=ROUND + 1)
+        wrong = launch_on_upload(settings, store, other, round=ROUND + 2, webserver=webserver)
+    finally:
+        server.close()
+    assert asked.run_id == "r-1"
+    assert later.why_not == f"another upload of round {ROUND} asked just now"
+    assert wrong.why_not == f"the submission is in round {ROUND + 1}, not {ROUND + 2}"
+    assert store.get(second).get("queued") is None and store.get(other).get("queued") is None
