@@ -17,6 +17,11 @@ runs: waiting for the next tick, the round's limit).
 Reference, in the same process: ``benchmarks.burst``'s in-process figure (no daemon, no queue,
 no run processes) is what the same work costs without them.
 
+Then, into the round now decided, one ordinary upload and one late upload (created before
+every other, so every later submission is decided again), each stored and asking for its run,
+timed until the whole round is decided again. ``--submissions N`` sets the burst's size (issue
+16's round of 2,000 under ``dg dev``: ``--submissions 2000``).
+
 Check (exit 1 otherwise): every submission decided, none left pending, every run succeeded.
 """
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -41,8 +47,10 @@ WARMUP_LIMIT = 300
 BURST_LIMIT = 900
 
 
-def main(quick: bool = False) -> bool:
-    sizes = QUICK_SIZES if quick else SIZES
+def main(quick: bool = False, submissions: int | None = None) -> bool:
+    sizes = dict(QUICK_SIZES if quick else SIZES)
+    if submissions is not None:
+        sizes["submissions"] = submissions
     count, rows = sizes["submissions"], sizes["tournament_rows"]
     header(
         f"burst through the daemon: {count:,} submissions × {rows:,} rows into a running "
@@ -50,9 +58,9 @@ def main(quick: bool = False) -> bool:
     )
     check = Checks()
     with scratch("burst-daemon") as tmp:
-        # One more than the burst: the first is the warm-up submission.
-        specs, uploads, zip_path = stage(None, {**sizes, "submissions": count + 1}, tmp / "files")
-        warm_spec, specs = specs[0], specs[1:]
+        # Three more than the burst: the warm-up submission first, then two arrivals after it.
+        specs, uploads, zip_path = stage(None, {**sizes, "submissions": count + 3}, tmp / "files")
+        warm_spec, specs, arrivals = specs[0], specs[1:-2], specs[-2:]
         dagster_home = tmp / "dagster_home"
         dagster_home.mkdir()
         shutil.copy(REPO / "deploy/local/dagster.yaml", dagster_home / "dagster.yaml")
@@ -115,6 +123,16 @@ def main(quick: bool = False) -> bool:
                 all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in runs),
                 f"all {len(runs)} runs succeeded",
             )
+            # Then, into the round now decided, an ordinary upload and a late one (created
+            # before every other: every later submission is decided again), each asking.
+            after = {}
+            for name, spec, created in (
+                ("ordinary", arrivals[0], datetime.now(timezone.utc)),
+                ("late", arrivals[1], now - timedelta(hours=2)),
+            ):
+                after[name] = arrival(deploy, settings, spec, created, process)
+                check(after[name] is not None, f"the {name} upload decided within {BURST_LIMIT} s")
+                wait_idle(inst, process, 120)
     total = done - began
     line("burst: first insert → every decision stored", seconds(total), f"goal <= {GOAL_SECONDS} s")
     line(f"  inserting the {count:,} documents, each asking", seconds(inserted))
@@ -135,7 +153,26 @@ def main(quick: bool = False) -> bool:
             seconds(running),
             f"/ {queued:.1f} s",
         )
+    for name, taken in after.items():
+        if taken is not None:
+            line(f"then one {name} upload: stored → decided", seconds(taken), "asking for its run")
     return check.ok
+
+
+def arrival(deploy, settings, spec, created: datetime, process) -> float | None:  # noqa: ANN001
+    """One upload (stored, then its run asked for as ``submit`` asks), until it and every
+    submission of the round are decided: seconds, or None past the limit."""
+    began = time.time()
+    submission_id = deploy.store.insert_submission(
+        username=spec.user, round=ROUND, filename=spec.key, created=created
+    )
+    launch_on_upload(settings, deploy.store, submission_id, round=ROUND)
+    while time.time() - began < BURST_LIMIT and process.poll() is None:
+        docs = deploy.store.round_submissions(ROUND)
+        if all(scored(d) or d.get("invalid") for d in docs):
+            return time.time() - began
+        time.sleep(0.2)
+    return None
 
 
 def warm_up(deploy, spec, process: subprocess.Popen) -> bool:  # noqa: ANN001
@@ -156,4 +193,10 @@ def warm_up(deploy, spec, process: subprocess.Popen) -> bool:  # noqa: ANN001
 
 
 if __name__ == "__main__":
-    run_one(main, __doc__.splitlines()[0])
+    # --submissions N: a burst of N (issue 16: a round of 2,000 under dg dev).
+    chosen = None
+    if "--submissions" in sys.argv:
+        at = sys.argv.index("--submissions")
+        chosen = int(sys.argv[at + 1])
+        del sys.argv[at : at + 2]
+    run_one(lambda quick=False: main(quick, chosen), __doc__.splitlines()[0])
