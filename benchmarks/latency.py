@@ -108,24 +108,6 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@contextmanager
-def daemon(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
-    """``dagster-daemon run`` in its own process group; the whole group ended afterwards."""
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            yield process
-        finally:
-            end_group(process)
-
-
 def group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)

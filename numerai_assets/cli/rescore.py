@@ -12,10 +12,11 @@ import argparse
 import socket
 from urllib.parse import urlparse
 
+from numerai_assets.batch.run_shape import SHARDED_JOB
 from numerai_assets.cli.context import Deployment
+from numerai_assets.pipeline.launch import LOCATION
 
-JOB = "score_round_sharded"  # a whole round: phase 1 on the deployment's workers
-LOCATION = "numerai_assets"
+JOB = SHARDED_JOB  # a whole round: phase 1 on the deployment's workers
 
 
 def register(commands: argparse._SubParsersAction) -> None:

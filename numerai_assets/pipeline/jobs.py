@@ -22,9 +22,10 @@ Two jobs over the same assets, told apart by how their steps run:
   ============  ========================================================================
 
 The code is the same whichever runs it; the sensor picks the job by the batch's size
-(:func:`job_for`). Values between steps are small and go through the ``op_values`` IO manager
-(the run's folder or S3), the predictions and phase 1's pairs through the round's cache and pair
-store (under ``NUMERAI_ASSETS_HOME``: a filesystem every step of a run mounts).
+(:func:`numerai_assets.batch.run_shape.job_for`). Values between steps are small and go
+through the ``op_values`` IO manager (the run's folder or S3), the predictions and phase 1's
+pairs through the round's cache and pair store (under ``NUMERAI_ASSETS_HOME``: a filesystem
+every step of a run mounts).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from numerai_assets.store.documents import (
     Claim,
     check_round,
     check_text,
+    claim_of,
     from_storage,
     parse_id,
     to_storage,
@@ -114,11 +115,10 @@ class QueueMixin(StoreBase):
     def _as_read(doc: Mapping) -> tuple[datetime | None, datetime | None]:
         """What :meth:`claim` compares: the request and our claim's time as ``doc`` was read."""
         requested = doc.get("rescore_requested")
-        queued = doc.get("queued")
-        at = queued.get("at") if isinstance(queued, Mapping) else None
+        claimed = claim_of(doc)
         return (
             requested if isinstance(requested, datetime) else None,
-            at if isinstance(at, datetime) else None,
+            None if claimed is None else claimed.at,
         )
 
     def release(self, doc: Mapping, claim: Claim) -> bool:

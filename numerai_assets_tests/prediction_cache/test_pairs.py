@@ -139,14 +139,23 @@ def test_pruned_counts_keep_the_contract_against_the_exact_store(tmp_path):
         assert (exact["ks"] <= limit)[~known].sum() == 0
 
 
-def test_nested_blocks_leave_every_position_readable(tmp_path):
+@pytest.mark.parametrize(
+    "blocks",
+    [
+        # Run A (1 worker) planned the whole gap as one shard; run B (3 workers) planned the
+        # same gap as 0-7, 7-10, 10-12 and wrote only its middle shard before it died.
+        [(0, 12), (7, 10)],
+        # Run A planned 10 keys (one shard 0-10); run B, after two more uploads, planned 0-12.
+        [(0, 12), (0, 10)],
+    ],
+    ids=["nested", "same-start"],
+)
+def test_overlapping_blocks_leave_every_position_readable(tmp_path, blocks):
     cache, keys = round_cache(tmp_path, 12)
     store = RoundPairStore(cache)
-    # Run A (1 worker) planned the whole gap as one shard; run B (3 workers) planned the same
-    # gap as 0-7, 7-10, 10-12 and wrote only its middle shard before it died.
     store.extend_order(keys)
-    store.compute(Shard(0, 12), exact_up_to=10, ks_counter=exact_ks)
-    store.compute(Shard(7, 10), exact_up_to=10, ks_counter=exact_ks)
+    for start, stop in blocks:
+        store.compute(Shard(start, stop), exact_up_to=10, ks_counter=exact_ks)
 
     assert store.plan(keys, 1, min_pairs=1) == []  # phase 2 sees nothing to compute
     table = store.table()
@@ -154,18 +163,6 @@ def test_nested_blocks_leave_every_position_readable(tmp_path):
     assert [k for k in keys if not table.covered(k)] == []
     got = table.pairs(11, np.arange(11))
     assert len(got["r"]) == 11
-
-
-def test_blocks_with_the_same_start_leave_every_position_readable(tmp_path):
-    cache, keys = round_cache(tmp_path, 12)
-    store = RoundPairStore(cache)
-    # Run A planned 10 keys (one shard 0-10); run B, after two more uploads, planned 0-12.
-    store.extend_order(keys)
-    store.compute(Shard(0, 12), exact_up_to=10, ks_counter=exact_ks)
-    store.compute(Shard(0, 10), exact_up_to=10, ks_counter=exact_ks)
-    assert store.plan(keys, 1, min_pairs=1) == []
-    table = store.table()
-    assert [k for k in keys if not table.covered(k)] == []
 
 
 def test_a_process_with_an_older_view_of_the_cache_does_not_wipe_the_store(tmp_path):
