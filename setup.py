@@ -26,7 +26,7 @@ setup(
         "pyarrow>=14",
         "numba>=0.59",
         "pymongo>=4.6",
-        "montydb>=2.5",
+        "montydb==2.5.6",  # store/keyed_reads.py extends its sqlite engine
         "boto3>=1.34",
         # The intake endpoint's app and server: ours to declare, not left to dagster-webserver.
         "starlette>=0.40",

@@ -42,7 +42,11 @@ from benchmarks.latency import dagster_dev, free_port, scored, wait_idle
 from numerai_assets.files import dataset_key
 from numerai_assets.pipeline.launch import launch_on_upload
 
-GOAL_SECONDS = 60
+# Goals in seconds by burst size (issue 17: 1,000; issue 16: a round of 2,000 under dg dev).
+GOALS = {
+    1_000: {"burst": 60},
+    2_000: {"burst": 150, "ordinary": 15, "late": 30},
+}
 WARMUP_LIMIT = 300
 BURST_LIMIT = 900
 
@@ -134,7 +138,8 @@ def main(quick: bool = False, submissions: int | None = None) -> bool:
                 check(after[name] is not None, f"the {name} upload decided within {BURST_LIMIT} s")
                 wait_idle(inst, process, 120)
     total = done - began
-    line("burst: first insert → every decision stored", seconds(total), f"goal <= {GOAL_SECONDS} s")
+    goals = GOALS.get(count, {})
+    line("burst: first insert → every decision stored", seconds(total), goal(goals, "burst"))
     line(f"  inserting the {count:,} documents, each asking", seconds(inserted))
     line("  runs asked for by the uploads", f"{asked:8d}", "the sensor batched the others")
     if runs:
@@ -155,8 +160,12 @@ def main(quick: bool = False, submissions: int | None = None) -> bool:
         )
     for name, taken in after.items():
         if taken is not None:
-            line(f"then one {name} upload: stored → decided", seconds(taken), "asking for its run")
+            line(f"then one {name} upload: stored → decided", seconds(taken), goal(goals, name))
     return check.ok
+
+
+def goal(goals: dict[str, int], name: str) -> str:
+    return f"goal <= {goals[name]} s" if name in goals else "no goal at this size"
 
 
 def arrival(deploy, settings, spec, created: datetime, process) -> float | None:  # noqa: ANN001

@@ -24,6 +24,7 @@ from montydb import MontyClient, set_storage
 from montydb.database import MontyDatabase
 
 from numerai_assets.settings import Settings
+from numerai_assets.store import keyed_reads
 from numerai_assets.store.documents import COLLECTIONS
 
 MONGO_SCHEMES = ("mongodb", "mongodb+srv")
@@ -36,6 +37,7 @@ _mongo_clients: dict[str, Any] = {}
 _mongo_clients_lock = threading.Lock()
 _thread = threading.local()  # montydb clients are not thread-safe: one per thread
 _memory_lock = threading.RLock()
+keyed_reads.install()  # reads and writes by _id read one row, not the collection
 
 
 def open_database(settings: Settings | None = None) -> Any:

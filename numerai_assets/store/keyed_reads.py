@@ -1,0 +1,126 @@
+"""Reads by ``_id`` on the embedded store read only those documents, not the whole collection.
+
+montydb 2.5 keeps each collection in a sqlite table whose primary key is the BSON encoding of
+``_id``, but answers every query, and finds the target of every update, by decoding every row and
+filtering in Python: a read or write of one submission costs the whole round (25 ms at 2,000
+submissions), and a late upload at 2,000, which re-decides every later submission, cost minutes
+in writes alone. :func:`install` (called once, by :mod:`.connection`) narrows what montydb reads
+when a filter pins ``_id``:
+
+- montydb's sqlite cursor reads only the rows of the pinned keys (``WHERE k IN (...)``, in table
+  order like a scan) and reads every row otherwise;
+- the scan montydb's ``update_one``/``update_many`` use to find their targets hands its filter to
+  that cursor (it passed none).
+
+Results are unchanged by construction: what is read is a superset of what matches, and montydb's
+own filter (``QueryFilter``) still decides on every document read. ``_id`` is pinned by
+``{"_id": v}``, ``{"_id": {"$eq": v}}`` or ``{"_id": {"$in": [v, ...]}}`` beside any other
+conditions, when every ``v`` is an ``ObjectId`` or a ``str``: for those types MongoDB's equality
+is equality of the BSON encoding (numbers are not: ``5``, ``5.0`` and ``Int64(5)`` are equal with
+three encodings, so a number reads every row). One difference, on documents MongoDB cannot
+hold: montydb stores an array ``_id`` (MongoDB refuses one) and a scan matches its elements; a
+pinned read does not, as MongoDB would not. No Dagster here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from bson import ObjectId
+from montydb.collection import MontyCollection
+from montydb.cursor import MontyCursor
+from montydb.engine.queries import QueryFilter
+from montydb.storage import sqlite as montydb_sqlite
+from montydb.types import bson as montydb_bson
+
+PINNABLE = (ObjectId, str)
+# SQLite's limit on a statement's parameters is 999 before 3.32 (32,766 after).
+_KEYS_PER_STATEMENT = 500
+_SELECT_KEYS = "SELECT rowid, v FROM [{table}] WHERE k IN ({marks}) ORDER BY rowid"
+
+
+def pinned_ids(spec: Any) -> list | None:
+    """The ``_id`` values ``spec`` restricts a match to, or ``None`` when it does not.
+
+    Only a top-level ``_id`` condition counts (anything under ``$or``, ``$and``, ``$nor`` may
+    match other documents), and only when every value is an exact ``ObjectId`` or ``str``
+    (:data:`PINNABLE`). ``[]`` means nothing can match.
+    """
+    if not isinstance(spec, Mapping) or "_id" not in spec:
+        return None
+    condition = spec["_id"]
+    if isinstance(condition, Mapping):
+        if len(condition) != 1:
+            return None
+        ((operator, operand),) = condition.items()
+        if operator == "$eq":
+            values = [operand]
+        elif operator == "$in" and isinstance(operand, (list, tuple)):
+            values = list(operand)
+        else:
+            return None
+    else:
+        values = [condition]
+    if not all(type(value) in PINNABLE for value in values):
+        return None
+    return values
+
+
+class KeyedSQLiteCursor(montydb_sqlite.SQLiteCursor):
+    """montydb's sqlite cursor, reading only the pinned rows when its filter pins ``_id``."""
+
+    def __init__(self, collection: Any, subject: Any) -> None:
+        super().__init__(collection, subject)
+        self._pinned = pinned_ids(getattr(subject, "_spec", None))
+
+    def query(self, max_scan: int) -> Iterator[dict]:
+        if self._pinned is None:
+            return super().query(max_scan)
+        keys = list(dict.fromkeys(montydb_bson.id_encode(value) for value in self._pinned))
+        return (self._decode_doc(v) for _, v in self._read_keys(keys, max_scan))
+
+    def _read_keys(self, keys: list, max_scan: int) -> list:
+        """The rows of ``keys`` as ``(rowid, v)``, in table order (a scan's order)."""
+        path = self._col_path
+        if not keys or not os.path.isfile(path):
+            return []
+        rows: list = []
+        with self._conn._connect(path) as connection:
+            for start in range(0, len(keys), _KEYS_PER_STATEMENT):
+                chunk = keys[start : start + _KEYS_PER_STATEMENT]
+                sql = _SELECT_KEYS.format(
+                    table=montydb_sqlite.SQLITE_RECORD_TABLE, marks=",".join("?" * len(chunk))
+                )
+                rows.extend(connection.execute(sql, chunk).fetchall())
+        rows.sort()
+        return rows[:max_scan] if max_scan else rows
+
+
+_original_scan = MontyCollection._internal_scan_query
+
+
+def _scan_for_update(self: MontyCollection, query_spec: Mapping) -> Iterator[Any]:
+    """montydb's scan for an update's targets, reading only the pinned rows when it can.
+
+    Keeps montydb's protocol: the first match is yielded twice (once to test that there is one),
+    then every match in order.
+    """
+    if pinned_ids(query_spec) is None:
+        yield from _original_scan(self, query_spec)
+        return
+    queryfilter = QueryFilter(query_spec)
+    matched = []
+    for doc in self._storage.query(MontyCursor(self, filter=query_spec), 0):
+        if queryfilter(doc):
+            matched.append(queryfilter.fieldwalker)
+    if matched:
+        yield matched[0]
+        yield from matched
+
+
+def install() -> None:
+    """Make montydb's sqlite engine read only pinned rows (idempotent; process-wide)."""
+    montydb_sqlite.SQLiteCollection.contractor_cls = KeyedSQLiteCursor
+    MontyCollection._internal_scan_query = _scan_for_update
