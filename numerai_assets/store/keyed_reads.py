@@ -25,13 +25,16 @@ pinned read does not, as MongoDB would not. No Dagster here.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from bson import ObjectId
+from montydb.base import validate_ok_for_update
 from montydb.collection import MontyCollection
 from montydb.cursor import MontyCursor
+from montydb.engine.field_walker import FieldWalker
 from montydb.engine.queries import QueryFilter
+from montydb.engine.update import Updator
 from montydb.storage import sqlite as montydb_sqlite
 from montydb.types import bson as montydb_bson
 
@@ -118,6 +121,37 @@ def _scan_for_update(self: MontyCollection, query_spec: Mapping) -> Iterator[Any
     if matched:
         yield matched[0]
         yield from matched
+
+
+def update_by_id(collection: MontyCollection, updates: Sequence[tuple[Any, Mapping]]) -> list:
+    """Apply each ``(_id, update)`` of ``updates`` (in order) to the document with that ``_id``:
+    one keyed read of them all, each update montydb's own (``Updator``, as ``update_one``
+    applies it), one sqlite transaction writing the changed documents. Returns the ids no
+    document had, in order.
+
+    The embedded store's bulk write: ``update_one`` per document costs a connection, a read and
+    a commit each (2 ms, 8 s for a batch of 2,000 pended and then decided). Like MongoDB's
+    unordered ``bulk_write``, each document's update is whole and the batch is not one
+    transaction against other writers: callers hold the store's write lock. Raises
+    ``ValueError`` for an id that is not an ``ObjectId`` or ``str`` (:func:`pinned_ids`).
+    """
+    ids = list(dict.fromkeys(oid for oid, _ in updates))
+    if pinned_ids({"_id": {"$in": ids}}) is None:
+        raise ValueError("update_by_id takes ObjectId or str ids only")
+    found = {doc["_id"]: doc for doc in collection.find({"_id": {"$in": ids}})}
+    changed: dict[Any, dict] = {}
+    for oid, update in updates:
+        if oid not in found:
+            continue
+        validate_ok_for_update(update)
+        updator = Updator(update)
+        collection._no_id_update(updator, {"_id": oid})
+        fieldwalker = FieldWalker(found[oid])
+        if updator(fieldwalker):
+            found[oid] = changed[oid] = fieldwalker.doc
+    if changed:
+        collection._storage.update_many(collection, list(changed.values()))
+    return [oid for oid, _ in updates if oid not in found]
 
 
 def install() -> None:

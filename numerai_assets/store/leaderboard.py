@@ -78,12 +78,8 @@ class LeaderboardMixin(StoreBase):
             if isinstance(doc.get("username"), str) and doc["username"]:
                 latest[doc["username"]] = doc  # ascending order: the last one wins
         board = list(competition.get("leaderboard") or []) if competition else []
-        new_board = board
-        for username in {item.get("username") for item in board} - set(latest):
-            new_board = _replace_entry(new_board, username, None)
-        for username, doc in latest.items():
-            new_board = _replace_entry(new_board, username, leaderboard_entry(doc))
-        return self._write_board(round, competition, board, new_board)
+        entries = {username: leaderboard_entry(doc) for username, doc in latest.items()}
+        return self._write_board(round, competition, board, reconciled_board(board, entries))
 
     def _write_board(
         self, round: int, competition: Mapping | None, board: list, new_board: list
@@ -107,6 +103,20 @@ class LeaderboardMixin(StoreBase):
             {"$set": {"leaderboard": new_board, "version": (version or 0) + 1}},
         )
         return result.matched_count == 1
+
+
+def reconciled_board(board: list[dict], entries: Mapping[str, dict]) -> list[dict]:
+    """``board`` with every user's entry replaced by ``entries``' in one pass: a user's first
+    entry keeps its place (later duplicates dropped), users without an entry in ``entries``
+    dropped, new users appended in ``entries``' order. The same as :func:`_replace_entry` for
+    each user in turn, without its cost per user (a round of 10,000 users: seconds)."""
+    result, placed = [], set()
+    for item in board:
+        username = item.get("username")
+        if username in entries and username not in placed:
+            result.append(entries[username])
+            placed.add(username)
+    return result + [entry for username, entry in entries.items() if username not in placed]
 
 
 def _replace_entry(board: list[dict], username: str, entry: dict | None) -> list[dict]:

@@ -14,8 +14,10 @@ from typing import Any
 
 import pymongo.collection
 from bson import ObjectId
+from montydb.collection import MontyCollection
 from pymongo import UpdateOne
 
+from numerai_assets.store import keyed_reads
 from numerai_assets.store.base import WELL_TYPED, StoreBase, StoreError, SubmissionNotFound
 from numerai_assets.store.connection import write_lock
 from numerai_assets.store.documents import (
@@ -158,12 +160,16 @@ class SubmissionStore(QueueMixin, LeaseMixin, LeaderboardMixin, StoreBase):
         no document had (deleted meanwhile). The leaderboard is left to the caller's one
         :meth:`reconcile_leaderboard`.
 
-        One round trip on MongoDB (an unordered ``bulk_write``); the embedded store has none,
-        so there it is one update after the other under one lock.
+        One round trip on MongoDB (an unordered ``bulk_write``); on the embedded store one read
+        and one write transaction under the store's lock (:func:`keyed_reads.update_by_id`);
+        mongomock applies one update after the other.
         """
         checked = [(parse_id(sid), to_storage(update)) for sid, update in updates]
         if not checked:
             return []
+        if isinstance(self._submissions, MontyCollection):
+            with write_lock(self._database):
+                return keyed_reads.update_by_id(self._submissions, checked)
         if not _has_bulk_write(self._submissions):
             with write_lock(self._database):
                 return [

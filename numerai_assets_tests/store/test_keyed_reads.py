@@ -17,7 +17,7 @@ from bson import Int64, ObjectId
 from montydb import MontyClient
 
 from numerai_assets.store import open_database
-from numerai_assets.store.keyed_reads import pinned_ids
+from numerai_assets.store.keyed_reads import pinned_ids, update_by_id
 from numerai_assets_tests.store.conftest import embedded_settings
 
 OIDS = [ObjectId() for _ in range(6)]
@@ -86,6 +86,43 @@ def test_reads_and_updates_equal_a_full_scan(pair: tuple[Any, Any], seed: int) -
         assert _contents(keyed) == _contents(reference), query
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_update_by_id_equals_update_one_each(pair: tuple[Any, Any], seed: int) -> None:
+    """The bulk write equals montydb's ``update_one`` applied to each in order, ids missing and
+    repeated included; the missing ids are returned."""
+    rng = random.Random(seed)
+    keyed, reference = pair
+    documents = [{"_id": oid, "n": i, "sub": {"a": 1}} for i, oid in enumerate(OIDS)]
+    documents.append({"_id": "text", "n": 9})
+    for collection in pair:
+        collection.insert_many([dict(d) for d in documents])
+    choices = [*OIDS, "text", ObjectId(), "nobody"]
+    updates = []
+    for _ in range(rng.randrange(1, 20)):
+        change = rng.choice(
+            [
+                {"$set": {"n": rng.randrange(5), "sub.b": rng.random()}},
+                {"$unset": {"sub": ""}},
+                {"$inc": {"n": 1}},
+                {"$set": {"n": 0}, "$unset": {"missing": ""}},
+            ]
+        )
+        updates.append((rng.choice(choices), change))
+    missing = update_by_id(keyed, updates)
+    expected = [
+        oid
+        for oid, change in updates
+        if reference.update_one({"_id": oid}, change).matched_count == 0
+    ]
+    assert missing == expected
+    assert _contents(keyed) == _contents(reference)
+
+
+def test_update_by_id_refuses_what_it_cannot_pin(pair: tuple[Any, Any]) -> None:
+    with pytest.raises(ValueError, match="ObjectId or str"):
+        update_by_id(pair[0], [(5, {"$set": {"n": 1}})])
+
+
 def test_a_pinned_read_reads_only_its_rows(tmp_path: Path) -> None:
     """A row that cannot be decoded breaks a scan, not a read or write by another ``_id``."""
     database = open_database(embedded_settings(tmp_path))
@@ -104,6 +141,8 @@ def test_a_pinned_read_reads_only_its_rows(tmp_path: Path) -> None:
     assert list(collection.find({"_id": {"$in": [wanted, ObjectId()]}})) == [
         {"_id": wanted, "n": 4}
     ]
+    assert update_by_id(collection, [(wanted, {"$inc": {"n": 1}})]) == []
+    assert collection.find_one({"_id": wanted}) == {"_id": wanted, "n": 5}
 
 
 def test_many_pinned_ids_come_back_in_table_order(pair: tuple[Any, Any]) -> None:
