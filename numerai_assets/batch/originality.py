@@ -123,6 +123,7 @@ class StoredPairStatistics:
             which[first] = True
             self._exact(new, earlier, counts, exact, which)
         self._cache.release()
+        self._table.release()
         return stored["r"].astype(np.float64), counts
 
     def correlated(self, new: int, earlier: int, threshold: float) -> bool:

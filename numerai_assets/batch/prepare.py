@@ -303,8 +303,10 @@ def score_concordance(
     groups = clusters.groups()
     predictions, _ = cache.matrices()
     results = {}
-    for entry in batch.valid():
+    for k, entry in enumerate(batch.valid(), start=1):
         row = np.array(predictions[cache.row_of(entry.cache_key)])
         results[entry.id] = concordance(row, clusters, policy=policy, groups=groups)
+        if k % CACHE_CHUNK == 0:
+            cache.release()  # a batch of 2,000 rows would otherwise stay mapped: 720 MB
     cache.release()
     return results

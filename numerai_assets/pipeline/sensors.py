@@ -163,7 +163,8 @@ def new_submissions_tick(
         context.log.warning(f"not scored: {doc['_id']}: {reason}")
     if not runs:
         waiting = f"; {plan.waiting} waiting to be retried" if plan.waiting else ""
-        return dg.SkipReason(f"no new submissions{waiting}")
+        held = f"; {plan.held} held for the run after the queued one" if plan.held else ""
+        return dg.SkipReason(f"no new submissions{waiting}{held}")
     kinds = [run.kind for run in runs]
     context.log.info(
         f"{len(runs)} runs ("

@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from numerai_assets.prediction_cache.mapped import MappedFiles
 from numerai_assets.prediction_cache.round_cache import RoundPredictionCache
 
 # The kernels (numba) are imported in the functions that compute pairs: loading the code
@@ -247,16 +248,18 @@ class RoundPairStore:
         ks = np.empty(shard.pairs, dtype=np.uint32)
         exact = np.empty(shard.pairs, dtype=np.uint8)
         with tempfile.TemporaryDirectory(prefix=".scratch-", dir=self.directory) as scratch:
-            new = np.memmap(
+            scratch_maps = MappedFiles()  # its pages are released like the cache's
+            new = scratch_maps.open(
                 Path(scratch) / "new.f64",
-                dtype=np.float64,
-                mode="w+",
-                shape=(shard.stop - shard.start, self.cache.columns),
+                np.float64,
+                (shard.stop - shard.start, self.cache.columns),
+                writable=True,
             )
             for at in range(0, len(new), CHUNK_ROWS):
                 chunk = rows[shard.start + at : shard.start + at + CHUNK_ROWS]
                 new[at : at + len(chunk)] = standardized(predictions[chunk])
                 self.cache.release()
+                scratch_maps.release()
             for old_at in range(0, shard.stop - 1, CHUNK_ROWS):  # earlier rows, a chunk at once
                 old = standardized(predictions[rows[old_at : old_at + CHUNK_ROWS]])
                 self.cache.release()
@@ -269,7 +272,8 @@ class RoundPairStore:
                         if width > 0:
                             start = triangle(g) - base + old_at
                             r[start : start + width] = block[k, :width]
-            del new
+                    scratch_maps.release()
+            del new, scratch_maps
         for g in range(max(shard.start, 1), shard.stop):
             counts, known = ks_counter(
                 np.array(sorted_rows[rows[g]]), sorted_rows, rows[:g], exact_up_to
@@ -328,9 +332,10 @@ class PairTable:
         self.position = {key: g for g, key in enumerate(order)}
         self._blocks = blocks
         self._starts = np.array([b.start for b in blocks], dtype=np.int64)
+        self._mapped = MappedFiles()
         self._maps = [
             {
-                name: _map(block_path(directory, b) / filename, dtype)
+                name: self._mapped.open(block_path(directory, b) / filename, dtype)
                 for name, (filename, dtype) in FILES.items()
             }
             for b in blocks
@@ -358,12 +363,9 @@ class PairTable:
                 out[name][pick] = self._maps[k][name][local]
         return out
 
-
-def _map(path: Path, dtype: type) -> np.ndarray:
-    """A block file memory-mapped (an empty one, the first position's, as an empty array)."""
-    if path.stat().st_size == 0:
-        return np.empty(0, dtype=dtype)
-    return np.memmap(path, dtype=dtype, mode="r")
+    def release(self) -> None:
+        """Drop the blocks' mapped pages from this process (they stay in the files)."""
+        self._mapped.release()
 
 
 def block_path(directory: Path, shard: Shard) -> Path:

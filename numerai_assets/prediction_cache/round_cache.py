@@ -24,7 +24,6 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import mmap
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from numerai_assets.prediction_cache.mapped import MappedFiles
 from numerai_assets.prediction_cache.mirror import PredictionMirror
 
 PREDICTIONS = "predictions.f64"
@@ -79,7 +79,7 @@ class RoundPredictionCache:
         self.directory = Path(root) / f"round-{round}" / self.fingerprint
         self.directory.mkdir(parents=True, exist_ok=True)
         self._row_of: dict[str, int] = {}
-        self._maps: list[mmap.mmap] = []
+        self._mapped = MappedFiles()
         self._load_index()
 
     @classmethod
@@ -179,21 +179,16 @@ class RoundPredictionCache:
         if not len(self):
             empty = np.empty(shape)
             return empty, empty
-        return tuple(self._map(name, shape) for name in (PREDICTIONS, SORTED))  # type: ignore[return-value]
+        return tuple(  # type: ignore[return-value]
+            self._mapped.open(self.directory / name, np.float64, shape)
+            for name in (PREDICTIONS, SORTED)
+        )
 
     def release(self) -> None:
         """Drop the mapped pages from this process's memory (they stay in the page cache)."""
-        for mapped in self._maps:
-            with contextlib.suppress(ValueError, OSError):
-                mapped.madvise(mmap.MADV_DONTNEED)
+        self._mapped.release()
 
     # Internals
-
-    def _map(self, name: str, shape: tuple[int, int]) -> np.ndarray:
-        with open(self.directory / name, "rb") as f:
-            mapped = mmap.mmap(f.fileno(), shape[0] * shape[1] * ITEM, access=mmap.ACCESS_READ)
-        self._maps.append(mapped)
-        return np.frombuffer(mapped, dtype=np.float64).reshape(shape)
 
     def _ordered_ids(self) -> list[str]:
         return sorted(self._row_of, key=self._row_of.__getitem__)

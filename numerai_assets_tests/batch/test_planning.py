@@ -274,3 +274,42 @@ def test_an_upload_is_left_to_the_sensor_when_its_run_could_be_shared_or_needs_d
         plan_upload(doc("ann", 5), round_has_data=has_data, other_work_waiting=waiting, now=NOW)
         is None
     )
+
+
+# A round with a run queued holds its new uploads for the next batch
+
+
+def test_new_uploads_wait_while_their_round_has_a_run_queued():
+    queued = claimed("q", 1, run_key="k1")  # planned, its run not started: no run id yet
+    runs = {"k1": RunFacts("k1", RunOutcome.ALIVE)}
+    arrivals = [doc("a", 5), doc("b", 6)]
+    other_round = doc("c", 7, round=8)
+    plan = tick([*arrivals, other_round], [queued], runs, known={7, 8})
+    assert [ids(r) for r in plan.runs] == [[str(other_round["_id"])]]
+    assert plan.held == 2
+
+
+def test_a_request_is_never_held():
+    queued = claimed("q", 1, run_key="k1")
+    request = doc("a", 5, rescore_requested=NOW)
+    plan = tick([request, doc("b", 6)], [queued], {"k1": RunFacts("k1", RunOutcome.ALIVE)})
+    assert [r.kind for r in plan.runs] == ["requested"] and plan.held == 0
+
+
+@pytest.mark.parametrize(
+    ("claim", "facts"),
+    [
+        # the queued run has taken its submissions up: it runs, the next batch queues behind it
+        (dict(run_key="k1", run_id="r1"), RunFacts("r1", RunOutcome.ALIVE)),
+        # the run ended (lost, succeeded, or the tick that claimed died): nothing is queued
+        (dict(run_key="k1"), RunFacts("k1", RunOutcome.LOST, NOW)),
+        (dict(run_key="k1"), RunFacts("k1", RunOutcome.SUCCEEDED, NOW)),
+        (dict(run_key="k1"), None),
+    ],
+)
+def test_new_uploads_are_planned_when_no_run_of_the_round_is_queued(claim, facts):
+    runs = {} if facts is None else {facts.run_id: facts}
+    arrivals = [doc("a", 5), doc("b", 6)]
+    plan = tick(arrivals, [claimed("q", 1, **claim)], runs)
+    assert [ids(r) for r in plan.runs if r.kind == "new"] == [[str(d["_id"]) for d in arrivals]]
+    assert plan.held == 0
