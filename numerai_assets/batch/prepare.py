@@ -27,7 +27,7 @@ from numerai_assets.datasets import RoundDataset
 from numerai_assets.files import StorageError
 from numerai_assets.prediction_cache import CacheLocation, RoundPredictionCache
 from numerai_assets.scoring.concordance import ConcordanceResult, FittedClusters, concordance
-from numerai_assets.scoring.consistency import consistency
+from numerai_assets.scoring.consistency import EraGroups, consistency
 from numerai_assets.scoring.policy import ScoringPolicy, admit
 from numerai_assets.scoring.submission_format import SubmissionError, printable
 from numerai_assets.settings import ConfigurationError
@@ -169,7 +169,7 @@ def prepare_batch(
     """
     validation = data.validation_rows()
     targets = data.tournament["target"].to_numpy(dtype=float)[validation]
-    eras = data.tournament["era"].to_numpy()[validation]
+    eras = EraGroups.of(data.tournament["era"].to_numpy()[validation])  # once for the batch
     round_docs = store.round_submissions(round)  # the run's one read of the round
     chosen = select_submissions(round_docs, round, submission_ids, log)
     entries, updates = [], []

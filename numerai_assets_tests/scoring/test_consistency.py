@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from numerai_assets.scoring.consistency import consistency
+from numerai_assets.scoring.consistency import EraGroups, consistency
 
 
 def test_hand_computed_eras():
@@ -54,3 +54,27 @@ def test_probabilities_outside_zero_one_are_refused(bad):
     """They were clipped into [1e-15, 1 - 1e-15] and scored."""
     with pytest.raises(ValueError, match=r"probabilities must be in \[0, 1\]"):
         consistency(np.array([0.5, bad]), np.array([0, 1]), np.zeros(2))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_eras_grouped_once_give_the_same_result(seed):
+    """A batch groups the eras once (``EraGroups``): every submission's result is the one the
+    eras as an array give, eras of any names, sizes and order (ties at ln 2 included)."""
+    rng = np.random.default_rng(seed)
+    m = int(rng.integers(1, 300))
+    eras = rng.choice(np.array(["b", "a", "era10", "era2", "7"], dtype=object), m)
+    targets = rng.integers(0, 2, m).astype(float)
+    groups = EraGroups.of(eras)
+    for _ in range(5):
+        probabilities = rng.choice([rng.random(m), np.full(m, 0.5), np.round(rng.random(m), 1)])
+        assert consistency(probabilities, targets, groups) == consistency(
+            probabilities, targets, eras
+        )
+
+
+def test_grouped_eras_of_another_length_are_refused():
+    groups = EraGroups.of(["a", "b", "a"])
+    with pytest.raises(ValueError, match="same length, got 2, 2 and 3"):
+        consistency([0.1, 0.2], [0, 1], groups)
+    with pytest.raises(ValueError, match="one-dimensional"):
+        EraGroups.of([["a"], ["b"]])
