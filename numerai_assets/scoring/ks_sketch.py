@@ -370,9 +370,11 @@ def ks_counts_pruned(
     Raises
     ------
     ValueError
-        If an array has the wrong shape, ``new_sorted`` is not ascending and finite, the
-        compared rows are not finite or do not match their sketches (checked at the sketch's
-        first and last ranks), ``rows`` is out of range or ``exact_up_to`` is not an integer.
+        If an array has the wrong shape, ``new_sorted`` is not ascending and finite, a row it
+        reads is not finite or does not match its sketch (checked at the sketch's first and
+        last ranks), ``rows`` is out of range or ``exact_up_to`` is not an integer. Rows the
+        bounds settle are never read, so never checked: their sketches stand for them
+        (:func:`ks_sketches` refuses rows that are not finite).
 
     Examples
     --------
@@ -393,17 +395,17 @@ def ks_counts_pruned(
     if isinstance(exact_up_to, bool) or not isinstance(exact_up_to, int | np.integer):
         raise ValueError(f"exact_up_to must be an integer, got {exact_up_to!r}")
     pick = pick_rows(rows, matrix.shape[0], "earlier_sorted")
-    if not sorted_rows_finite(matrix, pick):
-        raise ValueError("earlier_sorted contains NaN or infinite values")
-    first, last = sketches.ranks[0], sketches.ranks[-1]
-    if not (
-        np.array_equal(matrix[pick, first], sketches.values[pick, 0])
-        and np.array_equal(matrix[pick, last], sketches.values[pick, -1])
-    ):
-        raise ValueError("sketches do not match earlier_sorted (built from other rows?)")
     limit = int(exact_up_to)
     if pick.shape[0] == 0:
         return PrunedKsCounts(np.zeros(0, np.int64), np.zeros(0, np.bool_), 0)
+
+    def read(which: np.ndarray) -> np.ndarray:
+        """Exact counts of the rows ``pick[which]``, each checked before it is read. Only rows
+        read are touched: a row the bounds settle stays on disk (a memory-mapped round of
+        10,000 rows was faulted in at both ends of every row for every new submission)."""
+        picked = pick[which]
+        _check_read_rows(matrix, sketches, picked)
+        return _ks_counts_rows(new, matrix, picked)
 
     lo, hi = _refined_bounds(new, sketches, pick, limit)
     exact = lo == hi
@@ -412,7 +414,7 @@ def ks_counts_pruned(
     # Every row whose count may be at most the limit (its bounds straddle it or lie below it).
     flaggable = np.flatnonzero(~exact & (lo <= limit))
     if flaggable.size:
-        counts[flaggable] = _ks_counts_rows(new, matrix, pick[flaggable])
+        counts[flaggable] = read(flaggable)
         exact[flaggable] = True
         computed += flaggable.size
     # The minimum: no row whose lower bound is above ``best`` (an exact count, or any row's
@@ -424,12 +426,25 @@ def ks_counts_pruned(
     while start < candidates.size and lo[candidates[start]] <= best:
         chunk = candidates[start : start + _NEAREST_CHUNK]
         chunk = chunk[lo[chunk] <= best]
-        counts[chunk] = _ks_counts_rows(new, matrix, pick[chunk])
+        counts[chunk] = read(chunk)
         exact[chunk] = True
         computed += chunk.size
         best = min(best, int(counts[chunk].min()))
         start += _NEAREST_CHUNK
     return PrunedKsCounts(counts, exact, computed)
+
+
+def _check_read_rows(matrix: np.ndarray, sketches: KsSketches, rows: np.ndarray) -> None:
+    """Refuse rows about to be read that are not finite or not the rows their sketches were
+    made of (compared at the sketch's first and last ranks)."""
+    if not sorted_rows_finite(matrix, rows):
+        raise ValueError("earlier_sorted contains NaN or infinite values")
+    first, last = sketches.ranks[0], sketches.ranks[-1]
+    if not (
+        np.array_equal(matrix[rows, first], sketches.values[rows, 0])
+        and np.array_equal(matrix[rows, last], sketches.values[rows, -1])
+    ):
+        raise ValueError("sketches do not match earlier_sorted (built from other rows?)")
 
 
 def _refined_bounds(
