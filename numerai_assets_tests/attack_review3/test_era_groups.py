@@ -1,3 +1,4 @@
+# ruff: noqa: B023 - each lambda is called within its loop iteration
 """``consistency`` with eras grouped once (``EraGroups``) against the implementation it replaced
 (commit 66b5100, copied below): the same result, or the same error, for every input."""
 
@@ -73,9 +74,7 @@ ERA_KINDS = [
     lambda rng, m: np.array([rng.choice([b"a", b"b"]) for _ in range(m)]),
     lambda rng, m: np.array([rng.randrange(3) for _ in range(m)], dtype=np.int8),
     lambda rng, m: [datetime.date(2026, 1, 1 + rng.randrange(3)) for _ in range(m)],
-    lambda rng, m: np.array(
-        [np.datetime64("2026-01-01") + rng.randrange(3) for _ in range(m)]
-    ),
+    lambda rng, m: np.array([np.datetime64("2026-01-01") + rng.randrange(3) for _ in range(m)]),
     lambda rng, m: ["é" * rng.randrange(1, 3) for _ in range(m)],
     # equal as strings, different objects: one era ("1"), as before
     lambda rng, m: np.array([rng.choice([1, "1", np.int64(1)]) for _ in range(m)], dtype=object),
@@ -143,5 +142,7 @@ def test_groups_made_once_answer_every_submission_alike() -> None:
     targets = rng.integers(0, 2, size=m)
     for _ in range(20):
         p = np.round(rng.random(m), rng.integers(0, 3))  # ties near 0.5 included
-        assert same(outcome(lambda: consistency(p, targets, groups)),
-                    outcome(lambda: consistency_before(p, targets, eras)))
+        assert same(
+            outcome(lambda: consistency(p, targets, groups)),
+            outcome(lambda: consistency_before(p, targets, eras)),
+        )

@@ -1,3 +1,4 @@
+# ruff: noqa: B023 - each lambda is called within its loop iteration
 """The keyed reads (store/keyed_reads.py) against montydb's own sqlite engine with the extension
 taken out: the same files, the same keys, only the scan differs.
 
@@ -34,7 +35,10 @@ from numerai_assets_tests.store.conftest import embedded_settings
 @contextlib.contextmanager
 def unpatched() -> Iterator[None]:
     """montydb as shipped, for the duration (the extension put back after)."""
-    cursor, scan = montydb_sqlite.SQLiteCollection.contractor_cls, MontyCollection._internal_scan_query
+    cursor, scan = (
+        montydb_sqlite.SQLiteCollection.contractor_cls,
+        MontyCollection._internal_scan_query,
+    )
     montydb_sqlite.SQLiteCollection.contractor_cls = montydb_sqlite.SQLiteCursor
     MontyCollection._internal_scan_query = keyed_reads._original_scan
     try:
@@ -177,8 +181,9 @@ def test_reads_and_writes_equal_montydb_as_shipped(pair: tuple[Any, Any, Any], s
         for write in writes:
             first, second = both(keyed, reference, write)
             assert first == second, query
-            assert both(keyed, reference, lambda c: list(c.find()))[0][1] == (
-                both(keyed, reference, lambda c: list(c.find()))[1][1]
+            assert (
+                both(keyed, reference, lambda c: list(c.find()))[0][1]
+                == (both(keyed, reference, lambda c: list(c.find()))[1][1])
             ), query
 
 
@@ -333,7 +338,10 @@ def test_a_read_of_many_ids_is_one_snapshot(
                             )
                             other.execute(
                                 "UPDATE documents SET v = ? WHERE k = ?",
-                                (BSON.encode({"_id": ids[-1], "n": 1}), montydb_sqlite_key(ids[-1])),
+                                (
+                                    BSON.encode({"_id": ids[-1], "n": 1}),
+                                    montydb_sqlite_key(ids[-1]),
+                                ),
                             )
                 return connection.execute(sql, *args)
 
