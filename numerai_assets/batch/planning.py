@@ -321,11 +321,15 @@ def plan_tick(
 
 def rounds_with_a_queued_run(state: TickState) -> set[int]:
     """The rounds with a run planned and alive that has not taken up its submissions yet (their
-    claims name no run id): a run queued behind the round's limit, or starting."""
+    claims name no run id): a run queued behind the round's limit, or starting. A run that has
+    taken up some of its batch has started, though others of its claims may name no run id
+    until it ends (a refused file's decision is written last, an unreadable file's never)."""
+    claims = [claim for claim in map(claim_of, state.claimed) if claim is not None]
+    started = {claim.run_key for claim in claims if claim.run_id is not None and claim.run_key}
     rounds = set()
     for doc in state.claimed:
         claim = claim_of(doc)
-        if claim is None or claim.run_id is not None:
+        if claim is None or claim.run_id is not None or claim.run_key in started:
             continue
         facts = claim_facts(claim, state.runs)
         if facts is not None and facts.outcome is RunOutcome.ALIVE:
