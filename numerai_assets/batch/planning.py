@@ -15,7 +15,8 @@ Kinds of work, each ending in runs of one round:
   holds its new uploads until that run starts: they could not run before it ends anyway, and
   then join the next batch instead of each tick's arrivals making a run of their own, each
   paying a run's fixed start (a burst of 2,000 through ``dg dev`` went in 7 runs). Intake
-  requests are never held.
+  requests are never held, and a claim holds for ``retry_seconds`` at most (a run that never
+  starts must not hold its round for ever).
 - ``retry``: claimed submissions whose run has ended without deciding them. **Only a run that
   has ended counts as dead**, whatever its age: a queued, starting or running one is waited
   for (:class:`RunOutcome`). What ended it decides what happens next:
@@ -262,7 +263,7 @@ def plan_tick(
         else:
             plan.invalid.append((doc, reason))
     ordered = sorted(work, key=lambda d: (d["competition_id"], order_of(d)))
-    queued = rounds_with_a_queued_run(state)
+    queued = rounds_with_a_queued_run(state, timedelta(seconds=retry_seconds))
     for round, docs in groupby(ordered, key=lambda d: d["competition_id"]):
         docs = list(docs)
         kind = "requested" if any(d.get("rescore_requested") for d in docs) else "new"
@@ -319,17 +320,22 @@ def plan_tick(
     return plan
 
 
-def rounds_with_a_queued_run(state: TickState) -> set[int]:
+def rounds_with_a_queued_run(state: TickState, hold_for: timedelta) -> set[int]:
     """The rounds with a run planned and alive that has not taken up its submissions yet (their
     claims name no run id): a run queued behind the round's limit, or starting. A run that has
     taken up some of its batch has started, though others of its claims may name no run id
-    until it ends (a refused file's decision is written last, an unreadable file's never)."""
+    until it ends (a refused file's decision is written last, an unreadable file's never).
+    Only claims younger than ``hold_for`` count: a run that never starts (created, never
+    submitted) must not hold its round's uploads for ever; after that they get runs of their
+    own, as without the hold."""
     claims = [claim for claim in map(claim_of, state.claimed) if claim is not None]
     started = {claim.run_key for claim in claims if claim.run_id is not None and claim.run_key}
     rounds = set()
     for doc in state.claimed:
         claim = claim_of(doc)
         if claim is None or claim.run_id is not None or claim.run_key in started:
+            continue
+        if state.now - claim.at >= hold_for:
             continue
         facts = claim_facts(claim, state.runs)
         if facts is not None and facts.outcome is RunOutcome.ALIVE:

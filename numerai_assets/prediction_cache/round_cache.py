@@ -80,6 +80,7 @@ class RoundPredictionCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._row_of: dict[str, int] = {}
         self._mapped = MappedFiles()
+        self._matrices: tuple[int, tuple[np.ndarray, np.ndarray]] | None = None
         self._load_index()
 
     @classmethod
@@ -174,15 +175,19 @@ class RoundPredictionCache:
         return len(new)
 
     def matrices(self) -> tuple[np.ndarray, np.ndarray]:
-        """(predictions, sorted) as read-only memory maps of ``len(self)`` rows."""
+        """(predictions, sorted) as read-only memory maps of ``len(self)`` rows (mapped again
+        only when rows were added since the last call)."""
         shape = (len(self), self.columns)
         if not len(self):
             empty = np.empty(shape)
             return empty, empty
-        return tuple(  # type: ignore[return-value]
-            self._mapped.open(self.directory / name, np.float64, shape)
-            for name in (PREDICTIONS, SORTED)
-        )
+        if self._matrices is None or self._matrices[0] != len(self):
+            maps = tuple(
+                self._mapped.open(self.directory / name, np.float64, shape)
+                for name in (PREDICTIONS, SORTED)
+            )
+            self._matrices = (len(self), maps)  # type: ignore[assignment]
+        return self._matrices[1]
 
     def release(self) -> None:
         """Drop the mapped pages from this process's memory (they stay in the page cache)."""

@@ -19,7 +19,10 @@ conditions, when every ``v`` is an ``ObjectId`` or a ``str``: for those types Mo
 is equality of the BSON encoding (numbers are not: ``5``, ``5.0`` and ``Int64(5)`` are equal with
 three encodings, so a number reads every row). One difference, on documents MongoDB cannot
 hold: montydb stores an array ``_id`` (MongoDB refuses one) and a scan matches its elements; a
-pinned read does not, as MongoDB would not. No Dagster here.
+pinned read does not, as MongoDB would not; nor does it find a row whose key is not the encoding
+of its own ``_id`` (only a writer other than montydb could make one). A pinned read with
+``max_scan`` (the table's first rows) or of a string BSON cannot encode scans, as before. No
+Dagster here.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from bson import ObjectId
+from bson.errors import BSONError
 from montydb.base import validate_ok_for_update
 from montydb.collection import MontyCollection
 from montydb.cursor import MontyCursor
@@ -79,26 +83,36 @@ class KeyedSQLiteCursor(montydb_sqlite.SQLiteCursor):
         self._pinned = pinned_ids(getattr(subject, "_spec", None))
 
     def query(self, max_scan: int) -> Iterator[dict]:
-        if self._pinned is None:
+        # ``max_scan`` limits a scan to the table's first rows, not the pinned ones: scan.
+        if self._pinned is None or max_scan:
             return super().query(max_scan)
-        keys = list(dict.fromkeys(montydb_bson.id_encode(value) for value in self._pinned))
-        return (self._decode_doc(v) for _, v in self._read_keys(keys, max_scan))
+        try:
+            keys = list(dict.fromkeys(montydb_bson.id_encode(value) for value in self._pinned))
+        except (ValueError, BSONError):  # a str BSON cannot hold (a lone surrogate): no such row
+            return super().query(max_scan)
+        return (self._decode_doc(v) for _, v in self._read_keys(keys))
 
-    def _read_keys(self, keys: list, max_scan: int) -> list:
-        """The rows of ``keys`` as ``(rowid, v)``, in table order (a scan's order)."""
+    def _read_keys(self, keys: list) -> list:
+        """The rows of ``keys`` as ``(rowid, v)``, in table order (a scan's order), read in one
+        transaction: one snapshot, like a scan's one statement, however many statements."""
         path = self._col_path
         if not keys or not os.path.isfile(path):
             return []
         rows: list = []
         with self._conn._connect(path) as connection:
-            for start in range(0, len(keys), _KEYS_PER_STATEMENT):
-                chunk = keys[start : start + _KEYS_PER_STATEMENT]
-                sql = _SELECT_KEYS.format(
-                    table=montydb_sqlite.SQLITE_RECORD_TABLE, marks=",".join("?" * len(chunk))
-                )
-                rows.extend(connection.execute(sql, chunk).fetchall())
+            connection.execute("BEGIN")
+            try:
+                for start in range(0, len(keys), _KEYS_PER_STATEMENT):
+                    chunk = keys[start : start + _KEYS_PER_STATEMENT]
+                    sql = _SELECT_KEYS.format(
+                        table=montydb_sqlite.SQLITE_RECORD_TABLE,
+                        marks=",".join("?" * len(chunk)),
+                    )
+                    rows.extend(connection.execute(sql, chunk).fetchall())
+            finally:
+                connection.rollback()  # read only: nothing to keep
         rows.sort()
-        return rows[:max_scan] if max_scan else rows
+        return rows
 
 
 _original_scan = MontyCollection._internal_scan_query

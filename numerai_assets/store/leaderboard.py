@@ -109,11 +109,15 @@ def reconciled_board(board: list[dict], entries: Mapping[str, dict]) -> list[dic
     """``board`` with every user's entry replaced by ``entries``' in one pass: a user's first
     entry keeps its place (later duplicates dropped), users without an entry in ``entries``
     dropped, new users appended in ``entries``' order. The same as :func:`_replace_entry` for
-    each user in turn, without its cost per user (a round of 10,000 users: seconds)."""
+    each user in turn, without its cost per user (a round of 10,000 users: seconds), except on
+    junk the fold raised on or kept (an entry that is not a document, a username that is not a
+    string, such as NaN): dropped here."""
     result, placed = [], set()
     for item in board:
-        username = item.get("username")
-        if username in entries and username not in placed:
+        # An entry that is not a document, or names no user by a string, is nobody's: dropped
+        # (the board is rebuilt from the submissions; such junk made every reconcile raise).
+        username = item.get("username") if isinstance(item, Mapping) else None
+        if isinstance(username, str) and username in entries and username not in placed:
             result.append(entries[username])
             placed.add(username)
     return result + [entry for username, entry in entries.items() if username not in placed]

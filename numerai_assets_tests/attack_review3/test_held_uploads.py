@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from numerai_assets.batch.planning import RunFacts, RunOutcome
 from numerai_assets_tests.batch.test_planning import NOW, claimed, doc, ids, tick
 
@@ -41,13 +39,6 @@ def test_a_queued_run_still_holds_beside_a_started_one():
     assert plan.runs == [] and plan.held == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="unfixed: a claim whose run stays alive without ever starting (NOT_STARTED: created, "
-    "never submitted, e.g. a sensor tick that failed to submit and was not resumed; run "
-    "monitoring does not watch NOT_STARTED) holds every new upload of its round forever; "
-    "before the hold only that run's own submissions waited",
-)
 def test_a_run_that_never_starts_does_not_hold_its_round_forever():
     stuck = claimed("q", 1, run_key="k1", at=NOW - timedelta(days=2))
     runs = {"k1": RunFacts("k1", RunOutcome.ALIVE)}  # NOT_STARTED is alive to the planner

@@ -271,11 +271,6 @@ def test_a_row_keyed_otherwise_is_found_by_its_id(pair: tuple[Any, Any, Any]) ->
     assert first == second
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="unfixed: max_scan limits a scan to the table's first rows (montydb: LIMIT n before "
-    "filtering) but the keyed read to the first pinned rows",
-)
 def test_max_scan_means_the_same(pair: tuple[Any, Any, Any]) -> None:
     _, keyed, reference = pair
     for collection in (keyed, reference):
@@ -285,11 +280,6 @@ def test_max_scan_means_the_same(pair: tuple[Any, Any, Any]) -> None:
     assert first == second
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="unfixed: a str _id BSON cannot encode (a lone surrogate, e.g. from surrogateescape) "
-    "raises UnicodeEncodeError in the keyed read, where a scan answers nothing found",
-)
 def test_an_unencodable_string_id_is_not_found_rather_than_raising(
     pair: tuple[Any, Any, Any],
 ) -> None:
@@ -305,12 +295,6 @@ def test_an_unencodable_string_id_is_not_found_rather_than_raising(
         assert first == second
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="unfixed: more than 500 pinned ids are read in several SELECTs outside a "
-    "transaction, so a writer committing between them shows a state that never existed; a "
-    "scan is one SELECT",
-)
 def test_a_read_of_many_ids_is_one_snapshot(
     pair: tuple[Any, Any, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:

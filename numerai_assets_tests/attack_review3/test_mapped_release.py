@@ -110,12 +110,6 @@ def test_a_cache_read_after_release_and_after_another_add(tmp_path: Path) -> Non
         assert np.array_equal(now[cache.row_of(s)], values)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="unfixed, as before this change (round_cache kept every mmap in _maps): each "
-    "matrices() call maps both files again and the cache keeps every mapping until it is "
-    "dropped, and release() walks them all",
-)
 def test_repeated_matrices_do_not_pile_up_mappings(tmp_path: Path) -> None:
     cache = RoundPredictionCache(tmp_path, 7, list(range(64)))
     cache.add((f"s{k}", np.full(64, k / 10)) for k in range(8))

@@ -36,9 +36,14 @@ ODD_BOARDS = [
 
 @pytest.mark.parametrize("board", ODD_BOARDS)
 def test_one_pass_equals_the_fold_on_odd_boards(board: list) -> None:
-    assert outcome(lambda: reconciled_board(list(board), ENTRIES)) == outcome(
-        lambda: _fold(list(board), ENTRIES)
-    )
+    """Where the fold answers, the one pass answers the same; where it raised (an entry that is
+    not a document, an unhashable username), the one pass drops the junk and answers what the
+    fold answers on the rest."""
+    folded = outcome(lambda: _fold(list(board), ENTRIES))
+    if folded[0] == "error":
+        junk_free = [i for i in board if isinstance(i, dict) and isinstance(i.get("username"), str)]
+        folded = outcome(lambda: _fold(junk_free, ENTRIES))
+    assert outcome(lambda: reconciled_board(list(board), ENTRIES)) == folded
 
 
 def test_a_nan_username_is_dropped_where_the_fold_kept_it() -> None:
@@ -50,13 +55,6 @@ def test_a_nan_username_is_dropped_where_the_fold_kept_it() -> None:
     assert len(_fold(board, ENTRIES)) == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="unfixed, as before this change: a board entry that is not a document, or whose "
-    "username is unhashable, makes reconcile_leaderboard raise AttributeError/TypeError; "
-    "prepare_batch calls it after pending the batch, so every run of the round dies in the "
-    "scoring code (DIED) and its submissions are given up after max_attempts",
-)
 @pytest.mark.parametrize("junk", ["ann", None, {"username": ["ann"]}])
 def test_reconcile_survives_a_junk_board_entry(tmp_path: Path, junk: Any) -> None:
     database = open_database(embedded_settings(tmp_path))
