@@ -58,6 +58,17 @@ def sorted_rows_finite(matrix: np.ndarray, pick: np.ndarray) -> bool:
     )
 
 
+def check_sorted_rows(
+    matrix: np.ndarray, rows: np.ndarray, columns: np.ndarray, known: np.ndarray, name: str
+) -> None:
+    """Refuse the ascending rows ``matrix[rows]`` when they are not finite or their values at
+    ``columns`` are not ``known`` (shape ``(len(rows), len(columns))``, e.g. a sketch's)."""
+    if not sorted_rows_finite(matrix, rows):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if not np.array_equal(matrix[np.ix_(rows, columns)], known):
+        raise ValueError(f"sketches do not match {name} (built from other rows?)")
+
+
 def as_matrix(
     values: object, name: str, *, n_columns: int, check_finite: bool = True
 ) -> np.ndarray:

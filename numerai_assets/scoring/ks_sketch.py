@@ -52,6 +52,7 @@ import numpy as np
 from numerai_assets.scoring._arrays import (
     as_matrix,
     as_vector,
+    check_sorted_rows,
     pick_rows,
     sorted_rows_finite,
     whole_number,
@@ -370,11 +371,10 @@ def ks_counts_pruned(
     Raises
     ------
     ValueError
-        If an array has the wrong shape, ``new_sorted`` is not ascending and finite, a row it
-        reads is not finite or does not match its sketch (checked at the sketch's first and
-        last ranks), ``rows`` is out of range or ``exact_up_to`` is not an integer. Rows the
-        bounds settle are never read, so never checked: their sketches stand for them
-        (:func:`ks_sketches` refuses rows that are not finite).
+        If an array has the wrong shape, ``new_sorted`` is not ascending and finite, a row read
+        is not finite or not its sketch's (at its first and last ranks; a row the bounds settle
+        is never read: its sketch stands for it), ``rows`` is out of range or ``exact_up_to``
+        is not an integer.
 
     Examples
     --------
@@ -400,11 +400,10 @@ def ks_counts_pruned(
         return PrunedKsCounts(np.zeros(0, np.int64), np.zeros(0, np.bool_), 0)
 
     def read(which: np.ndarray) -> np.ndarray:
-        """Exact counts of the rows ``pick[which]``, each checked before it is read. Only rows
-        read are touched: a row the bounds settle stays on disk (a memory-mapped round of
-        10,000 rows was faulted in at both ends of every row for every new submission)."""
-        picked = pick[which]
-        _check_read_rows(matrix, sketches, picked)
+        # Only rows read are touched, and checked: a row the bounds settle stays on disk.
+        picked, ends = pick[which], [0, -1]
+        known = sketches.values[np.ix_(picked, ends)]
+        check_sorted_rows(matrix, picked, sketches.ranks[ends], known, "earlier_sorted")
         return _ks_counts_rows(new, matrix, picked)
 
     lo, hi = _refined_bounds(new, sketches, pick, limit)
@@ -432,19 +431,6 @@ def ks_counts_pruned(
         best = min(best, int(counts[chunk].min()))
         start += _NEAREST_CHUNK
     return PrunedKsCounts(counts, exact, computed)
-
-
-def _check_read_rows(matrix: np.ndarray, sketches: KsSketches, rows: np.ndarray) -> None:
-    """Refuse rows about to be read that are not finite or not the rows their sketches were
-    made of (compared at the sketch's first and last ranks)."""
-    if not sorted_rows_finite(matrix, rows):
-        raise ValueError("earlier_sorted contains NaN or infinite values")
-    first, last = sketches.ranks[0], sketches.ranks[-1]
-    if not (
-        np.array_equal(matrix[rows, first], sketches.values[rows, 0])
-        and np.array_equal(matrix[rows, last], sketches.values[rows, -1])
-    ):
-        raise ValueError("sketches do not match earlier_sorted (built from other rows?)")
 
 
 def _refined_bounds(
