@@ -328,12 +328,11 @@ def rounds_with_a_queued_run(state: TickState, hold_for: timedelta) -> set[int]:
     Only claims younger than ``hold_for`` count: a run that never starts (created, never
     submitted) must not hold its round's uploads for ever; after that they get runs of their
     own, as without the hold."""
-    claims = [claim for claim in map(claim_of, state.claimed) if claim is not None]
-    started = {claim.run_key for claim in claims if claim.run_id is not None and claim.run_key}
+    claims = [(doc, claim) for doc in state.claimed if (claim := claim_of(doc)) is not None]
+    started = {claim.run_key for _, claim in claims if claim.run_id is not None and claim.run_key}
     rounds = set()
-    for doc in state.claimed:
-        claim = claim_of(doc)
-        if claim is None or claim.run_id is not None or claim.run_key in started:
+    for doc, claim in claims:
+        if claim.run_id is not None or claim.run_key in started:
             continue
         if state.now - claim.at >= hold_for:
             continue
