@@ -63,3 +63,10 @@ class MappedFiles:
         for mapped in self._maps:
             with contextlib.suppress(ValueError, OSError):  # closed meanwhile: nothing held
                 mapped.madvise(mmap.MADV_DONTNEED)
+
+    def flush(self) -> None:
+        """Write what the writable mappings hold to their files, and wait for the disk
+        (``msync(MS_SYNC)``; nothing for a read-only mapping)."""
+        for mapped in self._maps:
+            with contextlib.suppress(ValueError):  # closed meanwhile: nothing to write
+                mapped.flush()

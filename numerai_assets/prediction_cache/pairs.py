@@ -33,6 +33,7 @@ one per worker). Keyed by content: a replaced file is a new key with pairs of it
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -41,7 +42,7 @@ import re
 import shutil
 import tempfile
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +57,7 @@ from numerai_assets.prediction_cache.round_cache import RoundPredictionCache
 ORDER = "order.json"
 MANIFEST = "manifest.json"
 FILES = {"r": ("r.f64", np.float64), "ks": ("ks.u32", np.uint32), "exact": ("exact.u8", np.uint8)}
-CHUNK_ROWS = 256  # earlier rows standardized and multiplied at a time (~90 MB at 45,000 rows)
+CHUNK_ROWS = 128  # rows standardized and multiplied at a time (45 MB at 45,000 rows)
 
 # (new sorted row, earlier sorted rows, which rows, exact_up_to) -> (counts, exact mask)
 KsCounter = Callable[[np.ndarray, np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]]
@@ -231,8 +232,10 @@ class RoundPairStore:
         decide, a lower bound elsewhere). Returns how many KS counts are exact.
 
         Memory stays bounded whatever the round's size: the shard's standardized rows wait in
-        a scratch file, and every matrix is read :data:`CHUNK_ROWS` rows at a time, its pages
-        released after (only the block's own results are held: 13 bytes a pair).
+        a scratch file, the block's results are written straight into its files (mapped), and
+        every matrix is read :data:`CHUNK_ROWS` rows at a time, each mapping's pages released
+        as it goes: a process holds a chunk of rows and the KS sketches, not the block (13 bytes
+        a pair: 160 MB for a quarter of a round of 10,000).
         """
         from numerai_assets.scoring.correlation import correlation_block, standardized
 
@@ -244,24 +247,24 @@ class RoundPairStore:
         if ks_counter is None:
             ks_counter = pruned_ks(sorted_rows, self.cache.release)
         base = triangle(shard.start)
-        r = np.empty(shard.pairs, dtype=np.float64)
-        ks = np.empty(shard.pairs, dtype=np.uint32)
-        exact = np.empty(shard.pairs, dtype=np.uint8)
-        with tempfile.TemporaryDirectory(prefix=".scratch-", dir=self.directory) as scratch:
-            scratch_maps = MappedFiles()  # its pages are released like the cache's
-            new = scratch_maps.open(
-                Path(scratch) / "new.f64",
+        with self._writing_block(shard, _keys_digest(order, shard)) as (scratch, out, maps):
+            r, ks, exact = out["r"], out["ks"], out["exact"]
+            new_maps = MappedFiles()  # the shard's own rows, standardized once
+            new = new_maps.open(
+                scratch / "new.f64",
                 np.float64,
                 (shard.stop - shard.start, self.cache.columns),
                 writable=True,
             )
             for at in range(0, len(new), CHUNK_ROWS):
                 chunk = rows[shard.start + at : shard.start + at + CHUNK_ROWS]
-                new[at : at + len(chunk)] = standardized(predictions[chunk])
+                new[at : at + len(chunk)] = standardized(predictions[chunk], overwrite_input=True)
                 self.cache.release()
-                scratch_maps.release()
+                new_maps.release()
             for old_at in range(0, shard.stop - 1, CHUNK_ROWS):  # earlier rows, a chunk at once
-                old = standardized(predictions[rows[old_at : old_at + CHUNK_ROWS]])
+                old = standardized(
+                    predictions[rows[old_at : old_at + CHUNK_ROWS]], overwrite_input=True
+                )
                 self.cache.release()
                 first_new = max(shard.start, old_at + 1)  # positions with pairs in this chunk
                 for at in range(first_new - shard.start, len(new), CHUNK_ROWS):
@@ -272,18 +275,23 @@ class RoundPairStore:
                         if width > 0:
                             start = triangle(g) - base + old_at
                             r[start : start + width] = block[k, :width]
-                    scratch_maps.release()
-            del new, scratch_maps
-        for g in range(max(shard.start, 1), shard.stop):
-            counts, known = ks_counter(
-                np.array(sorted_rows[rows[g]]), sorted_rows, rows[:g], exact_up_to
-            )
-            at = triangle(g) - base
-            ks[at : at + g] = counts
-            exact[at : at + g] = known
-            self.cache.release()
-        self._write_block(shard, {"r": r, "ks": ks, "exact": exact}, _keys_digest(order, shard))
-        return int(exact.sum())
+                    maps.release()
+                    new_maps.release()
+                del old
+            del new, new_maps  # unmapped: the scratch file goes before the block is renamed
+            (scratch / "new.f64").unlink()
+            exact_counts = 0
+            for g in range(max(shard.start, 1), shard.stop):
+                counts, known = ks_counter(
+                    np.array(sorted_rows[rows[g]]), sorted_rows, rows[:g], exact_up_to
+                )
+                at = triangle(g) - base
+                ks[at : at + g] = counts
+                exact[at : at + g] = known
+                exact_counts += int(np.count_nonzero(known))
+                self.cache.release()
+                maps.release()
+        return exact_counts
 
     def table(self) -> PairTable:
         """Every stored pair, for the ordered pass (phase 2)."""
@@ -296,29 +304,40 @@ class RoundPairStore:
         for path in self.directory.glob("block-*-*"):
             shutil.rmtree(path, ignore_errors=True)
 
-    def _write_block(self, shard: Shard, arrays: dict[str, np.ndarray], keys: str) -> None:
+    @contextlib.contextmanager
+    def _writing_block(
+        self, shard: Shard, keys: str
+    ) -> Iterator[tuple[Path, dict[str, np.ndarray], MappedFiles]]:
+        """A block's files, mapped for writing in a scratch folder: yields the folder, the
+        arrays by name (:data:`FILES`) and their mappings. When the body returns, the files are
+        flushed, checksummed into the manifest and the folder renamed into place (a block
+        appears whole, or not at all); when it raises, the folder is deleted."""
         final = block_path(self.directory, shard)
         scratch = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=self.directory))
-        manifest: dict = {"start": shard.start, "stop": shard.stop, "keys": keys, "files": {}}
         try:
-            for name, (filename, dtype) in FILES.items():
-                data = np.ascontiguousarray(arrays[name], dtype=dtype).tobytes()
-                with open(scratch / filename, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                manifest["files"][filename] = {"bytes": len(data), "crc32": zlib.crc32(data)}
+            maps = MappedFiles()
+            out = {
+                name: maps.open(scratch / filename, dtype, (shard.pairs,), writable=True)
+                for name, (filename, dtype) in FILES.items()
+            }
+            yield scratch, out, maps
+            del out
+            maps.flush()  # what the mappings wrote, on disk before it is checksummed
+            manifest: dict = {"start": shard.start, "stop": shard.stop, "keys": keys, "files": {}}
+            for filename, _ in FILES.values():
+                size = (scratch / filename).stat().st_size
+                manifest["files"][filename] = {"bytes": size, "crc32": _crc32(scratch / filename)}
             with open(scratch / MANIFEST, "wb") as f:
                 f.write(json.dumps(manifest).encode())
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(scratch, final)  # a block appears whole, or not at all
+            try:
+                os.replace(scratch, final)
+            except OSError:
+                if not final.exists():
+                    raise
+                return  # another worker wrote the same block first: theirs stands
             self._checked.add(shard)
-        except OSError:
-            if final.exists():  # another worker wrote the same block first: theirs stands
-                shutil.rmtree(scratch, ignore_errors=True)
-                return
-            raise
         finally:
             if scratch.exists():
                 shutil.rmtree(scratch, ignore_errors=True)

@@ -157,7 +157,7 @@ def correlations(
     return r
 
 
-def standardized(rows: np.ndarray) -> np.ndarray:
+def standardized(rows: np.ndarray, *, overwrite_input: bool = False) -> np.ndarray:
     """Rows centred and scaled to unit length, so that Pearson's r of two rows is their dot product.
 
     A block of correlations is then one matrix product (:func:`correlation_block`). Two passes
@@ -170,6 +170,10 @@ def standardized(rows: np.ndarray) -> np.ndarray:
     rows : array_like of shape ``(m, n)``, float (or a read-only memmap)
         One submission per row, ``n >= 1``. Not checked for finiteness (the callers' rows come
         from the checked prediction cache).
+    overwrite_input : bool
+        Let the result reuse ``rows``' memory when ``rows`` is a writable float64 array (as in
+        scipy: ``rows`` is then garbage). Phase 1 standardizes a fresh copy of 256 rows of
+        45,000 at a time; this saves one such copy in memory. The values are the same.
 
     Returns
     -------
@@ -198,16 +202,23 @@ def standardized(rows: np.ndarray) -> np.ndarray:
         )
     lo, hi = values.min(axis=1), values.max(axis=1)
     tiny = (hi - lo < _TINY_SPREAD) & (lo < hi)
+    owned = overwrite_input and values.flags.writeable
     if tiny.any():
-        values = values.copy()
+        values = values if owned else values.copy()
+        owned = True
         values[tiny] = np.ldexp(values[tiny], _scaled_exponent(hi[tiny] - lo[tiny])[:, None])
-    centred = values - values.mean(axis=1, keepdims=True)
+    mean = values.mean(axis=1, keepdims=True)
+    if owned:  # the same arithmetic in place: equal results, one matrix fewer
+        values -= mean
+        centred = values
+    else:
+        centred = values - mean
     norms = np.sqrt(np.einsum("ij,ij->i", centred, centred))
     constant = lo == hi
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = centred / norms[:, None]
-    out[constant] = np.nan
-    return out
+        centred /= norms[:, None]
+    centred[constant] = np.nan
+    return centred
 
 
 def correlation_block(new: np.ndarray, old: np.ndarray) -> np.ndarray:

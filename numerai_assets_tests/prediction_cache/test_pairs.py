@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import zlib
 
 import numpy as np
 import pytest
@@ -87,6 +89,36 @@ def test_a_block_never_written_is_planned_again(tmp_path):
         (planned[2].start, planned[2].stop),
     }
     assert store.order() == keys  # appended once
+
+
+def test_a_block_is_its_manifest_and_three_files_and_a_failed_one_leaves_nothing(tmp_path):
+    """The results are written straight into the block's mapped files, the shard's standardized
+    rows into a scratch file beside them: a finished block holds its three files and manifest
+    only, each the size and checksum the manifest gives; a shard whose KS counting fails leaves
+    no block and no scratch folder (and the next plan computes it again)."""
+    cache, keys = round_cache(tmp_path, 14)
+    store = RoundPairStore(cache)
+    first, second = store.plan(keys, 2, min_pairs=1)
+    store.compute(first, exact_up_to=10, ks_counter=exact_ks)
+    folder = store.directory / f"block-{first.start}-{first.stop}"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["manifest.json", "r.f64", "ks.u32", "exact.u8"]
+    )
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for name, entry in manifest["files"].items():
+        data = (folder / name).read_bytes()
+        assert (len(data), zlib.crc32(data)) == (entry["bytes"], entry["crc32"])
+
+    def broken(new, earlier, rows, exact_up_to):
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        store.compute(second, exact_up_to=10, ks_counter=broken)
+    assert sorted(p.name for p in store.directory.iterdir()) == [
+        folder.name,
+        "order.json",
+    ]
+    assert store.plan(keys, 1, min_pairs=1) == [second]
 
 
 def test_a_shard_past_the_order_is_refused(tmp_path):

@@ -87,3 +87,38 @@ def test_a_non_finite_row_picked_by_rows_is_named_by_its_row_in_earlier():
     rows[3, 17] = np.nan
     with pytest.raises(ValueError, match=r"earlier contains NaN or infinite values \(row 3\)"):
         correlations(np.arange(50.0), rows, rows=np.array([5, 3]))
+
+
+def test_standardized_in_place_gives_the_same_bits_and_leaves_what_it_may_not_touch():
+    """Phase 1 standardizes a fresh copy in place (one matrix fewer in memory): every value must
+    be the one the copying path gives, for ordinary, tiny-spread, constant and NaN rows; an input
+    it may not overwrite (a read-only map, an int array, no permission) is left as it was."""
+    rng = np.random.default_rng(7)
+    rows = np.vstack(
+        [
+            rng.random((5, 300)),
+            (rng.random(300) < 0.5) * 1e-300,  # spread below 1e-100: scaled first
+            np.full(300, 0.25),  # constant
+            np.r_[np.nan, rng.random(299)],
+        ]
+    )
+    expected = standardized(rows)
+    scratch = rows.copy()
+    got = standardized(scratch, overwrite_input=True)
+    assert np.shares_memory(got, scratch)  # it did reuse the input
+    np.testing.assert_array_equal(got.view(np.uint64), expected.view(np.uint64))
+    for untouchable, kwargs in (
+        (rows.copy(), {}),
+        (rows.copy(), {"overwrite_input": False}),
+        (np.array(rows, copy=True), {"overwrite_input": True}),  # made read-only below
+    ):
+        if kwargs.get("overwrite_input"):
+            untouchable.flags.writeable = False
+        before = untouchable.copy()
+        out = standardized(untouchable, **kwargs)
+        np.testing.assert_array_equal(out.view(np.uint64), expected.view(np.uint64))
+        np.testing.assert_array_equal(untouchable, before)
+    ints = rng.integers(0, 9, (3, 50))
+    held = ints.copy()
+    standardized(ints, overwrite_input=True)  # converted to float: a copy, ints unchanged
+    np.testing.assert_array_equal(ints, held)
