@@ -63,17 +63,37 @@ CHUNK_ROWS = 128  # rows standardized and multiplied at a time (45 MB at 45,000 
 KsCounter = Callable[[np.ndarray, np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 
 
-def pruned_ks(sorted_rows: np.ndarray, release: Callable[[], None] = lambda: None) -> KsCounter:
+def pruned_ks(cache: RoundPredictionCache) -> KsCounter:
     """KS counts exact only where they can decide (:func:`~numerai_assets.scoring.ks_sketch.
-    ks_counts_pruned`), from sketches of ``sorted_rows`` (the cache's sorted matrix) made once,
-    :data:`CHUNK_ROWS` rows at a time (``release`` drops each chunk's mapped pages)."""
-    from numerai_assets.scoring.ks_sketch import KsSketches, ks_counts_pruned, ks_sketches
+    ks_counts_pruned`), against the rows of ``cache``'s sorted matrix, from their sketches.
 
-    parts = []
-    for start in range(0, sorted_rows.shape[0], CHUNK_ROWS):
-        parts.append(ks_sketches(sorted_rows[start : start + CHUNK_ROWS]))
-        release()
-    sketches = KsSketches.stack(parts)
+    The sketches (fine and coarse) are kept in the cache (:meth:`RoundPredictionCache.derived`):
+    computed once per row for the round, and mapped by every shard process of a run, so the
+    kernel holds one copy of them (87 MB at 10,000 submissions) however many shards run."""
+    from numerai_assets.scoring.ks_sketch import (
+        COARSE_RANKS,
+        FINE_RANKS,
+        KsSketches,
+        ks_counts_pruned,
+        ks_sketches,
+        sketch_ranks,
+    )
+
+    n = cache.columns
+
+    def kept(k: int) -> tuple[np.ndarray, np.ndarray]:
+        ranks = sketch_ranks(n, k)  # named by its ranks: other ranks are another file
+        values = cache.derived(
+            f"ks-sketch-{ranks.size}-{zlib.crc32(ranks.tobytes()):08x}",
+            ranks.size,
+            lambda rows: ks_sketches(rows, k, coarse_k=None).values,
+        )
+        return ranks, values
+
+    (fine_ranks, fine), (coarse_ranks, coarse) = kept(FINE_RANKS), kept(COARSE_RANKS)
+    _, sorted_rows = cache.matrices()
+    rows = sorted_rows.shape[0]  # the derived rows may run past this view's: not compared
+    sketches = KsSketches(n, fine_ranks, fine[:rows], KsSketches(n, coarse_ranks, coarse[:rows]))
 
     def count(new: np.ndarray, earlier: np.ndarray, rows: np.ndarray, exact_up_to: int):
         got = ks_counts_pruned(new, sketches, earlier, rows, int(exact_up_to))
@@ -243,9 +263,9 @@ class RoundPairStore:
         if shard.stop > len(order):
             raise ValueError(f"shard {shard} reaches past the order's {len(order)} positions")
         rows = self.cache.rows_of(order[: shard.stop])  # cache row of each position
-        predictions, sorted_rows = self.cache.matrices()
         if ks_counter is None:
-            ks_counter = pruned_ks(sorted_rows, self.cache.release)
+            ks_counter = pruned_ks(self.cache)
+        predictions, sorted_rows = self.cache.matrices()
         base = triangle(shard.start)
         with self._writing_block(shard, _keys_digest(order, shard)) as (scratch, out, maps):
             r, ks, exact = out["r"], out["ks"], out["exact"]

@@ -11,7 +11,10 @@ round's tournament ids (a rematerialized dataset with other ids gets a fresh, em
 - ``predictions.f64``, ``sorted.f64``: ``N x n`` float64 matrices, row ``k`` for submission
   ``index.json["submissions"][k]``;
 - ``index.json``: written last (temp file + rename), so rows past its count — left by a process
-  that died while appending — are ignored and overwritten.
+  that died while appending — are ignored and overwritten;
+- ``<name>.f64`` + ``<name>.json``: per-row summaries of the sorted matrix (the KS sketches of
+  phase 1), computed once per row and mapped by every process (:meth:`RoundPredictionCache.
+  derived`).
 
 The cache is derived data: delete it and it is rebuilt from the submission files as runs read
 them, with identical scores. One writer per round at a time (the per-round run limit), guarded by
@@ -25,7 +28,9 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+import re
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +43,8 @@ PREDICTIONS = "predictions.f64"
 SORTED = "sorted.f64"
 INDEX = "index.json"
 ITEM = np.dtype(np.float64).itemsize
+CHUNK_ROWS = 128  # sorted rows read at a time to compute derived rows (45 MB at 45,000 columns)
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 
 
 def fingerprint(tournament_ids: Sequence[object]) -> str:
@@ -193,6 +200,106 @@ class RoundPredictionCache:
         """Drop the mapped pages from this process's memory (they stay in the page cache)."""
         self._mapped.release()
 
+    def derived(
+        self, name: str, width: int, compute: Callable[[np.ndarray], np.ndarray]
+    ) -> np.ndarray:
+        """A per-row summary of the sorted matrix, kept beside it: row ``k`` is
+        ``compute(sorted[a:b])[k - a]`` (``compute`` maps a block of sorted rows to a float64
+        block of ``width`` columns, row by row, the same rows whatever the block).
+
+        Kept in ``<name>.f64``, with ``<name>.json`` (rows, width, SHA-256 of the rows'
+        submission ids, CRC-32 of the rows) written after the rows are on disk: every process
+        of a run maps the one file (the kernel holds one copy; a shard computes nothing another
+        has), and each row is computed once, when first asked for, under the cache's lock,
+        :data:`CHUNK_ROWS` sorted rows at a time. A file that does not hold what its record says
+        (torn, truncated, overwritten, kept for another cache or width) is computed again into
+        a new file; one a reader has mapped is never written over.
+
+        Returns
+        -------
+        ndarray of shape ``(len(self), width)``, float64, read-only (a mapping outside
+        :meth:`release`'s: what it holds is shared, and read again and again).
+
+        Raises
+        ------
+        ValueError
+            If ``name`` is not a plain file name, or ``compute`` returns another shape.
+        """
+        if not _PLAIN_NAME.fullmatch(name) or name in {
+            Path(f).stem for f in (INDEX, PREDICTIONS, SORTED)
+        }:
+            raise ValueError(f"derived name must be a plain name, got {name!r}")
+        path, record_path = self.directory / f"{name}.f64", self.directory / f"{name}.json"
+        with self._lock():
+            self._load_index()  # the rows on disk now (another process may have appended)
+            ids = self._ordered_ids()
+            kept = _kept_rows(path, record_path, width, ids)
+            if kept is None or kept[0] < len(ids):
+                self._derive(path, record_path, width, compute, ids, kept)
+        size = len(ids)
+        if not size:
+            return np.empty((0, width))
+        return MappedFiles().open(path, np.float64, (size, width))
+
+    def _derive(
+        self,
+        path: Path,
+        record_path: Path,
+        width: int,
+        compute: Callable[[np.ndarray], np.ndarray],
+        ids: list[str],
+        kept: tuple[int, int] | None,
+    ) -> None:
+        """Append the rows ``kept`` lacks (all, into a new file, when it is None)."""
+        start, crc = kept if kept is not None else (0, 0)
+        target = path if kept is not None else path.with_name(f".{path.name}.{os.getpid()}")
+        _, sorted_rows = self.matrices()
+        try:
+            crc = self._append_derived(target, width, compute, sorted_rows, start, len(ids), crc)
+        except BaseException:
+            if target != path:
+                target.unlink(missing_ok=True)
+            raise
+        if target != path:
+            os.replace(target, path)  # a mapping of the old file keeps the old file
+        record = {"rows": len(ids), "width": width, "ids": _ids_digest(ids), "crc32": crc}
+        tmp = record_path.with_name(f".{record_path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, record_path)
+
+    def _append_derived(
+        self,
+        target: Path,
+        width: int,
+        compute: Callable[[np.ndarray], np.ndarray],
+        sorted_rows: np.ndarray,
+        start: int,
+        stop: int,
+        crc: int,
+    ) -> int:
+        """Write the derived rows ``start .. stop-1`` into ``target``; returns the CRC-32 of
+        rows ``0 .. stop-1`` (``crc`` being that of the rows before ``start``)."""
+        with open(target, "r+b" if target.exists() else "w+b") as f:
+            f.seek(start * width * ITEM)
+            for at in range(start, stop, CHUNK_ROWS):
+                block = np.ascontiguousarray(compute(sorted_rows[at : at + CHUNK_ROWS]))
+                self.release()
+                if block.dtype != np.float64 or block.shape != (
+                    min(CHUNK_ROWS, stop - at),
+                    width,
+                ):
+                    raise ValueError(
+                        f"compute must return float64 rows of width {width}, got {block.dtype} "
+                        f"{block.shape}"
+                    )
+                data = block.tobytes()
+                f.write(data)
+                crc = zlib.crc32(data, crc)
+            f.truncate()
+            f.flush()
+            os.fsync(f.fileno())
+        return crc
+
     # Internals
 
     def _ordered_ids(self) -> list[str]:
@@ -228,3 +335,36 @@ class RoundPredictionCache:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _ids_digest(ids: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()
+
+
+def _kept_rows(
+    path: Path, record_path: Path, width: int, ids: Sequence[str]
+) -> tuple[int, int] | None:
+    """(rows, CRC-32 of them) of a derived file that holds what its record says for these
+    submissions (its first rows' ids are ``ids``' first), else None."""
+    try:
+        record = json.loads(record_path.read_text())
+        rows, crc = record["rows"], record["crc32"]
+        if (
+            record["width"] != width
+            or not isinstance(rows, int)
+            or not 0 <= rows <= len(ids)
+            or record["ids"] != _ids_digest(ids[:rows])
+            or path.stat().st_size < rows * width * ITEM
+        ):
+            return None
+        got = 0
+        with open(path, "rb") as f:
+            left = rows * width * ITEM
+            while left:
+                data = f.read(min(left, 1 << 23))
+                if not data:
+                    return None
+                got, left = zlib.crc32(data, got), left - len(data)
+        return (rows, got) if got == crc else None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return None
