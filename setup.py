@@ -25,6 +25,7 @@ setup(
         "pandas>=2.1",
         "pyarrow>=14",
         "numba>=0.59",
+        "threadpoolctl>=3.1",  # a sharded step's BLAS threads (batch/threads.py)
         "pymongo>=4.6",
         "montydb==2.5.6",  # store/keyed_reads.py extends its sqlite engine
         "boto3>=1.34",

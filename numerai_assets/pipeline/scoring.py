@@ -27,6 +27,8 @@ from numerai_assets.batch import (
     write_results,
 )
 from numerai_assets.batch.originality import compute_pairs, plan_pairs
+from numerai_assets.batch.run_shape import SHARDED_JOB
+from numerai_assets.batch.threads import limited_threads
 from numerai_assets.datasets import RoundDataset
 from numerai_assets.pipeline.partitions import round_of, rounds
 from numerai_assets.pipeline.resources import FilesResource, PolicyResource, StoreResource
@@ -119,7 +121,8 @@ def concordance_scores(
     files: FilesResource,
     kmeans_clusters: FittedClusters,
 ) -> dict[str, ConcordanceResult]:
-    results = score_concordance(batch, kmeans_clusters, files.cache_at(batch.cache))
+    with limited_threads(_step_threads(context)):
+        results = score_concordance(batch, kmeans_clusters, files.cache_at(batch.cache))
     context.log.info(f"concordance of {len(results)} submissions")
     return results
 
@@ -153,10 +156,21 @@ def pair_statistics(
     files: FilesResource,
 ) -> int:
     """Compute one shard of phase 1 into the round's pair store; returns its pairs."""
-    with holding_round(context, store, batch.round):
+    threads = _step_threads(context)
+    with holding_round(context, store, batch.round), limited_threads(threads):
         pairs, exact = compute_pairs(batch, files.cache_at(batch.cache), shard)
-    context.log.info(f"{pairs:,} pairs, {exact:,} KS counts computed exactly")
+    context.log.info(
+        f"{pairs:,} pairs, {exact:,} KS counts computed exactly"
+        + (f" ({threads} thread{'s' if threads > 1 else ''})" if threads else "")
+    )
     return pairs
+
+
+def _step_threads(context: dg.OpExecutionContext) -> int | None:
+    """The threads a heavy step keeps to: ``NUMERAI_STEP_THREADS`` in the sharded job, whose
+    steps run side by side (:mod:`numerai_assets.batch.threads`); in process, one step at a
+    time, every core (None)."""
+    return Settings.from_env().step_threads if context.job_name == SHARDED_JOB else None
 
 
 @dg.op(out=OP_VALUE, retry_policy=IO_RETRY)

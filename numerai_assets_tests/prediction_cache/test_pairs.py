@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from numerai_assets.prediction_cache import RoundPredictionCache
-from numerai_assets.prediction_cache.pairs import RoundPairStore, Shard, exact_ks, shards, triangle
+from numerai_assets.prediction_cache.pair_ks import exact_ks
+from numerai_assets.prediction_cache.pairs import RoundPairStore, Shard, shards, triangle
 from numerai_assets.scoring.correlation import correlations
 from numerai_assets.scoring.ks import ks_counts
 
