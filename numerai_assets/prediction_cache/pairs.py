@@ -187,7 +187,15 @@ class RoundPairStore:
         """Append ``keys`` (the cache keys of every submission that may be compared) to the
         order, and cut what no block holds yet into shards for ``workers``, none smaller than
         ``min_pairs`` unless alone (phase 1; the pipeline's minimum is a setting,
-        ``NUMERAI_MIN_PAIRS_PER_SHARD``)."""
+        ``NUMERAI_MIN_PAIRS_PER_SHARD``).
+
+        Deletes the scratch folders (``.block-*``) of shards that never finished: the planner
+        is the round's one writer (its lease), no shard of the round computes while it plans,
+        so what is there was left by a process that died (up to a shard's standardized rows:
+        a gigabyte at 10,000 submissions), or by a run that lost its lease (its shard then
+        fails, as it must)."""
+        for scratch in self.directory.glob(".block-*"):
+            shutil.rmtree(scratch, ignore_errors=True)
         order = self.extend_order(keys)
         return [
             shard

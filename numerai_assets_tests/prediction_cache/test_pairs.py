@@ -122,6 +122,23 @@ def test_a_block_is_its_manifest_and_three_files_and_a_failed_one_leaves_nothing
     assert store.plan(keys, 1, min_pairs=1) == [second]
 
 
+def test_planning_deletes_what_dead_shards_left_and_nothing_else(tmp_path):
+    """A shard killed mid-way leaves its scratch folder (its standardized rows: a gigabyte at
+    10,000 submissions); the next plan, the round's one writer, deletes it."""
+    cache, keys = round_cache(tmp_path, 10)
+    store = RoundPairStore(cache)
+    (first,) = store.plan(keys[:6], 1, min_pairs=1)
+    store.compute(first, exact_up_to=10, ks_counter=exact_ks)
+    dead = store.directory / ".block-6-10-k1ll3d"
+    dead.mkdir()
+    (dead / "new.f64").write_bytes(b"\0" * 4096)
+    (dead / "r.f64").write_bytes(b"\0" * 64)
+    kept = sorted(p.name for p in store.directory.iterdir() if p != dead)
+    assert store.plan(keys, 1, min_pairs=1) == [Shard(6, 10)]
+    assert sorted(p.name for p in store.directory.iterdir()) == kept
+    assert not dead.exists()
+
+
 def test_a_shard_past_the_order_is_refused(tmp_path):
     cache, keys = round_cache(tmp_path, 4)
     store = RoundPairStore(cache)
