@@ -17,9 +17,10 @@ from numerai_assets.prediction_cache.round_cache import RoundPredictionCache
 KsCounter = Callable[[np.ndarray, np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 
 
-def pruned_ks(cache: RoundPredictionCache) -> KsCounter:
+def pruned_ks(cache: RoundPredictionCache, rows: int) -> KsCounter:
     """KS counts exact only where they can decide (:func:`~numerai_assets.scoring.ks_sketch.
-    ks_counts_pruned`), against the rows of ``cache``'s sorted matrix, from their sketches.
+    ks_counts_pruned`), against the first ``rows`` rows of ``cache``'s sorted matrix (the
+    caller's view of it: other processes may append meanwhile), from their sketches.
 
     The sketches (fine and coarse) are kept in the cache (:meth:`RoundPredictionCache.derived`):
     computed once per row for the round, and mapped by every shard process of a run, so the
@@ -45,8 +46,9 @@ def pruned_ks(cache: RoundPredictionCache) -> KsCounter:
         return ranks, values
 
     (fine_ranks, fine), (coarse_ranks, coarse) = kept(FINE_RANKS), kept(COARSE_RANKS)
-    _, sorted_rows = cache.matrices()
-    rows = sorted_rows.shape[0]  # the derived rows may run past this view's: not compared
+    if min(len(fine), len(coarse)) < rows:  # the cache was reset meanwhile: nothing to trust
+        raise ValueError(f"the cache holds {min(len(fine), len(coarse))} rows, not {rows}")
+    # Rows appended since the caller's view (between the two reads, too) are not compared.
     sketches = KsSketches(n, fine_ranks, fine[:rows], KsSketches(n, coarse_ranks, coarse[:rows]))
 
     def count(new: np.ndarray, earlier: np.ndarray, rows: np.ndarray, exact_up_to: int):

@@ -220,9 +220,9 @@ class RoundPairStore:
         if shard.stop > len(order):
             raise ValueError(f"shard {shard} reaches past the order's {len(order)} positions")
         rows = self.cache.rows_of(order[: shard.stop])  # cache row of each position
-        if ks_counter is None:
-            ks_counter = pruned_ks(self.cache)
         predictions, sorted_rows = self.cache.matrices()
+        if ks_counter is None:
+            ks_counter = pruned_ks(self.cache, sorted_rows.shape[0])
         base = triangle(shard.start)
         with self._writing_block(shard, _keys_digest(order, shard)) as (scratch, out, maps):
             r, ks, exact = out["r"], out["ks"], out["exact"]

@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -87,7 +88,7 @@ class RoundPredictionCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._row_of: dict[str, int] = {}
         self._mapped = MappedFiles()
-        self._matrices: tuple[int, tuple[np.ndarray, np.ndarray]] | None = None
+        self._matrices: tuple[tuple, tuple[np.ndarray, np.ndarray]] | None = None
         self._load_index()
 
     @classmethod
@@ -183,17 +184,17 @@ class RoundPredictionCache:
 
     def matrices(self) -> tuple[np.ndarray, np.ndarray]:
         """(predictions, sorted) as read-only memory maps of ``len(self)`` rows (mapped again
-        only when rows were added since the last call)."""
+        only when rows were added since the last call, or the files are other files: the
+        cache was deleted and rebuilt under this process)."""
         shape = (len(self), self.columns)
         if not len(self):
             empty = np.empty(shape)
             return empty, empty
-        if self._matrices is None or self._matrices[0] != len(self):
-            maps = tuple(
-                self._mapped.open(self.directory / name, np.float64, shape)
-                for name in (PREDICTIONS, SORTED)
-            )
-            self._matrices = (len(self), maps)  # type: ignore[assignment]
+        files = tuple(self.directory / name for name in (PREDICTIONS, SORTED))
+        key = (len(self), *(_identity(f) for f in files))
+        if self._matrices is None or self._matrices[0] != key:
+            maps = tuple(self._mapped.open(f, np.float64, shape) for f in files)
+            self._matrices = (key, maps)  # type: ignore[assignment]
         return self._matrices[1]
 
     def release(self) -> None:
@@ -231,6 +232,9 @@ class RoundPredictionCache:
             raise ValueError(f"derived name must be a plain name, got {name!r}")
         path, record_path = self.directory / f"{name}.f64", self.directory / f"{name}.json"
         with self._lock():
+            # Under the lock no other process derives: a temp file here is a dead one's.
+            for left in self.directory.glob(f".{name}.f64.*"):
+                left.unlink(missing_ok=True)
             self._load_index()  # the rows on disk now (another process may have appended)
             ids = self._ordered_ids()
             kept = _kept_rows(path, record_path, width, ids)
@@ -256,12 +260,14 @@ class RoundPredictionCache:
         _, sorted_rows = self.matrices()
         try:
             crc = self._append_derived(target, width, compute, sorted_rows, start, len(ids), crc)
+            if target != path:
+                _clear(path)
+                os.replace(target, path)  # a mapping of the old file keeps the old file
         except BaseException:
             if target != path:
                 target.unlink(missing_ok=True)
             raise
-        if target != path:
-            os.replace(target, path)  # a mapping of the old file keeps the old file
+        _clear(record_path)
         record = {"rows": len(ids), "width": width, "ids": _ids_digest(ids), "crc32": crc}
         tmp = record_path.with_name(f".{record_path.name}.{os.getpid()}")
         tmp.write_text(json.dumps(record))
@@ -368,3 +374,15 @@ def _kept_rows(
         return (rows, got) if got == crc else None
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
         return None
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    """Which file ``path`` is (device, inode): a rebuilt cache's files are other files."""
+    stat = path.stat()
+    return stat.st_dev, stat.st_ino
+
+
+def _clear(path: Path) -> None:
+    """Make way for a file at ``path``: a directory (or anything not a file) there is removed."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)

@@ -171,9 +171,10 @@ def standardized(rows: np.ndarray, *, overwrite_input: bool = False) -> np.ndarr
         One submission per row, ``n >= 1``. Not checked for finiteness (the callers' rows come
         from the checked prediction cache).
     overwrite_input : bool
-        Let the result reuse ``rows``' memory when ``rows`` is a writable float64 array (as in
-        scipy: ``rows`` is then garbage). Phase 1 standardizes a fresh copy of 256 rows of
-        45,000 at a time; this saves one such copy in memory. The values are the same.
+        Let the result reuse ``rows``' memory when ``rows`` is a writable C-contiguous float64
+        array (as in scipy: ``rows`` is then garbage). Phase 1 standardizes a fresh copy of 128
+        rows of 45,000 at a time; this saves one such copy in memory. The values are the same,
+        bit for bit.
 
     Returns
     -------
@@ -202,7 +203,8 @@ def standardized(rows: np.ndarray, *, overwrite_input: bool = False) -> np.ndarr
         )
     lo, hi = values.min(axis=1), values.max(axis=1)
     tiny = (hi - lo < _TINY_SPREAD) & (lo < hi)
-    owned = overwrite_input and values.flags.writeable
+    # Only a C-contiguous array: the sums then run in the order they run on a fresh copy.
+    owned = overwrite_input and values.flags.writeable and values.flags.c_contiguous
     if tiny.any():
         values = values if owned else values.copy()
         owned = True

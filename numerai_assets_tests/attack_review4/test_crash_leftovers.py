@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from numerai_assets.prediction_cache import RoundPredictionCache
-from numerai_assets.prediction_cache.pairs import RoundPairStore, exact_ks
+from numerai_assets.prediction_cache.pair_ks import exact_ks
+from numerai_assets.prediction_cache.pairs import RoundPairStore
 from numerai_assets.scoring.correlation import correlations
 from numerai_assets.scoring.ks import ks_counts
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from numerai_assets.prediction_cache import RoundPredictionCache
-from numerai_assets.prediction_cache.pairs import RoundPairStore, exact_ks
+from numerai_assets.prediction_cache.pair_ks import exact_ks
+from numerai_assets.prediction_cache.pairs import RoundPairStore
 
 COLUMNS = 1500  # more than a fine sketch's ranks: two sketch files, fine and coarse
 

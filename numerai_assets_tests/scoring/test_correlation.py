@@ -122,3 +122,20 @@ def test_standardized_in_place_gives_the_same_bits_and_leaves_what_it_may_not_to
     held = ints.copy()
     standardized(ints, overwrite_input=True)  # converted to float: a copy, ints unchanged
     np.testing.assert_array_equal(ints, held)
+
+
+def test_standardized_in_place_only_on_a_contiguous_array():
+    """A strided view (reversed, every other column) or an overlapping one is not reused: its
+    sums would run in another order (1 ulp off) or read what was just written (wrong)."""
+    rng = np.random.default_rng(8)
+    base = rng.random((4, 401))
+    for view in (
+        base.copy()[:, ::-1],
+        base.copy()[:, ::2],
+        np.lib.stride_tricks.as_strided(base.copy(), shape=(3, 300), strides=(8 * 50, 8)),
+    ):
+        expected = standardized(np.ascontiguousarray(view))
+        before = view.copy()
+        got = standardized(view, overwrite_input=True)
+        np.testing.assert_array_equal(got.view(np.uint64), expected.view(np.uint64))
+        np.testing.assert_array_equal(view, before)
