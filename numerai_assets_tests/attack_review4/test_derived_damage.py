@@ -15,34 +15,13 @@ import numpy as np
 import pytest
 
 from numerai_assets.prediction_cache import RoundPredictionCache
-
-COLUMNS = 50
-WIDTH = 3
-TIDS = [f"t{k}" for k in range(COLUMNS)]
-
-
-def summary(rows: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(rows)[:, [0, COLUMNS // 2, COLUMNS - 1]])
-
-
-class Counting:
-    def __init__(self) -> None:
-        self.rows = 0
-
-    def __call__(self, rows: np.ndarray) -> np.ndarray:
-        self.rows += len(rows)
-        return summary(rows)
-
-
-def make_cache(root: Path, count: int, prefix: str = "s", seed: int = 0) -> RoundPredictionCache:
-    cache = RoundPredictionCache(root, 3, TIDS)
-    rng = np.random.default_rng(seed)
-    cache.add((f"{prefix}{k}", rng.random(COLUMNS)) for k in range(count))
-    return cache
-
-
-def expected(cache: RoundPredictionCache) -> np.ndarray:
-    return summary(np.sort(cache.matrices()[0], axis=1))
+from numerai_assets_tests.prediction_cache.test_derived import (
+    WIDTH,
+    Counting,
+    expected,
+    make_cache,
+    summary,
+)
 
 
 def leftovers(cache: RoundPredictionCache) -> list[str]:

@@ -24,29 +24,18 @@ LIMIT = 40
 def adversarial(count: int, seed: int = 0) -> list[tuple[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
     base = rng.random(COLUMNS)
-    rows = []
-    for k in range(count):
-        kind = k % 9
-        if kind == 0:
-            p = rng.random(COLUMNS)
-        elif kind == 1:
-            p = rng.permutation(base)  # KS 0 with base
-        elif kind == 2:
-            p = np.full(COLUMNS, 0.5)  # constant
-        elif kind == 3:
-            p = np.round(np.clip(base + rng.normal(0, 0.02, COLUMNS), 0, 1), 2)  # ties
-        elif kind == 4:
-            p = (rng.random(COLUMNS) < 0.5) * 1e-300  # spread below 1e-100
-        elif kind == 5:
-            p = base.copy()  # a copy
-        elif kind == 6:
-            p = np.clip(base + (k % 3 - 1) * 0.01, 0, 1)  # shifted: near the limit
-        elif kind == 7:
-            p = np.round(rng.random(COLUMNS), 1)  # eleven values
-        else:
-            p = rng.beta(2, 3, COLUMNS)
-        rows.append((f"s{k}", p))
-    return rows
+    kinds = [
+        lambda k: rng.random(COLUMNS),
+        lambda k: rng.permutation(base),  # KS 0 with base
+        lambda k: np.full(COLUMNS, 0.5),  # constant
+        lambda k: np.round(np.clip(base + rng.normal(0, 0.02, COLUMNS), 0, 1), 2),  # ties
+        lambda k: (rng.random(COLUMNS) < 0.5) * 1e-300,  # spread below 1e-100
+        lambda k: base.copy(),  # a copy
+        lambda k: np.clip(base + (k % 3 - 1) * 0.01, 0, 1),  # shifted: near the limit
+        lambda k: np.round(rng.random(COLUMNS), 1),  # eleven values
+        lambda k: rng.beta(2, 3, COLUMNS),
+    ]
+    return [(f"s{k}", kinds[k % len(kinds)](k)) for k in range(count)]
 
 
 def check_against_brute_force(store: RoundPairStore, count: int) -> None:

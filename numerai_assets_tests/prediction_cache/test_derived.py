@@ -33,10 +33,12 @@ class Counting:
         return summary(rows)
 
 
-def make_cache(root: Path, count: int, *, start: int = 0, seed: int = 0) -> RoundPredictionCache:
+def make_cache(
+    root: Path, count: int, *, start: int = 0, seed: int = 0, prefix: str = "s"
+) -> RoundPredictionCache:
     cache = RoundPredictionCache(root, 3, [f"t{k}" for k in range(COLUMNS)])
     rng = np.random.default_rng(seed)
-    cache.add((f"s{k}", rng.random(COLUMNS)) for k in range(start, start + count))
+    cache.add((f"{prefix}{k}", rng.random(COLUMNS)) for k in range(start, start + count))
     return cache
 
 
