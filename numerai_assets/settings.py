@@ -102,8 +102,8 @@ class Settings:
     pair_shards: int = field(metadata=_env("NUMERAI_PAIR_SHARDS"))
     # the fewest pairs worth a shard of their own: below it a shard's overhead outweighs it
     min_pairs_per_shard: int = field(metadata=_env("NUMERAI_MIN_PAIRS_PER_SHARD"))
-    # threads (BLAS, numba) of each heavy step of the sharded job, whose steps run side by side
-    step_threads: int = field(metadata=_env("NUMERAI_STEP_THREADS"))
+    # threads (BLAS, numba) of each pair shard of the sharded job (shards run side by side)
+    shard_threads: int = field(metadata=_env("NUMERAI_SHARD_THREADS"))
     # the sharded job's executor: multiprocess, celery, ecs or k8s (pipeline/jobs.py)
     executor: str = field(metadata=_env("NUMERAI_EXECUTOR", deployment=True))
     celery_broker: str = field(  # may hold a password
@@ -223,7 +223,7 @@ WHOLE_NUMBERS = {
     "min_pairs_per_shard": (200_000, 1, None),
     # 1: the multiprocess executor runs a step per core. Two shards of 3.9 million pairs at
     # once on 2 cores took 71 s with 2 threads each, 23 s with 1 (OpenBLAS's idle threads spin).
-    "step_threads": (1, 1, 256),
+    "shard_threads": (1, 1, 256),
     "in_process_max_submissions": (50, 0, MAX_BATCH_SIZE),
     "pending_retry_seconds": (60, 0, None),
     "max_scoring_attempts": (3, 1, None),

@@ -40,7 +40,7 @@ EVERY_VARIABLE = {
     "NUMERAI_BATCH_SIZE": "11",
     "NUMERAI_PAIR_SHARDS": "3",
     "NUMERAI_MIN_PAIRS_PER_SHARD": "23",
-    "NUMERAI_STEP_THREADS": "2",
+    "NUMERAI_SHARD_THREADS": "2",
     "NUMERAI_EXECUTOR": "celery",
     "NUMERAI_CELERY_BROKER": "amqp://scorer:celery-secret@mq:5672//",
     "NUMERAI_CELERY_QUEUE": "scoring-eu",
@@ -84,7 +84,7 @@ def test_defaults_with_nothing_set(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert settings.webserver_url == "http://127.0.0.1:3000"
     assert settings.launch_on_upload is True
     assert (settings.pair_shards, settings.min_pairs_per_shard) == (4, 200_000)
-    assert settings.step_threads == 1
+    assert settings.shard_threads == 1
     assert (settings.executor, settings.celery_queue) == ("multiprocess", "numerai-scoring")
     assert settings.variables_set == frozenset()
 
@@ -118,7 +118,7 @@ def test_every_variable_is_read() -> None:
         settings.max_scoring_attempts,
     ] == [7, 11, 13, 17, 19]
     assert (settings.pair_shards, settings.min_pairs_per_shard) == (3, 23)
-    assert settings.step_threads == 2
+    assert settings.shard_threads == 2
     assert (settings.executor, settings.celery_broker, settings.celery_queue) == (
         "celery",
         EVERY_VARIABLE["NUMERAI_CELERY_BROKER"],

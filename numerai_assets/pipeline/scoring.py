@@ -121,8 +121,7 @@ def concordance_scores(
     files: FilesResource,
     kmeans_clusters: FittedClusters,
 ) -> dict[str, ConcordanceResult]:
-    with limited_threads(_step_threads(context)):
-        results = score_concordance(batch, kmeans_clusters, files.cache_at(batch.cache))
+    results = score_concordance(batch, kmeans_clusters, files.cache_at(batch.cache))
     context.log.info(f"concordance of {len(results)} submissions")
     return results
 
@@ -156,7 +155,7 @@ def pair_statistics(
     files: FilesResource,
 ) -> int:
     """Compute one shard of phase 1 into the round's pair store; returns its pairs."""
-    threads = _step_threads(context)
+    threads = _shard_threads(context)
     with holding_round(context, store, batch.round), limited_threads(threads):
         pairs, exact = compute_pairs(batch, files.cache_at(batch.cache), shard)
     context.log.info(
@@ -166,11 +165,11 @@ def pair_statistics(
     return pairs
 
 
-def _step_threads(context: dg.OpExecutionContext) -> int | None:
-    """The threads a heavy step keeps to: ``NUMERAI_STEP_THREADS`` in the sharded job, whose
+def _shard_threads(context: dg.OpExecutionContext) -> int | None:
+    """The threads a pair shard keeps to: ``NUMERAI_SHARD_THREADS`` in the sharded job, whose
     steps run side by side (:mod:`numerai_assets.batch.threads`); in process, one step at a
     time, every core (None)."""
-    return Settings.from_env().step_threads if context.job_name == SHARDED_JOB else None
+    return Settings.from_env().shard_threads if context.job_name == SHARDED_JOB else None
 
 
 @dg.op(out=OP_VALUE, retry_policy=IO_RETRY)

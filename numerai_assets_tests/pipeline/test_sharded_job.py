@@ -46,7 +46,7 @@ def test_sharded_job_on_the_multiprocess_executor(local_env, tmp_path, monkeypat
     assert len(pids) == SHARDS  # phase 1 really was cut
     # Each shard in a process of its own, none of them the run's.
     assert len(set(pids.values())) == SHARDS and run.pid not in pids.values()
-    # Shards run side by side, one per core: each keeps to NUMERAI_STEP_THREADS (1) threads.
+    # Shards run side by side, one per core: each keeps to NUMERAI_SHARD_THREADS (1) threads.
     done = [m for m in shard_logs if "KS counts computed exactly" in m]
     assert len(done) == SHARDS and all(m.endswith("(1 thread)") for m in done), shard_logs
     print(f"score_round_sharded (multiprocess): {run.seconds:.1f} s")
