@@ -42,6 +42,8 @@ from montydb.engine.update import Updator
 from montydb.storage import sqlite as montydb_sqlite
 from montydb.types import bson as montydb_bson
 
+from numerai_assets.store.base import id_batches
+
 PINNABLE = (ObjectId, str)
 # SQLite's limit on a statement's parameters is 999 before 3.32 (32,766 after).
 _KEYS_PER_STATEMENT = 500
@@ -152,7 +154,11 @@ def update_by_id(collection: MontyCollection, updates: Sequence[tuple[Any, Mappi
     ids = list(dict.fromkeys(oid for oid, _ in updates))
     if pinned_ids({"_id": {"$in": ids}}) is None:
         raise ValueError("update_by_id takes ObjectId or str ids only")
-    found = {doc["_id"]: doc for doc in collection.find({"_id": {"$in": ids}})}
+    found = {
+        doc["_id"]: doc
+        for batch in id_batches(ids)
+        for doc in collection.find({"_id": {"$in": batch}})
+    }
     changed: dict[Any, dict] = {}
     for oid, update in updates:
         if oid not in found:

@@ -16,6 +16,7 @@ from numerai_assets.store.base import (
     WELL_TYPED,
     StoreBase,
     SubmissionNotFound,
+    id_batches,
 )
 from numerai_assets.store.connection import write_lock
 from numerai_assets.store.documents import (
@@ -86,30 +87,44 @@ class QueueMixin(StoreBase):
         for doc in docs:
             groups.setdefault(self._as_read(doc), []).append(parse_id(doc["_id"]))
         taken: set[str] = set()
-        for (requested, claimed_at), ids in groups.items():
-            condition: dict[str, Any] = {"_id": {"$in": ids}}
-            condition["queued.at"] = (
-                {"$not": {"$type": "date"}} if claimed_at is None else self._when(claimed_at)
-            )
-            update: dict[str, Any] = {"$set": {"queued": record}}
-            if requested is not None:
-                condition["rescore_requested"] = self._when(requested)
-                update["$unset"] = {"rescore_requested": ""}
-            elif claimed_at is None:
-                # Read as a new upload: still one. A run that took it up since (another
-                # planner's) and decided it cleared its claim, and it is no work any more.
-                condition.update({**NOT_INVALID, "original.pending": True})
-            with write_lock(self._database):
-                result = self._submissions.update_many(condition, to_storage(update))
-            if result.matched_count == len(set(ids)):
-                taken.update(map(str, ids))
-            elif result.matched_count:  # some were taken by another planner, or deleted
-                # By the run key (unique to the planning): the stored time is cut to milliseconds.
-                mine = self._submissions.find(
-                    {"_id": {"$in": ids}, "queued.run_key": claim.run_key}, {"_id": 1}
-                )
-                taken.update(str(d["_id"]) for d in mine)
+        for (requested, claimed_at), read_alike in groups.items():
+            for ids in id_batches(read_alike):  # one write per batch of ids
+                taken.update(self._claim_batch(ids, requested, claimed_at, claim, record))
         return [doc for doc in docs if str(parse_id(doc["_id"])) in taken]
+
+    def _claim_batch(
+        self,
+        ids: list[ObjectId],
+        requested: datetime | None,
+        claimed_at: datetime | None,
+        claim: Claim,
+        record: dict,
+    ) -> set[str]:
+        """Claim the documents ``ids`` (read alike) in one write; the ids taken, as text."""
+        condition: dict[str, Any] = {"_id": {"$in": ids}}
+        condition["queued.at"] = (
+            {"$not": {"$type": "date"}} if claimed_at is None else self._when(claimed_at)
+        )
+        update: dict[str, Any] = {"$set": {"queued": record}}
+        if requested is not None:
+            condition["rescore_requested"] = self._when(requested)
+            update["$unset"] = {"rescore_requested": ""}
+        elif claimed_at is None:
+            # Read as a new upload: still one. A run that took it up since (another
+            # planner's) and decided it cleared its claim, and it is no work any more.
+            condition.update({**NOT_INVALID, "original.pending": True})
+        with write_lock(self._database):
+            result = self._submissions.update_many(condition, to_storage(update))
+        if result.matched_count == len(set(ids)):
+            return set(map(str, ids))
+        if not result.matched_count:
+            return set()
+        # Some were taken by another planner, or deleted. By the run key (unique to the
+        # planning): the stored time is cut to milliseconds.
+        mine = self._submissions.find(
+            {"_id": {"$in": ids}, "queued.run_key": claim.run_key}, {"_id": 1}
+        )
+        return {str(d["_id"]) for d in mine}
 
     @staticmethod
     def _as_read(doc: Mapping) -> tuple[datetime | None, datetime | None]:

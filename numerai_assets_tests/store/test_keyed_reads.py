@@ -17,6 +17,7 @@ from bson import Int64, ObjectId
 from montydb import MontyClient
 
 from numerai_assets.store import open_database
+from numerai_assets.store.base import IN_BATCH
 from numerai_assets.store.keyed_reads import pinned_ids, update_by_id
 from numerai_assets_tests.store.conftest import embedded_settings
 
@@ -115,6 +116,26 @@ def test_update_by_id_equals_update_one_each(pair: tuple[Any, Any], seed: int) -
         if reference.update_one({"_id": oid}, change).matched_count == 0
     ]
     assert missing == expected
+    assert _contents(keyed) == _contents(reference)
+
+
+def test_update_by_id_over_many_batches_of_ids(pair: tuple[Any, Any]) -> None:
+    """More ids than one ``$in`` lists (``IN_BATCH``: montydb compares each document with every
+    listed id): read in batches, written as one, missing and repeated ids across batches."""
+    rng = random.Random(3)
+    keyed, reference = pair
+    oids = [ObjectId() for _ in range(3 * IN_BATCH + 5)]
+    for collection in pair:
+        collection.insert_many([{"_id": oid, "n": i} for i, oid in enumerate(oids)])
+    choices = [*oids, *(ObjectId() for _ in range(IN_BATCH))]  # a batch's worth missing
+    updates = [(rng.choice(choices), {"$inc": {"n": rng.randrange(1, 4)}}) for _ in range(500)]
+    missing = update_by_id(keyed, updates)
+    expected = [
+        oid
+        for oid, change in updates
+        if reference.update_one({"_id": oid}, change).matched_count == 0
+    ]
+    assert missing == expected and len(set(missing)) > IN_BATCH // 2
     assert _contents(keyed) == _contents(reference)
 
 

@@ -6,6 +6,7 @@ import pytest
 from bson import ObjectId
 
 from numerai_assets.store import SubmissionNotFound
+from numerai_assets.store.base import IN_BATCH
 from numerai_assets.store.documents import Claim
 
 from .helpers import POLICY, ROUND, add, at, concordance, originality, score
@@ -136,6 +137,22 @@ def test_a_claim_takes_only_what_is_still_as_read(store):
     assert [d["_id"] for d in taken] == [ids[0], ids[1], ids[3]]
     assert store.get(ids[2])["queued"]["run_key"] == "upload"  # not overwritten
     assert store.claim([sensor_read[2]], Claim("late", None, at(12))) == []
+
+
+def test_a_claim_of_more_documents_than_one_query_lists(store):
+    """A tick claims thousands, written ``IN_BATCH`` ids at a time (montydb compares each
+    document with every listed id): another planner's claims and a deletion scattered over the
+    batches are each respected, and the claim returns the rest in the order read."""
+    ids = [add(store, f"u{k}", k) for k in range(2 * IN_BATCH + 10)]
+    read = [store.get(sid) for sid in ids]
+    theirs = set(ids[5 :: IN_BATCH // 2])  # some in every batch
+    store.claim([store.get(sid) for sid in theirs], Claim("upload", None, at(10)))
+    store._submissions.delete_one({"_id": ids[IN_BATCH]})  # deleted after the tick read it
+    taken = store.claim(read, Claim("tick", None, at(11)))
+    expected = [sid for sid in ids if sid not in theirs and sid != ids[IN_BATCH]]
+    assert [d["_id"] for d in taken] == expected
+    assert {store.get(sid)["queued"]["run_key"] for sid in theirs} == {"upload"}
+    assert {store.get(sid)["queued"]["run_key"] for sid in expected} == {"tick"}
 
 
 def test_a_retry_claims_only_while_the_claim_it_read_is_there(store):
