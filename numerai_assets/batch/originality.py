@@ -138,8 +138,10 @@ class StoredPairStatistics:
         """Exact KS counts of position ``new`` against positions ``earlier``."""
         from numerai_assets.scoring.ks import ks_counts
 
-        values = np.array(self._predictions[self._row[new]])
-        return ks_counts(values, self._sorted, earlier_sorted=True, rows=self._row[earlier])
+        values = np.array(self._sorted[self._row[new]])  # its sorted row: no sort per call
+        return ks_counts(
+            values, self._sorted, earlier_sorted=True, rows=self._row[earlier], new_sorted=True
+        )
 
     def _exact(self, new, earlier, counts, exact, which) -> None:  # noqa: ANN001
         picked = np.flatnonzero(which)

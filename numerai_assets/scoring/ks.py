@@ -161,6 +161,7 @@ def ks_counts(
     *,
     earlier_sorted: bool = False,
     rows: np.ndarray | None = None,
+    new_sorted: bool = False,
 ) -> np.ndarray:
     """KS statistics of ``new`` against rows of ``earlier``, as exact integer counts ``D * n``.
 
@@ -180,6 +181,9 @@ def ks_counts(
         their finiteness is checked only at their ends.
     rows : array_like of ints, shape ``(m,)``, optional
         Compare against ``earlier[rows]`` only, in that order, without copying them.
+    new_sorted : bool, default False
+        ``new`` is already ascending (the cache's sorted copy): its sort (1.5 ms at 45,000
+        rows, once per call) is skipped; checked, in one pass.
 
     Returns
     -------
@@ -189,7 +193,8 @@ def ks_counts(
     Raises
     ------
     ValueError
-        If ``new`` is not a one-dimensional array of numbers, is empty or is not finite; if
+        If ``new`` is not a one-dimensional array of numbers, is empty or is not finite (or not
+        ascending, with ``new_sorted``); if
         ``earlier`` is not of shape ``(N, n)`` or a compared row is not finite; if ``rows`` is
         not a one-dimensional array of integers within ``earlier``'s rows.
 
@@ -206,7 +211,12 @@ def ks_counts(
     >>> ks_counts(new, np.sort(earlier, axis=1), earlier_sorted=True, rows=[2, 0])
     array([39,  0])
     """
-    new_sorted = np.sort(as_vector(new, "new"))
+    if new_sorted:
+        new_sorted = as_vector(new, "new")
+        if not (new_sorted[1:] >= new_sorted[:-1]).all():
+            raise ValueError("new is not ascending (new_sorted=True)")
+    else:
+        new_sorted = np.sort(as_vector(new, "new"))
     matrix = as_matrix(earlier, "earlier", n_columns=new_sorted.shape[0], check_finite=False)
     pick = pick_rows(rows, matrix.shape[0])
     if not earlier_sorted:

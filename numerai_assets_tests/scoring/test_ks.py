@@ -147,3 +147,17 @@ def test_rows_that_are_not_integer_indices_are_refused(rows):
         with pytest.raises(ValueError, match="rows must be integer indices, got dtype"):
             compare(earlier[0], earlier, rows=rows)
     assert ks_counts(earlier[0], earlier, rows=[]).shape == (0,)  # an empty list is no rows
+
+
+def test_new_given_sorted_counts_the_same_and_unsorted_is_refused():
+    """Phase 2 passes the cache's sorted row (no sort per call): the same counts, ties and a
+    constant row included; a row that is not ascending is refused, not counted."""
+    rng = np.random.default_rng(12)
+    new = np.round(rng.random(500), 2)
+    earlier = np.sort(np.vstack([rng.random(500), new[::-1], np.full(500, 0.5)]), axis=1)
+    expected = ks_counts(new, earlier, earlier_sorted=True, rows=[2, 0, 1])
+    got = ks_counts(np.sort(new), earlier, earlier_sorted=True, rows=[2, 0, 1], new_sorted=True)
+    np.testing.assert_array_equal(got, expected)
+    assert got[2] == 0
+    with pytest.raises(ValueError, match="new is not ascending"):
+        ks_counts(new, earlier, earlier_sorted=True, new_sorted=True)
