@@ -50,7 +50,7 @@ import numpy as np
 
 from numerai_assets.prediction_cache.mapped import MappedFiles
 from numerai_assets.prediction_cache.pair_ks import KsCounter, pruned_ks
-from numerai_assets.prediction_cache.round_cache import RoundPredictionCache
+from numerai_assets.prediction_cache.round_cache import CHUNK_ROWS, RoundPredictionCache
 
 # The kernels (numba) are imported in the functions that compute pairs: loading the code
 # location (the daemon, each run's process) then does not import numba.
@@ -58,7 +58,6 @@ from numerai_assets.prediction_cache.round_cache import RoundPredictionCache
 ORDER = "order.json"
 MANIFEST = "manifest.json"
 FILES = {"r": ("r.f64", np.float64), "ks": ("ks.u32", np.uint32), "exact": ("exact.u8", np.uint8)}
-CHUNK_ROWS = 128  # rows standardized and multiplied at a time (45 MB at 45,000 rows)
 
 
 def triangle(g: int | np.ndarray) -> int | np.ndarray:

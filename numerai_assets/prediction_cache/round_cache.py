@@ -44,7 +44,10 @@ PREDICTIONS = "predictions.f64"
 SORTED = "sorted.f64"
 INDEX = "index.json"
 ITEM = np.dtype(np.float64).itemsize
-CHUNK_ROWS = 128  # sorted rows read at a time to compute derived rows (45 MB at 45,000 columns)
+# Rows of a matrix read at a time, here (derived rows) and in phase 1 (standardized and
+# multiplied): 45 MB at 45,000 columns. A power of two: phase 1's r values are then bit for bit
+# those of 256-row chunks (BLAS sums edge blocks in another order; 100 rows differed).
+CHUNK_ROWS = 128
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 
 
