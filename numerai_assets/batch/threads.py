@@ -11,15 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 
 @contextmanager
 def limited_threads(threads: int | None) -> Iterator[None]:
-    """Within the block, BLAS (through ``threadpoolctl``) and numba's parallel loops use at most
-    ``threads`` threads (numba: at most its ``NUMBA_NUM_THREADS``); None leaves them as they
-    are. Both are put back after. Limits the calling thread's numba loops (numba's limit is
-    per thread) and the process's BLAS.
+    """Within the block, BLAS and OpenMP pools (through ``threadpoolctl``) and numba's parallel
+    loops use at most ``threads`` threads, and never more than they use already (a limit only
+    lowers: ``threadpoolctl`` alone would raise OpenBLAS to any number asked, and an inner
+    block would lift an outer one); None leaves them as they are. Both are put back after.
+    Limits the calling thread's numba loops (numba's limit is per thread) and the process's
+    pools.
 
     Raises
     ------
@@ -33,9 +35,13 @@ def limited_threads(threads: int | None) -> Iterator[None]:
         raise ValueError(f"threads must be a positive whole number, got {threads!r}")
     import numba
 
+    caps: dict[str, int] = {}
+    for pool in threadpool_info():
+        api = pool["user_api"]
+        caps[api] = min(caps.get(api, threads), pool["num_threads"])
     before = numba.get_num_threads()
-    with threadpool_limits(limits=threads):
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    with threadpool_limits(limits=caps or None):
+        numba.set_num_threads(min(threads, before))
         try:
             yield
         finally:

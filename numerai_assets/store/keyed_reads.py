@@ -151,9 +151,9 @@ def update_by_id(collection: MontyCollection, updates: Sequence[tuple[Any, Mappi
     transaction against other writers: callers hold the store's write lock. Raises
     ``ValueError`` for an id that is not an ``ObjectId`` or ``str`` (:func:`pinned_ids`).
     """
-    ids = list(dict.fromkeys(oid for oid, _ in updates))
-    if pinned_ids({"_id": {"$in": ids}}) is None:
+    if pinned_ids({"_id": {"$in": [oid for oid, _ in updates]}}) is None:
         raise ValueError("update_by_id takes ObjectId or str ids only")
+    ids = list(dict.fromkeys(oid for oid, _ in updates))  # hashable: ObjectId or str
     found = {
         doc["_id"]: doc
         for batch in id_batches(ids)
