@@ -17,9 +17,9 @@ from numerai_assets.prediction_cache.round_cache import RoundPredictionCache
 KsCounter = Callable[[np.ndarray, np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 
 
-def pruned_ks(cache: RoundPredictionCache, rows: int) -> KsCounter:
+def pruned_ks(cache: RoundPredictionCache, size: int) -> KsCounter:
     """KS counts exact only where they can decide (:func:`~numerai_assets.scoring.ks_sketch.
-    ks_counts_pruned`), against the first ``rows`` rows of ``cache``'s sorted matrix (the
+    ks_counts_pruned`), against the first ``size`` rows of ``cache``'s sorted matrix (the
     caller's view of it: other processes may append meanwhile), from their sketches.
 
     The sketches (fine and coarse) are kept in the cache (:meth:`RoundPredictionCache.derived`):
@@ -46,10 +46,10 @@ def pruned_ks(cache: RoundPredictionCache, rows: int) -> KsCounter:
         return ranks, values
 
     (fine_ranks, fine), (coarse_ranks, coarse) = kept(FINE_RANKS), kept(COARSE_RANKS)
-    if min(len(fine), len(coarse)) < rows:  # the cache was reset meanwhile: nothing to trust
-        raise ValueError(f"the cache holds {min(len(fine), len(coarse))} rows, not {rows}")
+    if min(len(fine), len(coarse)) < size:  # the cache was reset meanwhile: nothing to trust
+        raise ValueError(f"the cache holds {min(len(fine), len(coarse))} rows, not {size}")
     # Rows appended since the caller's view (between the two reads, too) are not compared.
-    sketches = KsSketches(n, fine_ranks, fine[:rows], KsSketches(n, coarse_ranks, coarse[:rows]))
+    sketches = KsSketches(n, fine_ranks, fine[:size], KsSketches(n, coarse_ranks, coarse[:size]))
 
     def count(new: np.ndarray, earlier: np.ndarray, rows: np.ndarray, exact_up_to: int):
         got = ks_counts_pruned(new, sketches, earlier, rows, int(exact_up_to))

@@ -211,13 +211,12 @@ def ks_counts(
     >>> ks_counts(new, np.sort(earlier, axis=1), earlier_sorted=True, rows=[2, 0])
     array([39,  0])
     """
-    if new_sorted:
-        new_sorted = as_vector(new, "new")
-        if not (new_sorted[1:] >= new_sorted[:-1]).all():
-            raise ValueError("new is not ascending (new_sorted=True)")
-    else:
-        new_sorted = np.sort(as_vector(new, "new"))
-    matrix = as_matrix(earlier, "earlier", n_columns=new_sorted.shape[0], check_finite=False)
+    ascending = as_vector(new, "new")
+    if not new_sorted:
+        ascending = np.sort(ascending)
+    elif not (ascending[1:] >= ascending[:-1]).all():
+        raise ValueError("new is not ascending (new_sorted=True)")
+    matrix = as_matrix(earlier, "earlier", n_columns=ascending.shape[0], check_finite=False)
     pick = pick_rows(rows, matrix.shape[0])
     if not earlier_sorted:
         matrix = np.sort(matrix[pick], axis=1)
@@ -226,7 +225,7 @@ def ks_counts(
         raise ValueError("earlier contains NaN or infinite values")
     if pick.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
-    return _ks_counts_rows(new_sorted, matrix, pick)
+    return _ks_counts_rows(ascending, matrix, pick)
 
 
 def ks_statistics(
