@@ -34,7 +34,6 @@ one per worker). Keyed by content: a replaced file is a new key with pairs of it
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -50,7 +49,11 @@ import numpy as np
 
 from numerai_assets.prediction_cache.mapped import MappedFiles
 from numerai_assets.prediction_cache.pair_ks import KsCounter, pruned_ks
-from numerai_assets.prediction_cache.round_cache import CHUNK_ROWS, RoundPredictionCache
+from numerai_assets.prediction_cache.round_cache import (
+    CHUNK_ROWS,
+    RoundPredictionCache,
+    ids_digest,
+)
 
 # The kernels (numba) are imported in the functions that compute pairs: loading the code
 # location (the daemon, each run's process) then does not import numba.
@@ -382,7 +385,7 @@ def _shard_named(name: str) -> Shard | None:
 
 def _keys_digest(order: Sequence[str], shard: Shard) -> str:
     """SHA-256 of the keys of positions ``0 .. stop-1``: what a block's pairs were computed for."""
-    return hashlib.sha256("\n".join(order[: shard.stop]).encode()).hexdigest()
+    return ids_digest(order[: shard.stop])
 
 
 def _intact(path: Path, shard: Shard, order: Sequence[str]) -> bool:

@@ -271,7 +271,7 @@ class RoundPredictionCache:
                 target.unlink(missing_ok=True)
             raise
         _clear(record_path)
-        record = {"rows": len(ids), "width": width, "ids": _ids_digest(ids), "crc32": crc}
+        record = {"rows": len(ids), "width": width, "ids": ids_digest(ids), "crc32": crc}
         tmp = record_path.with_name(f".{record_path.name}.{os.getpid()}")
         tmp.write_text(json.dumps(record))
         os.replace(tmp, record_path)
@@ -346,8 +346,10 @@ class RoundPredictionCache:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _ids_digest(ids: Sequence[str]) -> str:
-    return hashlib.sha256("\n".join(ids).encode()).hexdigest()
+def ids_digest(ids: Sequence[str]) -> str:
+    """SHA-256 of a list of ids, unambiguous whatever the ids hold (their JSON: ids joined by a
+    separator made ``["a\\nb", "c"]`` and ``["a", "b\\nc"]`` one digest)."""
+    return hashlib.sha256(json.dumps(list(ids)).encode()).hexdigest()
 
 
 def _kept_rows(
@@ -362,7 +364,7 @@ def _kept_rows(
             record["width"] != width
             or not isinstance(rows, int)
             or not 0 <= rows <= len(ids)
-            or record["ids"] != _ids_digest(ids[:rows])
+            or record["ids"] != ids_digest(ids[:rows])
             or path.stat().st_size < rows * width * ITEM
         ):
             return None

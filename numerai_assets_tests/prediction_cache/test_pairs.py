@@ -259,3 +259,11 @@ def test_block_folders_named_otherwise_than_written_are_deleted_and_planned_agai
     assert store.blocks() == [Shard(0, 1)]
     assert not (store.directory / "block-01-6").exists()
     assert store.plan(keys, 1, min_pairs=1) == [Shard(1, 6)]
+
+
+def test_a_blocks_keys_digest_tells_apart_keys_that_join_alike():
+    """Keys joined by a separator made ["a\\nb", "c"] and ["a", "b\\nc"] one digest: a block
+    computed for one order would have been trusted for the other."""
+    from numerai_assets.prediction_cache.pairs import _keys_digest
+
+    assert _keys_digest(["a\nb", "c"], Shard(0, 2)) != _keys_digest(["a", "b\nc"], Shard(0, 2))
